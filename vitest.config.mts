@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["tests/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Pulumi mocks keep global state per worker: isolate files (the default) and let
+    // the 2 cores run files side by side.
+    pool: "forks",
+  },
+});
