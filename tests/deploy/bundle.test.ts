@@ -1,0 +1,109 @@
+import { execFileSync } from "node:child_process";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { builtinModules } from "node:module";
+import path from "node:path";
+import { unzipSync } from "fflate";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildServiceBundle, sha256Hex, type ServiceBundle } from "../../scripts/bundle/build";
+import { repoRoot } from "../../scripts/bundle/services";
+import { deterministicZip } from "../../scripts/bundle/zip";
+
+const fixture = path.join(repoRoot, "tests/deploy/fixtures/hello");
+const hostJson = path.join(repoRoot, "functions/host.json");
+let work: string;
+let first: ServiceBundle;
+let second: ServiceBundle;
+
+beforeAll(async () => {
+  // Inside the repository so the copied fixture resolves packages from its node_modules.
+  await import("node:fs/promises").then((fs) => fs.mkdir(path.join(repoRoot, ".tmp"), { recursive: true }));
+  work = await mkdtemp(path.join(repoRoot, ".tmp", "bundle-test-"));
+  first = await buildServiceBundle({ name: "hello", entry: path.join(fixture, "index.ts"), hostJson, outDir: path.join(work, "a") });
+  second = await buildServiceBundle({ name: "hello", entry: path.join(fixture, "index.ts"), hostJson, outDir: path.join(work, "b") });
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe("service bundle", () => {
+  it("is byte-identical when built twice from the same inputs", async () => {
+    const [a, b] = await Promise.all([readFile(first.zipPath), readFile(second.zipPath)]);
+    expect(a.equals(b)).toBe(true);
+    expect(first.sha256).toBe(second.sha256);
+    expect(first.sha256).toBe(sha256Hex(a));
+  });
+
+  it("changes its hash when one byte of the source changes", async () => {
+    const copy = path.join(work, "src");
+    await cp(fixture, copy, { recursive: true });
+    const greeting = path.join(copy, "greeting.ts");
+    await writeFile(greeting, (await readFile(greeting, "utf8")).replace("Hello", "Hallo"));
+    const changed = await buildServiceBundle({ name: "hello", entry: path.join(copy, "index.ts"), hostJson, outDir: path.join(work, "c") });
+    expect(changed.sha256).not.toBe(first.sha256);
+  });
+
+  it("holds host.json, a CommonJS package.json pointing at the bundle, the bundle and its map, nothing else", async () => {
+    const entries = unzipSync(await readFile(first.zipPath));
+    expect(Object.keys(entries).sort()).toEqual(["host.json", "main.js", "main.js.map", "package.json"]);
+    const pkg = JSON.parse(Buffer.from(entries["package.json"]!).toString("utf8")) as Record<string, unknown>;
+    expect(pkg.main).toBe("main.js");
+    expect(pkg.type).not.toBe("module");
+    expect(Buffer.from(entries["host.json"]!).equals(await readFile(hostJson))).toBe(true);
+    const map = JSON.parse(Buffer.from(entries["main.js.map"]!).toString("utf8")) as { sources: string[]; sourcesContent?: unknown };
+    expect(map.sourcesContent).toBeUndefined();
+    expect(map.sources.some((s) => s.endsWith("greeting.ts"))).toBe(true);
+  });
+
+  it("requires nothing at run time but Node built-ins and @azure/functions-core", async () => {
+    const code = await readFile(path.join(first.packageDir, "main.js"), "utf8");
+    const required = new Set([...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!));
+    const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+    const foreign = [...required].filter((r) => !builtins.has(r) && r !== "@azure/functions-core");
+    expect(foreign).toEqual([]);
+    expect(required.has("@azure/functions-core")).toBe(true);
+    expect(code.trimEnd().endsWith("//# sourceMappingURL=main.js.map")).toBe(true);
+  });
+
+  it("registers its functions when a fresh node loads it the way the Functions worker does", () => {
+    const out = execFileSync(process.execPath, [path.join(repoRoot, "scripts/bench/load-service.cjs"), path.join(first.packageDir, "main.js")], {
+      encoding: "utf8",
+    });
+    expect(JSON.parse(out)).toMatchObject({ functions: ["hello"] });
+  });
+
+  it("reports the largest inputs from the metafile, packages and own files, largest first", () => {
+    const names = first.largestInputs.map((i) => i.name);
+    expect(names).toContain("zod");
+    expect(names).toContain("@azure/functions");
+    expect(names).toContain("tests/deploy/fixtures/hello/greeting.ts");
+    const sizes = first.largestInputs.map((i) => i.bytes);
+    expect(sizes).toEqual([...sizes].sort((a, b) => b - a));
+  });
+});
+
+describe("deterministic zip", () => {
+  const files = [
+    { path: "b.txt", bytes: Buffer.from("b") },
+    { path: "a/x.json", bytes: Buffer.from("{}") },
+  ];
+
+  it("does not depend on input order, the clock or the time zone", () => {
+    const tz = process.env.TZ;
+    try {
+      process.env.TZ = "UTC";
+      const utc = deterministicZip(files);
+      process.env.TZ = "Pacific/Kiritimati";
+      const far = deterministicZip([...files].reverse());
+      expect(Buffer.from(far).equals(Buffer.from(utc))).toBe(true);
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+  });
+
+  it("rejects paths that would escape the package or collide", () => {
+    expect(() => deterministicZip([{ path: "../x", bytes: Buffer.from("") }])).toThrow(/relative/);
+    expect(() => deterministicZip([{ path: "C:\\x", bytes: Buffer.from("") }])).toThrow(/forward slashes/);
+    expect(() => deterministicZip([...files, files[0]!])).toThrow(/duplicate zip entry: b.txt/);
+  });
+});
