@@ -32,10 +32,12 @@ export const TRACEPARENT_PROPERTY = "traceparent";
 export const TRACESTATE_PROPERTY = "tracestate";
 
 /** The trace-context application properties of a message (absent when there is no active span). */
-export interface TraceContextProperties {
+// A type alias, not an interface: aliases are assignable to index-signature types such as the
+// SDK's application-properties record.
+export type TraceContextProperties = {
   traceparent?: string;
   tracestate?: string;
-}
+};
 
 const TRACEPARENT_PATTERN = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 
