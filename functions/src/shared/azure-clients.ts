@@ -1,0 +1,90 @@
+/**
+ * SDK clients from a settings {@link Connection}: identity-based in Azure (managed identity, no
+ * keys), a connection string on the local platform. Each factory loads its SDK on first call, so
+ * a service pays only for the SDKs it actually uses, and only when it first needs them (cold start).
+ *
+ * The SDKs are loaded with a deferred `require`, not `import()`: this package is CommonJS, and
+ * `import()` would load the SDKs' ESM builds beside the CommonJS builds other modules use (two
+ * copies, `instanceof` across them fails). esbuild bundles a literal `require` lazily as well.
+ */
+import type { TokenCredential } from "@azure/identity";
+import type { Container } from "@azure/cosmos";
+import type { ServiceBusClient } from "@azure/service-bus";
+import type { BlobServiceClient } from "@azure/storage-blob";
+import type { WebPubSubServiceClient } from "@azure/web-pubsub";
+import type { Connection } from "../settings.js";
+
+const credentials = new Map<string, Promise<TokenCredential>>();
+
+/**
+ * The credential for identity connections: the user-assigned managed identity when a clientId is
+ * configured (what the Functions host does for `__clientId`), otherwise DefaultAzureCredential
+ * (system-assigned identity in Azure, developer sign-in elsewhere). One instance per identity, so
+ * tokens are cached across clients.
+ */
+export function credentialFor(clientId: string | undefined): Promise<TokenCredential> {
+  const key = clientId ?? "";
+  let credential = credentials.get(key);
+  if (!credential) {
+    const { DefaultAzureCredential, ManagedIdentityCredential } = require("@azure/identity") as typeof import("@azure/identity");
+    credential = Promise.resolve(clientId ? new ManagedIdentityCredential({ clientId }) : new DefaultAzureCredential());
+    credentials.set(key, credential);
+  }
+  return credential;
+}
+
+/** True for http:// endpoints on a loopback address: the only place plain HTTP is acceptable. */
+export function isLoopbackHttp(endpoint: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== "http:") return false;
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** Reads one `Key=value` part of an Azure connection string (keys are case-insensitive). */
+export function connectionStringPart(connectionString: string, key: string): string | undefined {
+  for (const part of connectionString.split(";")) {
+    const index = part.indexOf("=");
+    if (index > 0 && part.slice(0, index).trim().toLowerCase() === key.toLowerCase()) return part.slice(index + 1).trim();
+  }
+  return undefined;
+}
+
+export async function createCosmosContainer(connection: Connection, databaseName: string, containerName: string): Promise<Container> {
+  const { CosmosClient } = require("@azure/cosmos") as typeof import("@azure/cosmos");
+  const client =
+    connection.mode === "identity"
+      ? new CosmosClient({ endpoint: connection.endpoint, aadCredentials: await credentialFor(connection.clientId) })
+      : new CosmosClient(connection.connectionString);
+  return client.database(databaseName).container(containerName);
+}
+
+export async function createBlobServiceClient(connection: Connection): Promise<BlobServiceClient> {
+  const { BlobServiceClient } = require("@azure/storage-blob") as typeof import("@azure/storage-blob");
+  return connection.mode === "identity"
+    ? new BlobServiceClient(connection.endpoint, await credentialFor(connection.clientId))
+    : BlobServiceClient.fromConnectionString(connection.connectionString);
+}
+
+export async function createServiceBusClient(connection: Connection): Promise<ServiceBusClient> {
+  const { ServiceBusClient } = require("@azure/service-bus") as typeof import("@azure/service-bus");
+  return connection.mode === "identity"
+    ? new ServiceBusClient(connection.endpoint, await credentialFor(connection.clientId))
+    : new ServiceBusClient(connection.connectionString);
+}
+
+export async function createWebPubSubClient(connection: Connection, hub: string): Promise<WebPubSubServiceClient> {
+  const { WebPubSubServiceClient } = require("@azure/web-pubsub") as typeof import("@azure/web-pubsub");
+  if (connection.mode === "identity") {
+    const allowInsecureConnection = isLoopbackHttp(connection.endpoint);
+    return new WebPubSubServiceClient(connection.endpoint, await credentialFor(connection.clientId), hub, { allowInsecureConnection });
+  }
+  const endpoint = connectionStringPart(connection.connectionString, "Endpoint") ?? "";
+  // The SDK refuses http:// unless told; a local emulator on loopback is the only such case.
+  return new WebPubSubServiceClient(connection.connectionString, hub, { allowInsecureConnection: isLoopbackHttp(endpoint) });
+}

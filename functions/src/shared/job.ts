@@ -1,0 +1,183 @@
+/**
+ * The job domain shared by the api and the agent: zod schemas (the single source of the stored
+ * shape, the Service Bus body, the Web PubSub events and the OpenAPI document) and the pure
+ * lifecycle rules. No SDK and no @azure/functions here.
+ *
+ * Lifecycle: queued -> running -> succeeded | failed. `running -> running` is a redelivery after
+ * the agent died mid-job; `queued -> failed` is the dead-letter handler giving up on a job that never
+ * started. succeeded and failed are terminal.
+ */
+import { z } from "zod";
+
+export const jobStatuses = ["queued", "running", "succeeded", "failed"] as const;
+export const JobStatus = z.enum(jobStatuses).meta({ id: "JobStatus", description: "Where the job is in its lifecycle" });
+export type JobStatus = z.infer<typeof JobStatus>;
+
+/** Longest text a text job may carry (characters); larger inputs go through an upload. */
+export const MAX_TEXT_INPUT_CHARACTERS = 100_000;
+/** Longest Idempotency-Key accepted (the IETF draft leaves it to the server). */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+
+export const TextInput = z
+  .strictObject({
+    kind: z.literal("text"),
+    text: z.string().min(1).max(MAX_TEXT_INPUT_CHARACTERS).meta({ description: "The text to analyse" }),
+  })
+  .meta({ id: "TextInput" });
+export const BlobInput = z
+  .strictObject({
+    kind: z.literal("blob"),
+    blobName: z
+      .string()
+      .min(1)
+      .max(1024)
+      .meta({ description: "Name of a blob the caller uploaded with a URL from POST /api/uploads" }),
+  })
+  .meta({ id: "BlobInput" });
+export const JobInput = z.discriminatedUnion("kind", [TextInput, BlobInput]).meta({ id: "JobInput" });
+export type JobInput = z.infer<typeof JobInput>;
+
+export const TopWord = z.strictObject({ word: z.string(), count: z.number().int().positive() }).meta({ id: "TopWord" });
+export type TopWord = z.infer<typeof TopWord>;
+
+export const AnalysisResult = z
+  .strictObject({
+    characters: z.number().int().nonnegative(),
+    words: z.number().int().nonnegative(),
+    lines: z.number().int().nonnegative(),
+    topWords: z.array(TopWord).max(10).meta({ description: "The 10 most frequent words, most frequent first" }),
+    readingTimeSeconds: z.number().nonnegative(),
+  })
+  .meta({ id: "AnalysisResult" });
+export type AnalysisResult = z.infer<typeof AnalysisResult>;
+
+export const JobError = z
+  .strictObject({
+    code: z.string().min(1).meta({ description: "Machine-readable reason, e.g. MaxDeliveryCountExceeded, BlobNotFound" }),
+    message: z.string().meta({ description: "Human-readable reason" }),
+  })
+  .meta({ id: "JobError" });
+export type JobError = z.infer<typeof JobError>;
+
+const timestamp = z.iso.datetime({ offset: true });
+
+/**
+ * The job document as stored in Cosmos (container partitioned by /userId). Cosmos system fields
+ * (`_etag`, `_ts`, ...) are not part of it: the store strips them and carries the etag beside.
+ */
+export const Job = z
+  .strictObject({
+    id: z.string().min(1),
+    userId: z.string().min(1),
+    status: JobStatus,
+    input: JobInput,
+    attempts: z.number().int().nonnegative().meta({ description: "How many times the agent started the job" }),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    startedAt: timestamp.optional(),
+    finishedAt: timestamp.optional(),
+    result: AnalysisResult.optional(),
+    error: JobError.optional(),
+    idempotencyKey: z.string().max(MAX_IDEMPOTENCY_KEY_LENGTH).optional(),
+  })
+  .meta({ id: "JobDocument" });
+export type Job = z.infer<typeof Job>;
+
+/** The Service Bus message body that carries a job to the agent (messageId = jobId). */
+export const JobMessage = z.strictObject({ jobId: z.string().min(1), userId: z.string().min(1) }).meta({ id: "JobMessage" });
+export type JobMessage = z.infer<typeof JobMessage>;
+
+const eventBase = { jobId: z.string().min(1), at: timestamp };
+/** What the owner's Web PubSub group receives. A hint: clients re-read the job from the api. */
+export const JobEvent = z
+  .discriminatedUnion("type", [
+    z.strictObject({ type: z.literal("job.running"), status: z.literal("running"), attempts: z.number().int().positive(), ...eventBase }),
+    z.strictObject({ type: z.literal("job.succeeded"), status: z.literal("succeeded"), result: AnalysisResult, ...eventBase }),
+    z.strictObject({ type: z.literal("job.failed"), status: z.literal("failed"), error: JobError, ...eventBase }),
+  ])
+  .meta({ id: "JobEvent" });
+export type JobEvent = z.infer<typeof JobEvent>;
+export type JobEventType = JobEvent["type"];
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle rules (pure).
+
+const allowedTransitions: Record<JobStatus, readonly JobStatus[]> = {
+  queued: ["running", "failed"],
+  running: ["running", "succeeded", "failed"],
+  succeeded: [],
+  failed: [],
+};
+
+export function isTerminal(status: JobStatus): boolean {
+  return allowedTransitions[status].length === 0;
+}
+
+export function canTransition(from: JobStatus, to: JobStatus): boolean {
+  return allowedTransitions[from].includes(to);
+}
+
+/** A transition the lifecycle does not allow (e.g. anything out of a terminal state). */
+export class InvalidTransition extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly from: JobStatus,
+    readonly to: JobStatus,
+  ) {
+    super(`job ${jobId} cannot move from ${from} to ${to}`);
+    this.name = "InvalidTransition";
+  }
+}
+
+export type Transition =
+  | { to: "running" }
+  | { to: "succeeded"; result: AnalysisResult }
+  | { to: "failed"; error: JobError };
+
+/**
+ * The job after a transition: `running` counts an attempt and stamps startedAt; the terminal states
+ * stamp finishedAt and carry the result or the reason. Throws {@link InvalidTransition}.
+ */
+export function applyTransition(job: Job, transition: Transition, now: Date = new Date()): Job {
+  if (!canTransition(job.status, transition.to)) throw new InvalidTransition(job.id, job.status, transition.to);
+  const at = now.toISOString();
+  const { result: _result, error: _error, ...rest } = job;
+  switch (transition.to) {
+    case "running":
+      return { ...rest, status: "running", attempts: job.attempts + 1, startedAt: at, updatedAt: at };
+    case "succeeded":
+      return { ...rest, status: "succeeded", result: transition.result, finishedAt: at, updatedAt: at };
+    case "failed":
+      return { ...rest, status: "failed", error: transition.error, finishedAt: at, updatedAt: at };
+  }
+}
+
+/** A new queued job. */
+export function newJob(args: { id: string; userId: string; input: JobInput; idempotencyKey?: string; now?: Date }): Job {
+  const at = (args.now ?? new Date()).toISOString();
+  const job: Job = { id: args.id, userId: args.userId, status: "queued", input: args.input, attempts: 0, createdAt: at, updatedAt: at };
+  if (args.idempotencyKey !== undefined) job.idempotencyKey = args.idempotencyKey;
+  return job;
+}
+
+/** The event that announces a job's current state, or undefined for a queued job (nothing to say). */
+export function eventFor(job: Job, now: Date = new Date()): JobEvent | undefined {
+  const at = now.toISOString();
+  switch (job.status) {
+    case "queued":
+      return undefined;
+    case "running":
+      return { type: "job.running", status: "running", jobId: job.id, attempts: Math.max(1, job.attempts), at };
+    case "succeeded":
+      if (!job.result) throw new Error(`job ${job.id} succeeded without a result`);
+      return { type: "job.succeeded", status: "succeeded", jobId: job.id, result: job.result, at };
+    case "failed":
+      return {
+        type: "job.failed",
+        status: "failed",
+        jobId: job.id,
+        error: job.error ?? { code: "Unknown", message: "the job failed" },
+        at,
+      };
+  }
+}
