@@ -1,0 +1,255 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as web from "@pulumi/azure-native/web";
+import * as managedidentity from "@pulumi/azure-native/managedidentity";
+import { azureAppSettings, type AzureSettingValues, type ServiceName } from "../../functions/src/settings";
+import type { Grantee } from "./grant";
+
+/** Flex Consumption instance memory sizes (MB). */
+export type FlexInstanceMemory = 2048 | 4096;
+
+export interface AlwaysReady {
+  /** A per-function scale group (`http`) or one function (`function:<name>`). */
+  readonly name: string;
+  readonly instanceCount: number;
+}
+
+export interface EntraAuthentication {
+  /** Application (client) ID of the Entra app registration that callers get tokens for. */
+  readonly clientId: pulumi.Input<string>;
+  /** Tenant of that registration. */
+  readonly tenantId: pulumi.Input<string>;
+  /**
+   * Paths that answer without a token.
+   * @default []
+   */
+  readonly excludedPaths?: string[];
+}
+
+export interface FunctionAppArgs<S extends ServiceName> {
+  /** Which service of the settings contract this app runs; decides the settings it must be given. */
+  readonly service: S;
+  /** Resource group that holds the plan, the app and its identity. */
+  readonly resourceGroupName: pulumi.Input<string>;
+  /** Azure region, e.g. `eastus`. */
+  readonly location: pulumi.Input<string>;
+  /** Site name: 2-60 characters; `<name>.azurewebsites.net` must be globally unique. */
+  readonly siteName: pulumi.Input<string>;
+  /** Flex Consumption plan name (one plan per app, as Flex requires). */
+  readonly planName: pulumi.Input<string>;
+  /** User-assigned identity name. */
+  readonly identityName: pulumi.Input<string>;
+  /** Blob endpoint of the Functions host storage account (AzureWebJobsStorage), e.g. `https://<acct>.blob.core.windows.net/`. */
+  readonly hostBlobEndpoint: pulumi.Input<string>;
+  /** `<host blob endpoint><container>`: where Flex reads the app's deployment package. */
+  readonly deploymentContainerUrl: pulumi.Input<string>;
+  /** Every setting the service's code reads, as Azure values (endpoints, names; never a key). */
+  readonly settings: AzureSettingValues<S, pulumi.Input<string>>;
+  /**
+   * Role assignments the app needs, created from its identity before the app exists, so the first
+   * start already has its access. Return what the accessed components' grant methods return.
+   * @example (identity) => [messaging.grantSend(identity), database.grantReadWrite(identity)]
+   */
+  readonly access: (identity: Grantee) => (pulumi.Resource | pulumi.Resource[])[];
+  /**
+   * Memory per instance, in MB.
+   * @default 2048
+   */
+  readonly instanceMemoryMb?: FlexInstanceMemory;
+  /**
+   * Upper bound of the scale-out (Flex allows 40-1000).
+   * @default 100
+   */
+  readonly maximumInstanceCount?: number;
+  /**
+   * Instances kept warm (billed while idle); none by default, so an idle app costs nothing.
+   * @default []
+   */
+  readonly alwaysReady?: readonly AlwaysReady[];
+  /**
+   * Origins allowed to call the app from a browser (CORS). None by default.
+   * @default []
+   */
+  readonly corsAllowedOrigins?: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * Require an Entra token on every request (App Service Authentication; 401 without one). Off by default.
+   * @default undefined
+   */
+  readonly entraAuthentication?: EntraAuthentication;
+}
+
+/**
+ * One Function App on its own Flex Consumption plan, running Node 22, with a user-assigned managed
+ * identity and no secrets: host storage, App Insights and every service connection are
+ * identity-based.
+ *
+ * Why a user-assigned identity (the pattern of Microsoft's azd Flex samples): it exists before the
+ * app, so its role assignments are created first and the app's very first start (which reads the
+ * deployment package and host storage with that identity) already has access. A system-assigned
+ * identity only exists once the app does, leaving a window in which the app starts without access.
+ * It also survives replacing the app, keeping the grants.
+ */
+export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource implements Grantee {
+  readonly service: S;
+  readonly identity: managedidentity.UserAssignedIdentity;
+  readonly plan: web.AppServicePlan;
+  readonly site: web.WebApp;
+  /** The role assignments made through `access`; the app depends on them. */
+  readonly grants: pulumi.Resource[];
+  readonly appName: pulumi.Output<string>;
+  readonly defaultHostName: pulumi.Output<string>;
+  /** Host of the Kudu/SCM site that takes OneDeploy packages: `<app>.scm.azurewebsites.net`. */
+  readonly scmHostName: pulumi.Output<string>;
+  /** `https://<default host name>`. */
+  readonly url: pulumi.Output<string>;
+  readonly deploymentContainerUrl: pulumi.Output<string>;
+  readonly planId: pulumi.Output<string>;
+  readonly identityId: pulumi.Output<string>;
+  readonly identityClientId: pulumi.Output<string>;
+  readonly granteeName: string;
+  readonly principalId: pulumi.Output<string>;
+  readonly principalType = "ServicePrincipal" as const;
+
+  constructor(name: string, args: FunctionAppArgs<S>, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:azure:FunctionApp", name, {}, opts);
+    this.service = args.service;
+    this.granteeName = name;
+    this.identity = new managedidentity.UserAssignedIdentity(
+      `${name}-identity`,
+      { resourceName: args.identityName, resourceGroupName: args.resourceGroupName, location: args.location },
+      { parent: this },
+    );
+    this.identityId = this.identity.id;
+    this.identityClientId = this.identity.clientId;
+    this.principalId = this.identity.principalId;
+    this.grants = args.access({ granteeName: name, principalId: this.identity.principalId, principalType: "ServicePrincipal" }).flat();
+
+    this.plan = new web.AppServicePlan(
+      `${name}-plan`,
+      {
+        name: args.planName,
+        resourceGroupName: args.resourceGroupName,
+        location: args.location,
+        kind: "functionapp",
+        reserved: true,
+        sku: { name: "FC1", tier: "FlexConsumption" },
+      },
+      { parent: this },
+    );
+    this.planId = this.plan.id;
+
+    const clientId = this.identity.clientId;
+    this.site = new web.WebApp(
+      `${name}-site`,
+      {
+        name: args.siteName,
+        resourceGroupName: args.resourceGroupName,
+        location: args.location,
+        kind: "functionapp,linux",
+        serverFarmId: this.plan.id,
+        httpsOnly: true,
+        clientCertEnabled: false,
+        identity: { type: web.ManagedServiceIdentityType.UserAssigned, userAssignedIdentities: [this.identity.id] },
+        functionAppConfig: {
+          deployment: {
+            storage: {
+              type: "blobContainer",
+              value: args.deploymentContainerUrl,
+              authentication: { type: "UserAssignedIdentity", userAssignedIdentityResourceId: this.identity.id },
+            },
+          },
+          runtime: { name: "node", version: "22" },
+          scaleAndConcurrency: {
+            instanceMemoryMB: args.instanceMemoryMb ?? 2048,
+            maximumInstanceCount: args.maximumInstanceCount ?? 100,
+            alwaysReady: (args.alwaysReady ?? []).filter((a) => a.instanceCount > 0).map((a) => ({ ...a })),
+          },
+        },
+        siteConfig: {
+          minTlsVersion: "1.2",
+          scmMinTlsVersion: "1.2",
+          ftpsState: web.FtpsState.Disabled,
+          http20Enabled: true,
+          remoteDebuggingEnabled: false,
+          cors: { allowedOrigins: args.corsAllowedOrigins ?? [], supportCredentials: false },
+          appSettings: functionAppSettings(args.service, args.settings, args.hostBlobEndpoint, clientId),
+        },
+      },
+      // The grants first: the app starts (and reads its package with its identity) as soon as it exists.
+      { parent: this, dependsOn: this.grants },
+    );
+
+    // Deployment is Entra-only (OneDeploy with a bearer token): publishing-profile basic auth stays off.
+    for (const [suffix, Allowed] of [
+      ["scm-basic-auth", web.WebAppScmAllowed],
+      ["ftp-basic-auth", web.WebAppFtpAllowed],
+    ] as const) {
+      new Allowed(`${name}-${suffix}`, { name: this.site.name, resourceGroupName: args.resourceGroupName, allow: false }, { parent: this });
+    }
+
+    if (args.entraAuthentication) {
+      const auth = args.entraAuthentication;
+      new web.WebAppAuthSettingsV2(
+        `${name}-auth`,
+        {
+          name: this.site.name,
+          resourceGroupName: args.resourceGroupName,
+          platform: { enabled: true },
+          globalValidation: {
+            requireAuthentication: true,
+            unauthenticatedClientAction: web.UnauthenticatedClientActionV2.Return401,
+            excludedPaths: auth.excludedPaths ?? [],
+          },
+          httpSettings: { requireHttps: true },
+          identityProviders: {
+            azureActiveDirectory: {
+              enabled: true,
+              // Validating bearer tokens needs no client secret: only the issuer and the audience.
+              registration: { clientId: auth.clientId, openIdIssuer: pulumi.interpolate`https://login.microsoftonline.com/${auth.tenantId}/v2.0` },
+              validation: { allowedAudiences: [auth.clientId, pulumi.interpolate`api://${auth.clientId}`] },
+            },
+          },
+        },
+        { parent: this },
+      );
+    }
+
+    this.appName = this.site.name;
+    this.defaultHostName = this.site.defaultHostName;
+    this.scmHostName = pulumi.interpolate`${this.site.name}.scm.azurewebsites.net`;
+    this.url = pulumi.interpolate`https://${this.site.defaultHostName}`;
+    this.deploymentContainerUrl = pulumi.output(args.deploymentContainerUrl);
+    this.registerOutputs({
+      appName: this.appName,
+      url: this.url,
+      scmHostName: this.scmHostName,
+      identityClientId: this.identityClientId,
+      planId: this.planId,
+    });
+  }
+}
+
+/**
+ * The app's settings: the service's contract values (identity-based connection shapes from
+ * `azureAppSettings`) plus what the Functions host itself reads: AzureWebJobsStorage through the
+ * identity, and Entra-authenticated App Insights ingestion. Throws on a name clash.
+ */
+export function functionAppSettings<S extends ServiceName>(
+  service: S,
+  values: AzureSettingValues<S, pulumi.Input<string>>,
+  hostBlobEndpoint: pulumi.Input<string>,
+  identityClientId: pulumi.Input<string>,
+): { name: string; value: pulumi.Input<string> }[] {
+  const platform: { name: string; value: pulumi.Input<string> }[] = [
+    { name: "AzureWebJobsStorage__blobServiceUri", value: hostBlobEndpoint },
+    { name: "AzureWebJobsStorage__credential", value: "managedidentity" },
+    { name: "AzureWebJobsStorage__clientId", value: identityClientId },
+    { name: "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", value: pulumi.interpolate`Authorization=AAD;ClientId=${identityClientId}` },
+  ];
+  const contract = azureAppSettings(service, values, { clientId: identityClientId });
+  const seen = new Set<string>();
+  for (const { name } of [...platform, ...contract]) {
+    if (seen.has(name)) throw new Error(`${service}: app setting ${name} is set twice`);
+    seen.add(name);
+  }
+  return [...platform, ...contract];
+}

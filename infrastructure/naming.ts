@@ -1,0 +1,112 @@
+/**
+ * Every Azure resource name of a stack, derived in one pure function.
+ *
+ * Several stacks (dev, prod, one per pull request) live side by side in one subscription, and some
+ * names (storage accounts, Cosmos accounts, Service Bus and Web PubSub namespaces, site host names)
+ * are global DNS names. Each name is `<prefix>-<stack>-<hash>-<role>`: readable prefix and stack,
+ * plus a short hash of subscription + project + stack. The stack makes two stacks differ; the
+ * subscription in the hash keeps two people who deploy the template with the same prefix and stack
+ * name (everyone's "dev") from colliding on the global names.
+ */
+import { createHash } from "node:crypto";
+import type { ServiceName } from "../functions/src/settings";
+
+export interface NamingInput {
+  /** Readable prefix: 2-10 lowercase letters/digits, starting with a letter (validated by config). */
+  readonly prefix: string;
+  readonly project: string;
+  readonly stack: string;
+  readonly subscriptionId: string;
+}
+
+export interface AppNames {
+  readonly site: string;
+  readonly plan: string;
+  readonly identity: string;
+  /** Blob container (in the host storage account) holding the app's deployment package. */
+  readonly deploymentContainer: string;
+}
+
+export interface ResourceNames {
+  readonly resourceGroup: string;
+  /** User data: uploads and the static website. */
+  readonly dataStorageAccount: string;
+  /** Functions host storage (AzureWebJobsStorage) and the deployment packages. */
+  readonly hostStorageAccount: string;
+  readonly cosmosAccount: string;
+  readonly serviceBusNamespace: string;
+  readonly webPubSub: string;
+  readonly logAnalyticsWorkspace: string;
+  readonly applicationInsights: string;
+  readonly apps: Readonly<Record<ServiceName, AppNames>>;
+}
+
+/** Length and character rules of each name, as Azure documents them; tests check every name against these. */
+export const nameRules = {
+  resourceGroup: { min: 1, max: 90, pattern: /^[a-z0-9][a-z0-9._()-]*[a-z0-9_()-]$/ },
+  storageAccount: { min: 3, max: 24, pattern: /^[a-z0-9]+$/ },
+  cosmosAccount: { min: 3, max: 44, pattern: /^[a-z0-9][a-z0-9-]*[a-z0-9]$/ },
+  // Service Bus also rejects names ending in "-sb" or "-mgmt".
+  serviceBusNamespace: { min: 6, max: 50, pattern: /^[a-z][a-z0-9-]*[a-z0-9]$/, forbiddenSuffixes: ["-sb", "-mgmt"] },
+  webPubSub: { min: 3, max: 63, pattern: /^[a-z][a-z0-9-]*[a-z0-9]$/ },
+  site: { min: 2, max: 60, pattern: /^[a-z0-9][a-z0-9-]*[a-z0-9]$/ },
+  plan: { min: 1, max: 60, pattern: /^[a-z0-9][a-z0-9-]*[a-z0-9]$/ },
+  identity: { min: 3, max: 128, pattern: /^[a-z0-9][a-z0-9_-]*$/ },
+  container: { min: 3, max: 63, pattern: /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/ },
+  logAnalyticsWorkspace: { min: 4, max: 63, pattern: /^[a-z0-9][a-z0-9-]*[a-z0-9]$/ },
+  applicationInsights: { min: 1, max: 255, pattern: /^[a-z0-9][a-z0-9._()-]*$/ },
+} as const;
+
+/** The deployment-package container of a service in the host storage account. */
+export function deploymentContainerName(service: ServiceName): string {
+  return `${service}-package`;
+}
+
+const HASH_LENGTH = 6;
+const STACK_SLUG_MAX = 16;
+const STORAGE_MAX = nameRules.storageAccount.max;
+
+/** Six base-36 characters (about 2 billion values) of SHA-256 over subscription, project and stack. */
+export function stackHash(input: Pick<NamingInput, "project" | "stack" | "subscriptionId">): string {
+  const digest = createHash("sha256").update(`${input.subscriptionId.toLowerCase()}/${input.project}/${input.stack}`).digest();
+  return (digest.readUIntBE(0, 6) % 36 ** HASH_LENGTH).toString(36).padStart(HASH_LENGTH, "0");
+}
+
+/** The stack name reduced to lowercase letters, digits and single hyphens ("PR_123.x" -> "pr-123-x"). */
+function stackSlug(stack: string, max: number): string {
+  return stack
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .slice(0, max)
+    .replace(/^-+|-+$/g, "");
+}
+
+export function resourceNames(input: NamingInput): ResourceNames {
+  if (!/^[a-z][a-z0-9]{1,9}$/.test(input.prefix)) {
+    throw new Error(`name prefix "${input.prefix}" must be 2 to 10 lowercase letters or digits, starting with a letter`);
+  }
+  const hash = stackHash(input);
+  const base = [input.prefix, stackSlug(input.stack, STACK_SLUG_MAX), hash].filter(Boolean).join("-");
+  // Storage accounts allow no hyphens and only 24 characters: prefix + as much of the stack as fits + hash + role letter.
+  const storage = (role: "d" | "h") => {
+    const room = STORAGE_MAX - input.prefix.length - HASH_LENGTH - 1;
+    return `${input.prefix}${stackSlug(input.stack, room).replace(/-/g, "")}${hash}${role}`;
+  };
+  const app = (service: ServiceName): AppNames => ({
+    site: `${base}-${service}`,
+    plan: `${base}-${service}-plan`,
+    identity: `${base}-${service}-id`,
+    deploymentContainer: deploymentContainerName(service),
+  });
+  return {
+    resourceGroup: `rg-${base}`,
+    dataStorageAccount: storage("d"),
+    hostStorageAccount: storage("h"),
+    cosmosAccount: `${base}-cosmos`,
+    serviceBusNamespace: `${base}-bus`,
+    webPubSub: `${base}-pubsub`,
+    logAnalyticsWorkspace: `${base}-logs`,
+    applicationInsights: `${base}-insights`,
+    apps: { api: app("api"), agent: app("agent") },
+  };
+}
