@@ -1,0 +1,277 @@
+/**
+ * The state of one hub: its connections, groups and users, and message delivery to them.
+ * A connection outlives its WebSocket under the reliable subprotocol: when the socket drops it
+ * is kept, messages keep their sequence ids and wait, and a reconnect resumes it.
+ */
+import { randomBytes } from "node:crypto";
+import type { WebSocket } from "ws";
+import {
+  connectedMessage,
+  disconnectedMessage,
+  withSequenceId,
+  type ClientProtocol,
+  type OutboundMessage,
+} from "./client-protocol.js";
+import type { ConnectionFilter } from "./odata-filter.js";
+import { PermissionSet } from "./permissions.js";
+
+/** Close code telling a reliable client its connection is gone for good (do not recover). */
+export const closeCodeRemoved = 1008;
+/** Close code for a service shutting down. */
+export const closeCodeGoingAway = 1001;
+
+/** Unacknowledged messages a reliable connection may hold before the service drops it. */
+export const maxUnackedMessages = 10_000;
+/** How long a dropped reliable connection waits for its client to reconnect. */
+export const reconnectWindowMs = 60_000;
+/** Processed ackIds remembered per connection, to answer a resend with "Duplicate". */
+const rememberedAckIds = 10_000;
+
+export interface ConnectionInit {
+  userId: string | undefined;
+  protocol: ClientProtocol;
+  subprotocol: string | undefined;
+  roles: Iterable<string>;
+  connectionState: string | undefined;
+}
+
+export class Connection {
+  static newId(): string {
+    return randomBytes(16).toString("base64url");
+  }
+
+  readonly reconnectionToken: string | undefined;
+  readonly groups = new Set<string>();
+  readonly permissions: PermissionSet;
+  readonly userId: string | undefined;
+  readonly protocol: ClientProtocol;
+  readonly subprotocol: string | undefined;
+  connectionState: string | undefined;
+  /** Undefined while a reliable connection waits for its client to reconnect. */
+  private socket: WebSocket | undefined;
+  private nextSequenceId = 1;
+  private unacked: { sequenceId: number; frame: string }[] = [];
+  private readonly processedAckIds = new Set<number>();
+  private expiryTimer: NodeJS.Timeout | undefined;
+  removed = false;
+
+  constructor(
+    init: ConnectionInit,
+    readonly id: string = Connection.newId(),
+  ) {
+    this.userId = init.userId;
+    this.protocol = init.protocol;
+    this.subprotocol = init.subprotocol;
+    this.connectionState = init.connectionState;
+    this.permissions = PermissionSet.fromRoles(init.roles);
+    this.reconnectionToken = init.protocol === "reliable" ? randomBytes(24).toString("base64url") : undefined;
+  }
+
+  /** Whether `socket` is the one currently serving this connection (not one it replaced). */
+  owns(socket: WebSocket): boolean {
+    return this.socket === socket;
+  }
+
+  /** Binds a (new) WebSocket, sends the connected message and, on a resume, what was not acked. */
+  attach(socket: WebSocket): void {
+    if (this.socket && this.socket !== socket) this.socket.terminate();
+    this.socket = socket;
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    if (this.protocol !== "simple") socket.send(connectedMessage(this.id, this.userId, this.reconnectionToken));
+    for (const { frame } of this.unacked) socket.send(frame);
+  }
+
+  /** The socket dropped without a close frame: keep the session for a reconnect. */
+  detach(onExpired: () => void): void {
+    this.socket = undefined;
+    this.expiryTimer = setTimeout(onExpired, reconnectWindowMs);
+    this.expiryTimer.unref();
+  }
+
+  /** Delivers a data message; false when the connection had to be dropped (too many unacked). */
+  deliver(message: OutboundMessage): boolean {
+    if (this.protocol === "simple") {
+      this.socket?.send(message.raw());
+      return true;
+    }
+    if (this.protocol === "json") {
+      this.socket?.send(message.json());
+      return true;
+    }
+    if (this.unacked.length >= maxUnackedMessages) return false;
+    const sequenceId = this.nextSequenceId++;
+    const frame = withSequenceId(message.json(), sequenceId);
+    this.unacked.push({ sequenceId, frame });
+    this.socket?.send(frame);
+    return true;
+  }
+
+  /** Sends a frame that is not a data message (ack, pong, invoke response); lost if detached. */
+  sendControl(frame: string): void {
+    this.socket?.send(frame);
+  }
+
+  /** The client has every message up to and including `sequenceId`. */
+  acknowledge(sequenceId: number): void {
+    let count = 0;
+    while (count < this.unacked.length && this.unacked[count]!.sequenceId <= sequenceId) count++;
+    if (count > 0) this.unacked.splice(0, count);
+  }
+
+  isDuplicateAck(ackId: number): boolean {
+    return this.processedAckIds.has(ackId);
+  }
+
+  rememberAck(ackId: number): void {
+    this.processedAckIds.add(ackId);
+    if (this.processedAckIds.size > rememberedAckIds) {
+      const oldest = this.processedAckIds.values().next().value;
+      if (oldest !== undefined) this.processedAckIds.delete(oldest);
+    }
+  }
+
+  /** Closes the WebSocket for good: a disconnected message (JSON protocols), then the close frame. */
+  close(code: number, reason: string): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    const socket = this.socket;
+    this.socket = undefined;
+    if (!socket) return;
+    if (this.protocol !== "simple") socket.send(disconnectedMessage(reason));
+    socket.close(code, truncateCloseReason(reason));
+  }
+}
+
+/** Sends and membership changes pick their targets by these; all are optional. */
+export interface Targeting {
+  excluded?: ReadonlySet<string>;
+  filter?: ConnectionFilter | undefined;
+}
+
+export class Hub {
+  readonly connections = new Map<string, Connection>();
+  private readonly groups = new Map<string, Set<Connection>>();
+  private readonly users = new Map<string, Set<Connection>>();
+  /** User-to-group membership set through REST: it applies to the user's later connections too. */
+  private readonly userGroups = new Map<string, Set<string>>();
+
+  constructor(
+    readonly name: string,
+    private readonly onRemoved: (connection: Connection, reason: string | undefined) => void,
+  ) {}
+
+  add(connection: Connection, initialGroups: Iterable<string>): void {
+    this.connections.set(connection.id, connection);
+    if (connection.userId !== undefined) {
+      addTo(this.users, connection.userId, connection);
+      for (const group of this.userGroups.get(connection.userId) ?? []) this.join(connection, group);
+    }
+    for (const group of initialGroups) this.join(connection, group);
+  }
+
+  /**
+   * Forgets the connection and closes its socket. `reason` goes to the client (disconnected
+   * message) and to the disconnected event; undefined means the client closed it.
+   */
+  remove(connection: Connection, reason?: string, code: number = closeCodeRemoved): void {
+    if (connection.removed) return;
+    connection.removed = true;
+    connection.close(code, reason ?? "");
+    this.connections.delete(connection.id);
+    for (const group of connection.groups) removeFrom(this.groups, group, connection);
+    if (connection.userId !== undefined) removeFrom(this.users, connection.userId, connection);
+    this.onRemoved(connection, reason);
+  }
+
+  join(connection: Connection, group: string): void {
+    connection.groups.add(group);
+    addTo(this.groups, group, connection);
+  }
+
+  leave(connection: Connection, group: string): void {
+    connection.groups.delete(group);
+    removeFrom(this.groups, group, connection);
+  }
+
+  groupExists(group: string): boolean {
+    return (this.groups.get(group)?.size ?? 0) > 0;
+  }
+
+  userExists(userId: string): boolean {
+    return (this.users.get(userId)?.size ?? 0) > 0;
+  }
+
+  groupMembers(group: string): Connection[] {
+    return [...(this.groups.get(group) ?? [])];
+  }
+
+  /** All connections, a group's, a user's, or one, narrowed by exclusions and a filter. */
+  select(scope: { group: string } | { user: string } | { connection: string } | "all", targeting: Targeting = {}): Connection[] {
+    let candidates: Iterable<Connection>;
+    if (scope === "all") candidates = this.connections.values();
+    else if ("group" in scope) candidates = this.groups.get(scope.group) ?? [];
+    else if ("user" in scope) candidates = this.users.get(scope.user) ?? [];
+    else {
+      const one = this.connections.get(scope.connection);
+      candidates = one ? [one] : [];
+    }
+    const { excluded, filter } = targeting;
+    const selected: Connection[] = [];
+    for (const connection of candidates) {
+      if (excluded?.has(connection.id)) continue;
+      if (filter && !filter({ connectionId: connection.id, userId: connection.userId, groups: connection.groups })) continue;
+      selected.push(connection);
+    }
+    return selected;
+  }
+
+  /** Delivers to every target; a reliable connection over its unacked limit is dropped. */
+  deliver(targets: Iterable<Connection>, message: OutboundMessage): number {
+    let delivered = 0;
+    for (const connection of targets) {
+      if (connection.deliver(message)) delivered++;
+      else this.remove(connection, `more than ${maxUnackedMessages} messages not acknowledged`);
+    }
+    return delivered;
+  }
+
+  addUserToGroup(userId: string, group: string): void {
+    let groups = this.userGroups.get(userId);
+    if (!groups) this.userGroups.set(userId, (groups = new Set()));
+    groups.add(group);
+    for (const connection of this.select({ user: userId })) this.join(connection, group);
+  }
+
+  removeUserFromGroup(userId: string, group: string): void {
+    this.userGroups.get(userId)?.delete(group);
+    for (const connection of this.select({ user: userId })) this.leave(connection, group);
+  }
+
+  removeUserFromAllGroups(userId: string): void {
+    this.userGroups.delete(userId);
+    for (const connection of this.select({ user: userId })) {
+      for (const group of [...connection.groups]) this.leave(connection, group);
+    }
+  }
+}
+
+function addTo(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(connection);
+}
+
+function removeFrom(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(connection);
+  if (set.size === 0) index.delete(key);
+}
+
+/** WebSocket close reasons are limited to 123 bytes of UTF-8. */
+function truncateCloseReason(reason: string): string {
+  let truncated = reason;
+  while (Buffer.byteLength(truncated) > 123) truncated = truncated.slice(0, -1);
+  return truncated;
+}
