@@ -117,6 +117,13 @@ export const serviceSettings = {
     ...telemetry,
     ServiceBus: { kind: "connection", service: "serviceBus", description: "Service Bus namespace the agent receives jobs from" },
     JOBS_QUEUE_NAME: { kind: "value", description: "Service Bus queue that carries jobs to the agent" },
+    UPLOAD_MAX_BYTES: {
+      kind: "value",
+      parse: integer(1, 256 * 1024 * 1024),
+      optional: true,
+      description:
+        "Largest blob the agent analyses, in bytes: give it the api's value (a SAS URL cannot enforce a size, the agent does); 16 MiB when unset",
+    },
     EXTERNAL_PROCESSOR_URL: {
       kind: "value",
       parse: httpUrl,
