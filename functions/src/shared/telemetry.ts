@@ -26,6 +26,7 @@ import {
   type Span,
   type SpanContext,
 } from "@opentelemetry/api";
+import { credentialFor } from "./azure-clients.js";
 
 /** Application-property names of the W3C trace context on a Service Bus message. */
 export const TRACEPARENT_PROPERTY = "traceparent";
@@ -145,7 +146,7 @@ export interface TelemetryOptions {
   serviceName: string;
   /**
    * Entra ingestion with the app's managed identity (Azure). `clientId` selects a user-assigned
-   * identity; omit it for the system-assigned one. Off on the local platform, where no managed
+   * identity; without it DefaultAzureCredential finds the system-assigned one. Off on the local platform, where no managed
    * identity exists and the connection string's key is the only way in.
    */
   managedIdentity?: { clientId?: string };
@@ -166,10 +167,10 @@ async function startOnce(options: TelemetryOptions): Promise<boolean> {
   if (!options.connectionString) return false;
   // The distro reads the role name from the standard variable; do not override an operator's choice.
   process.env.OTEL_SERVICE_NAME ??= options.serviceName;
-  const [{ useAzureMonitor }, credential] = await Promise.all([
-    import("@azure/monitor-opentelemetry"),
-    options.managedIdentity ? managedIdentityCredential(options.managedIdentity.clientId) : Promise.resolve(undefined),
-  ]);
+  // A deferred require, not import(): this package is CommonJS, and import() would load the
+  // distro's ESM build beside the CommonJS builds the rest of the process uses.
+  const { useAzureMonitor } = require("@azure/monitor-opentelemetry") as typeof import("@azure/monitor-opentelemetry");
+  const credential = options.managedIdentity ? await credentialFor(options.managedIdentity.clientId) : undefined;
   useAzureMonitor({
     azureMonitorExporterOptions: credential
       ? { connectionString: options.connectionString, credential }
@@ -177,9 +178,4 @@ async function startOnce(options: TelemetryOptions): Promise<boolean> {
     enableLiveMetrics: false,
   });
   return true;
-}
-
-async function managedIdentityCredential(clientId: string | undefined) {
-  const { ManagedIdentityCredential } = await import("@azure/identity");
-  return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
 }
