@@ -165,6 +165,21 @@ describe("external processor", () => {
     expect(processor.circuitState).toBe("closed");
   });
 
+  it("lets an error reading the input surface as itself: no retry, no fallback, no breaker count", async () => {
+    class StorageDown extends Error {}
+    const processor = processorWith({ breakAfterFailures: 1 });
+    const failingOpen: ReopenableInput = () => {
+      throw new StorageDown("blob service unavailable");
+    };
+    await expect(analyzeWithFallback(processor, "job-7b", failingOpen, builtin)).rejects.toBeInstanceOf(StorageDown);
+    const failingMidStream: ReopenableInput = async function* () {
+      yield new TextEncoder().encode("first chunk ");
+      throw new StorageDown("connection reset while downloading");
+    };
+    await expect(analyzeWithFallback(processor, "job-7c", failingMidStream, builtin)).rejects.toBeInstanceOf(StorageDown);
+    expect(processor.circuitState).toBe("closed");
+  });
+
   it("uses only the built-in analysis when no external processor is configured", async () => {
     await expect(analyzeWithFallback(undefined, "job-8", inputOf(text), builtin)).resolves.toEqual({ result: builtinResult, engine: "builtin" });
     expect(received).toHaveLength(0);

@@ -17,8 +17,9 @@
  * - retries exhausted (timeouts, 5xx, 429, connection errors): same fallback, same reason.
  * - the service rejects the input (other 4xx) or answers with a malformed body: fallback, logged
  *   as a warning; these do not count against the breaker (the service is up, the exchange is wrong).
- * The one error that propagates is {@link InputRejected} from the byte cap: the input is bad for
- * every engine, and the agent fails the job with it.
+ * Errors reading the input (the byte cap's {@link InputRejected}, a missing blob, a storage error)
+ * propagate as they are: they are not the service's fault, and the agent decides (a bad input fails
+ * the job, a storage error is retried by Service Bus).
  * Both engines produce the same AnalysisResult, so a fallback is invisible in the result; it is
  * visible in the logs and on the span (`analysis.engine`, `analysis.fallback_reason`).
  */
@@ -91,9 +92,21 @@ export class ExternalProcessorTransientFailure extends Error {
 const isTimeout = (error: unknown): error is TaskCancelledError => error instanceof TaskCancelledError;
 const isTransient = (error: Error) => error instanceof ExternalProcessorTransientFailure || isTimeout(error);
 
-function findInputRejected(error: unknown): InputRejected | undefined {
+/**
+ * Marks an error raised while reading the input (not by the service), so that it surfaces as itself
+ * (a missing blob, a storage hiccup, the byte cap) rather than as an outage of the external
+ * processor: it must neither count against the breaker nor trigger a fallback.
+ */
+class InputReadFailure extends Error {
+  constructor(readonly original: unknown) {
+    super("reading the input failed", { cause: original });
+    this.name = "InputReadFailure";
+  }
+}
+
+function findInputReadFailure(error: unknown): InputReadFailure | undefined {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
-    if (current instanceof InputRejected) return current;
+    if (current instanceof InputReadFailure) return current;
   }
   return undefined;
 }
@@ -101,10 +114,22 @@ function findInputRejected(error: unknown): InputRejected | undefined {
 /** Streams `source`, failing with InputRejected once it passes `maxBytes`. */
 async function* capped(source: AsyncIterable<Uint8Array>, maxBytes: number): AsyncGenerator<Uint8Array> {
   let bytes = 0;
-  for await (const chunk of source) {
-    bytes += chunk.byteLength;
-    if (bytes > maxBytes) throw new InputRejected("InputTooLarge", `the input is larger than the limit of ${maxBytes} bytes`);
-    yield chunk;
+  const iterator = source[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        throw new InputReadFailure(error);
+      }
+      if (next.done) return;
+      bytes += next.value.byteLength;
+      if (bytes > maxBytes) throw new InputReadFailure(new InputRejected("InputTooLarge", `the input is larger than the limit of ${maxBytes} bytes`));
+      yield next.value;
+    }
+  } finally {
+    await iterator.return?.();
   }
 }
 
@@ -167,7 +192,7 @@ export class ExternalProcessor {
   /**
    * The external analysis of the input. Throws BrokenCircuitError when the breaker is open,
    * {@link ExternalProcessorTransientFailure} / TaskCancelledError when the retries are exhausted,
-   * {@link ExternalProcessorRejected}, or {@link InputRejected} when the input passes the cap.
+   * {@link ExternalProcessorRejected}, or the input's own error (e.g. {@link InputRejected} past the cap).
    */
   async analyze(jobId: string, input: ReopenableInput): Promise<AnalysisResult> {
     return this.policy.execute(({ signal }) => this.attempt(jobId, input, signal));
@@ -180,13 +205,14 @@ export class ExternalProcessor {
       "x-job-id": jobId,
       ...traceContextProperties(),
     };
+    // Opening the input is not the service's business: its errors propagate as they are.
+    const body = requestBody(await input(), this.options.maxBytes);
     let response: Response;
     try {
-      const body = requestBody(await input(), this.options.maxBytes);
       response = await fetch(this.options.url, { method: "POST", headers, body, signal, duplex: "half" } as RequestInit);
     } catch (error) {
-      const rejected = findInputRejected(error);
-      if (rejected) throw rejected;
+      const inputFailure = findInputReadFailure(error);
+      if (inputFailure) throw inputFailure.original;
       if (signal.aborted) throw error; // timed out: the timeout policy already reports TaskCancelledError
       throw new ExternalProcessorTransientFailure(`external processor unreachable: ${(error as Error).message}`, undefined, { cause: error });
     }
@@ -239,11 +265,10 @@ export async function analyzeWithFallback(
   try {
     return { result: await processor.analyze(jobId, input), engine: "external" };
   } catch (error) {
-    if (error instanceof InputRejected) throw error;
     if (error instanceof BrokenCircuitError) fallbackReason = "circuit-open";
     else if (error instanceof ExternalProcessorRejected) fallbackReason = "rejected";
     else if (error instanceof ExternalProcessorTransientFailure || isTimeout(error)) fallbackReason = "unavailable";
-    else throw error; // a bug, not an outage: let the job's retry machinery see it
+    else throw error; // the input's own error, or a bug: not an outage of the service
     fallbackDetail = (error as Error).message;
   }
   return { result: await builtin(await input()), engine: "builtin", fallbackReason, fallbackDetail };
