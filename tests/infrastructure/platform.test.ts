@@ -1,0 +1,514 @@
+/**
+ * The whole platform built once under mocks, with a non-default configuration so that every value
+ * can be traced from config to resource. Asserts resources and their properties, the security
+ * rules, each principal's exact grants, the app settings, and naming hygiene.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
+import { getClientConfigOutput } from "@pulumi/azure-native/authorization";
+import { connectionSettingNames, serviceSettings, connectionKinds, type SettingDeclaration } from "../../functions/src/settings";
+import { parseConfig, projectName } from "../../infrastructure/config";
+import { createPlatform, publicApiPaths, type Platform } from "../../infrastructure/platform";
+import { builtInRoles, cosmosDataContributorRoleId, deterministicGuid } from "../../infrastructure/roles";
+import { resourceNames, type ResourceNames } from "../../infrastructure/naming";
+import { installMocks, named, ofType, valueOf, deployerObjectId, subscriptionId, tenantId, type MockedStack, type RecordedResource } from "./support/mocks";
+import { descendants, childrenOf, logicalName, registered } from "./support/tree";
+import { secretShapes, findSecrets } from "./support/secrets";
+
+const stackName = "prod";
+const config = parseConfig({
+  namePrefix: "acme",
+  serviceBusSku: "Standard",
+  jobsQueueMaxDeliveryCount: "7",
+  jobsQueueLockDurationSeconds: "45",
+  jobsQueueMessageTtlHours: "12",
+  apiAlwaysReadyInstances: "2",
+  functionMemoryMb: "4096",
+  functionMaximumInstances: "200",
+  logRetentionDays: "60",
+  cosmosConsistency: "Strong",
+  webPubSubSku: "Standard_S1",
+  webPubSubUnits: "2",
+  blobSoftDeleteDays: "14",
+  uploadMaxBytes: "1048576",
+  uploadUrlTtlSeconds: "120",
+  storageSku: "Standard_ZRS",
+  authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444",
+});
+const names: ResourceNames = resourceNames({ prefix: "acme", project: projectName, stack: stackName, subscriptionId });
+
+let stack: MockedStack;
+let platform: Platform;
+let urns: string[];
+let outputs: Record<string, unknown>;
+
+const components = () => [
+  platform.storage,
+  platform.database,
+  platform.messaging,
+  platform.realtime,
+  platform.monitoring,
+  platform.apps.api,
+  platform.apps.agent,
+];
+
+beforeAll(async () => {
+  stack = await installMocks(stackName);
+  platform = createPlatform(config, { project: projectName, stack: stackName, client: getClientConfigOutput() });
+  urns = await registered([platform.resourceGroup, ...components()]);
+  outputs = (await valueOf(pulumi.output(platform.outputs))) as Record<string, unknown>;
+});
+
+type Settings = { name: string; value: string }[];
+const appSettings = (app: RecordedResource): Map<string, string> =>
+  new Map(((app.inputs["siteConfig"] as { appSettings: Settings }).appSettings).map((s) => [s.name, s.value]));
+
+describe("resources", () => {
+  it("creates each resource family once, two of each per-app resource", () => {
+    const counts: Record<string, number> = {};
+    for (const r of stack.resources) counts[r.type] = (counts[r.type] ?? 0) + 1;
+    expect(counts).toMatchObject({
+      "azure-native:resources:ResourceGroup": 1,
+      "azure-native:storage:StorageAccount": 2,
+      "azure-native:storage:BlobServiceProperties": 2,
+      "azure-native:storage:BlobContainer": 3,
+      "azure-native:storage:StorageAccountStaticWebsite": 1,
+      "azure-native:cosmosdb:DatabaseAccount": 1,
+      "azure-native:cosmosdb:SqlResourceSqlDatabase": 1,
+      "azure-native:cosmosdb:SqlResourceSqlContainer": 1,
+      "azure-native:servicebus:Namespace": 1,
+      "azure-native:servicebus:Queue": 1,
+      "azure-native:webpubsub:WebPubSub": 1,
+      "azure-native:webpubsub:WebPubSubHub": 1,
+      "azure-native:operationalinsights:Workspace": 1,
+      "azure-native:applicationinsights:Component": 1,
+      "azure-native:managedidentity:UserAssignedIdentity": 2,
+      "azure-native:web:AppServicePlan": 2,
+      "azure-native:web:WebApp": 2,
+      "azure-native:web:WebAppScmAllowed": 2,
+      "azure-native:web:WebAppFtpAllowed": 2,
+      "azure-native:web:WebAppAuthSettingsV2": 1,
+    });
+  });
+
+  it("puts everything in the stack's resource group and region", () => {
+    expect(named(stack, "resource-group").inputs).toMatchObject({ resourceGroupName: names.resourceGroup, location: "eastus" });
+    for (const r of stack.resources) {
+      if (r.type === "azure-native:resources:ResourceGroup" || r.type.startsWith("platform:")) continue;
+      if (r.type === "azure-native:authorization:RoleAssignment") {
+        expect(String(r.inputs["scope"]).startsWith(`/subscriptions/${subscriptionId}/resourceGroups/${names.resourceGroup}/`), r.name).toBe(true);
+        continue;
+      }
+      expect(r.inputs["resourceGroupName"], r.name).toBe(names.resourceGroup);
+      if ("location" in r.inputs) expect(r.inputs["location"], r.name).toBe("eastus");
+    }
+  });
+
+  it("storage: uploads container with CORS PUT from the web origin, deployment containers in the host account, static website", () => {
+    const data = named(stack, "storage-data");
+    const host = named(stack, "storage-host");
+    expect(data.inputs).toMatchObject({ accountName: names.dataStorageAccount, sku: { name: "Standard_ZRS" }, kind: "StorageV2" });
+    expect(host.inputs).toMatchObject({ accountName: names.hostStorageAccount, sku: { name: "Standard_ZRS" } });
+    const webOrigin = `https://${names.dataStorageAccount}.z13.web.core.windows.net`;
+    expect(named(stack, "storage-data-blobs").inputs).toMatchObject({
+      accountName: names.dataStorageAccount,
+      cors: { corsRules: [{ allowedOrigins: [webOrigin], allowedMethods: ["PUT"] }] },
+    });
+    expect(named(stack, "storage-host-blobs").inputs["cors"]).toBeUndefined();
+    expect(named(stack, "storage-uploads").inputs).toMatchObject({ containerName: "uploads", accountName: names.dataStorageAccount });
+    for (const service of ["api", "agent"] as const) {
+      expect(named(stack, `storage-${service}-package`).inputs).toMatchObject({
+        containerName: names.apps[service].deploymentContainer,
+        accountName: names.hostStorageAccount,
+      });
+    }
+    expect(named(stack, "storage-website").inputs).toMatchObject({ accountName: names.dataStorageAccount, indexDocument: "index.html" });
+  });
+
+  it("database: serverless account with the configured consistency, jobs container partitioned by /userId", () => {
+    expect(named(stack, "database-account").inputs).toMatchObject({
+      accountName: names.cosmosAccount,
+      capabilities: [{ name: "EnableServerless" }],
+      consistencyPolicy: { defaultConsistencyLevel: "Strong" },
+      locations: [{ locationName: "eastus", failoverPriority: 0 }],
+    });
+    expect(named(stack, "database-jobs").inputs).toMatchObject({
+      containerName: "jobs",
+      databaseName: "platform",
+      resource: { id: "jobs", partitionKey: { paths: ["/userId"], kind: "Hash" } },
+    });
+  });
+
+  it("messaging: jobs queue with the configured delivery count, lock, TTL, dead-lettering and duplicate detection (Standard)", () => {
+    expect(named(stack, "messaging-namespace").inputs).toMatchObject({ namespaceName: names.serviceBusNamespace, sku: { name: "Standard", tier: "Standard" } });
+    expect(named(stack, "messaging-jobs").inputs).toMatchObject({
+      queueName: "jobs",
+      maxDeliveryCount: 7,
+      lockDuration: "PT45S",
+      defaultMessageTimeToLive: "PT12H",
+      deadLetteringOnMessageExpiration: true,
+      requiresDuplicateDetection: true,
+      duplicateDetectionHistoryTimeWindow: "PT10M",
+    });
+  });
+
+  it("realtime: Web PubSub with the configured SKU and a hub that denies anonymous connects and has no event handler", () => {
+    expect(named(stack, "realtime-service").inputs).toMatchObject({ resourceName: names.webPubSub, sku: { name: "Standard_S1", capacity: 2 } });
+    const hub = named(stack, "realtime-hub").inputs as { hubName: string; properties: { anonymousConnectPolicy: string; eventHandlers?: unknown[] } };
+    expect(hub.hubName).toBe("jobs");
+    expect(hub.properties.anonymousConnectPolicy).toBe("Deny");
+    expect(hub.properties.eventHandlers ?? []).toEqual([]);
+  });
+
+  it("monitoring: workspace-based App Insights with the configured retention", () => {
+    expect(named(stack, "monitoring-logs").inputs).toMatchObject({ workspaceName: names.logAnalyticsWorkspace, retentionInDays: 60, sku: { name: "PerGB2018" } });
+    expect(named(stack, "monitoring-insights").inputs).toMatchObject({ resourceName: names.applicationInsights, ingestionMode: "LogAnalytics" });
+  });
+
+  for (const service of ["api", "agent"] as const) {
+    it(`${service}: Flex Consumption app on Node 22 with its own plan, identity and deployment container`, () => {
+      const identityId = named(stack, `${service}-identity`).id;
+      expect(named(stack, `${service}-plan`).inputs).toMatchObject({ name: names.apps[service].plan, sku: { name: "FC1", tier: "FlexConsumption" }, reserved: true });
+      expect(named(stack, `${service}-site`).inputs).toMatchObject({
+        name: names.apps[service].site,
+        kind: "functionapp,linux",
+        serverFarmId: named(stack, `${service}-plan`).id,
+        identity: { type: "UserAssigned", userAssignedIdentities: [identityId] },
+        functionAppConfig: {
+          runtime: { name: "node", version: "22" },
+          deployment: {
+            storage: {
+              type: "blobContainer",
+              value: `https://${names.hostStorageAccount}.blob.core.windows.net/${names.apps[service].deploymentContainer}`,
+              authentication: { type: "UserAssignedIdentity", userAssignedIdentityResourceId: identityId },
+            },
+          },
+          scaleAndConcurrency: { instanceMemoryMB: 4096, maximumInstanceCount: 200 },
+        },
+      });
+    });
+  }
+
+  it("api: always-ready HTTP instances from config and CORS for the web origin; agent: neither", () => {
+    const api = named(stack, "api-site").inputs as { functionAppConfig: { scaleAndConcurrency: { alwaysReady: unknown[] } }; siteConfig: { cors: unknown } };
+    const agent = named(stack, "agent-site").inputs as typeof api;
+    expect(api.functionAppConfig.scaleAndConcurrency.alwaysReady).toEqual([{ name: "http", instanceCount: 2 }]);
+    expect(agent.functionAppConfig.scaleAndConcurrency.alwaysReady).toEqual([]);
+    expect(api.siteConfig.cors).toEqual({ allowedOrigins: [`https://${names.dataStorageAccount}.z13.web.core.windows.net`], supportCredentials: false });
+    expect(agent.siteConfig.cors).toEqual({ allowedOrigins: [], supportCredentials: false });
+  });
+
+  it("api: App Service Authentication with Entra returns 401 without a token; the agent has none", () => {
+    expect(named(stack, "api-auth").inputs).toMatchObject({
+      name: names.apps.api.site,
+      platform: { enabled: true },
+      globalValidation: { requireAuthentication: true, unauthenticatedClientAction: "Return401", excludedPaths: publicApiPaths },
+      identityProviders: {
+        azureActiveDirectory: {
+          enabled: true,
+          registration: { clientId: config.authEntraClientId, openIdIssuer: `https://login.microsoftonline.com/${tenantId}/v2.0` },
+        },
+      },
+    });
+    expect(stack.resources.some((r) => r.name === "agent-auth")).toBe(false);
+  });
+
+  it("turns off publishing-profile (basic auth) deployment on both apps", () => {
+    for (const type of ["azure-native:web:WebAppScmAllowed", "azure-native:web:WebAppFtpAllowed"]) {
+      expect(ofType(stack, type).map((r) => [r.inputs["name"], r.inputs["allow"]]).sort()).toEqual([
+        [names.apps.agent.site, false],
+        [names.apps.api.site, false],
+      ]);
+    }
+  });
+});
+
+describe("security rules (notes/security-rules.md)", () => {
+  const rules: { type: string; rule: string; holds: (inputs: Record<string, unknown>) => boolean }[] = [
+    { type: "azure-native:storage:StorageAccount", rule: "HTTPS only (CKV_AZURE_3)", holds: (i) => i["enableHttpsTrafficOnly"] === true },
+    { type: "azure-native:storage:StorageAccount", rule: "TLS 1.2 (CKV_AZURE_44)", holds: (i) => i["minimumTlsVersion"] === "TLS1_2" },
+    { type: "azure-native:storage:StorageAccount", rule: "no public blob access (CKV_AZURE_190)", holds: (i) => i["allowBlobPublicAccess"] === false },
+    { type: "azure-native:storage:StorageAccount", rule: "no shared-key access (CKV2_AZURE_40)", holds: (i) => i["allowSharedKeyAccess"] === false },
+    {
+      type: "azure-native:storage:BlobServiceProperties",
+      rule: "blob soft delete (CKV2_AZURE_38)",
+      holds: (i) => (i["deleteRetentionPolicy"] as { enabled?: boolean; days?: number } | undefined)?.enabled === true && (i["deleteRetentionPolicy"] as { days: number }).days === 14,
+    },
+    { type: "azure-native:storage:BlobContainer", rule: "container not public (CKV2_AZURE_47)", holds: (i) => i["publicAccess"] === "None" },
+    { type: "azure-native:cosmosdb:DatabaseAccount", rule: "local auth off (CKV_AZURE_140)", holds: (i) => i["disableLocalAuth"] === true },
+    { type: "azure-native:cosmosdb:DatabaseAccount", rule: "no key-based metadata writes (CKV_AZURE_132)", holds: (i) => i["disableKeyBasedMetadataWriteAccess"] === true },
+    { type: "azure-native:cosmosdb:DatabaseAccount", rule: "continuous backup", holds: (i) => (i["backupPolicy"] as { type?: string })?.type === "Continuous" },
+    { type: "azure-native:servicebus:Namespace", rule: "local auth off (CKV_AZURE_203)", holds: (i) => i["disableLocalAuth"] === true },
+    { type: "azure-native:servicebus:Namespace", rule: "TLS 1.2 (CKV_AZURE_205)", holds: (i) => i["minimumTlsVersion"] === "1.2" },
+    { type: "azure-native:webpubsub:WebPubSub", rule: "local auth off, Entra on", holds: (i) => i["disableLocalAuth"] === true && i["disableAadAuth"] === false },
+    { type: "azure-native:webpubsub:WebPubSub", rule: "SKU with an SLA in production (CKV_AZURE_175)", holds: (i) => (i["sku"] as { name: string }).name !== "Free_F1" },
+    { type: "azure-native:applicationinsights:Component", rule: "Entra-only ingestion", holds: (i) => i["disableLocalAuth"] === true },
+    { type: "azure-native:operationalinsights:Workspace", rule: "Entra-only queries", holds: (i) => (i["features"] as { disableLocalAuth?: boolean })?.disableLocalAuth === true },
+    { type: "azure-native:web:WebApp", rule: "HTTPS only (CKV_AZURE_70)", holds: (i) => i["httpsOnly"] === true },
+    { type: "azure-native:web:WebApp", rule: "TLS 1.2 (CKV_AZURE_145)", holds: (i) => (i["siteConfig"] as { minTlsVersion?: string }).minTlsVersion === "1.2" },
+    { type: "azure-native:web:WebApp", rule: "FTPS disabled (CKV_AZURE_78)", holds: (i) => (i["siteConfig"] as { ftpsState?: string }).ftpsState === "Disabled" },
+    { type: "azure-native:web:WebApp", rule: "remote debugging off (CKV_AZURE_72)", holds: (i) => (i["siteConfig"] as { remoteDebuggingEnabled?: boolean }).remoteDebuggingEnabled === false },
+    { type: "azure-native:web:WebApp", rule: "HTTP/2 (CKV_AZURE_67)", holds: (i) => (i["siteConfig"] as { http20Enabled?: boolean }).http20Enabled === true },
+    {
+      type: "azure-native:web:WebApp",
+      rule: "managed identity (CKV_AZURE_71)",
+      holds: (i) => ((i["identity"] as { userAssignedIdentities?: string[] })?.userAssignedIdentities ?? []).length === 1,
+    },
+    {
+      type: "azure-native:web:WebApp",
+      rule: "no setting Flex rejects",
+      holds: (i) => {
+        const site = i["siteConfig"] as { appSettings: Settings; linuxFxVersion?: string; functionAppScaleLimit?: number };
+        const rejected = ["FUNCTIONS_WORKER_RUNTIME", "WEBSITE_RUN_FROM_PACKAGE", "AzureWebJobsStorage"];
+        return site.linuxFxVersion === undefined && site.functionAppScaleLimit === undefined && !site.appSettings.some((s) => rejected.includes(s.name));
+      },
+    },
+  ];
+  for (const { type, rule, holds } of rules) {
+    it(`${type.split(":").pop()}: ${rule}`, () => {
+      const targets = ofType(stack, type);
+      expect(targets.length, `no ${type} to check`).toBeGreaterThan(0);
+      for (const target of targets) expect(holds(target.inputs), `${target.name}: ${rule}`).toBe(true);
+    });
+  }
+
+  it("holds no secret-shaped value in any resource input or stack output", () => {
+    for (const r of stack.resources) expect(findSecrets(r.inputs), r.name).toEqual([]);
+    expect(findSecrets(outputs)).toEqual([]);
+  });
+
+  it("recognises each secret shape it guards against", () => {
+    for (const sample of secretShapes.samples) expect(findSecrets({ nested: [{ value: sample }] }), sample).not.toEqual([]);
+  });
+});
+
+describe("grants", () => {
+  const roleByGuid = new Map<string, string>([
+    ...Object.entries(builtInRoles).map(([role, guid]) => [guid, role] as [string, string]),
+  ]);
+  const scopeLabel = (scope: string): string => {
+    const byId = new Map(stack.resources.map((r) => [r.id, r.name]));
+    const direct = byId.get(scope);
+    if (direct) return direct;
+    const web = /^(.*)\/blobServices\/default\/containers\/\$web$/.exec(scope);
+    if (web?.[1] && byId.has(web[1])) return `${byId.get(web[1])}/$web`;
+    const cosmos = /^(.*)\/dbs\/([^/]+)\/colls\/([^/]+)$/.exec(scope);
+    if (cosmos?.[1] && byId.has(cosmos[1])) return `${byId.get(cosmos[1])}/dbs/${cosmos[2]}/colls/${cosmos[3]}`;
+    throw new Error(`scope ${scope} is no resource of the stack`);
+  };
+  const grantsOf = (principalId: string): string[] => {
+    const rbac = ofType(stack, "azure-native:authorization:RoleAssignment")
+      .filter((r) => r.inputs["principalId"] === principalId)
+      .map((r) => {
+        const definition = String(r.inputs["roleDefinitionId"]);
+        expect(definition.startsWith(`/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/`)).toBe(true);
+        return `${roleByGuid.get(definition.split("/").pop()!) ?? definition} @ ${scopeLabel(String(r.inputs["scope"]))}`;
+      });
+    const cosmos = ofType(stack, "azure-native:cosmosdb:SqlResourceSqlRoleAssignment")
+      .filter((r) => r.inputs["principalId"] === principalId)
+      .map((r) => {
+        const definition = String(r.inputs["roleDefinitionId"]);
+        expect(definition).toBe(`${named(stack, "database-account").id}/sqlRoleDefinitions/${cosmosDataContributorRoleId}`);
+        return `cosmosDataContributor @ ${scopeLabel(String(r.inputs["scope"]))}`;
+      });
+    return [...rbac, ...cosmos].sort();
+  };
+  const principalOf = (service: "api" | "agent") => String(named(stack, `${service}-identity`).state["principalId"]);
+
+  it("api gets exactly what its code uses", () => {
+    expect(grantsOf(principalOf("api"))).toEqual(
+      [
+        "storageBlobDataOwner @ storage-host",
+        "monitoringMetricsPublisher @ monitoring-insights",
+        "serviceBusDataSender @ messaging-jobs",
+        "cosmosDataContributor @ database-account/dbs/platform/colls/jobs",
+        "storageBlobDelegator @ storage-data",
+        "storageBlobDataContributor @ storage-uploads",
+        "webPubSubServiceOwner @ realtime-service",
+      ].sort(),
+    );
+  });
+
+  it("agent gets exactly what its code uses", () => {
+    expect(grantsOf(principalOf("agent"))).toEqual(
+      [
+        "storageBlobDataOwner @ storage-host",
+        "monitoringMetricsPublisher @ monitoring-insights",
+        "serviceBusDataReceiver @ messaging-jobs",
+        "cosmosDataContributor @ database-account/dbs/platform/colls/jobs",
+        "storageBlobDataReader @ storage-uploads",
+        "webPubSubServiceOwner @ realtime-service",
+      ].sort(),
+    );
+  });
+
+  it("the deploying principal may write $web and the deployment containers, nothing else", () => {
+    expect(grantsOf(deployerObjectId)).toEqual(
+      [
+        "storageBlobDataContributor @ storage-data/$web",
+        "storageBlobDataContributor @ storage-api-package",
+        "storageBlobDataContributor @ storage-agent-package",
+      ].sort(),
+    );
+  });
+
+  it("grants nobody else anything", () => {
+    const principals = new Set([principalOf("api"), principalOf("agent"), deployerObjectId]);
+    for (const r of [...ofType(stack, "azure-native:authorization:RoleAssignment"), ...ofType(stack, "azure-native:cosmosdb:SqlResourceSqlRoleAssignment")]) {
+      expect(principals.has(String(r.inputs["principalId"])), r.name).toBe(true);
+    }
+  });
+
+  it("states the principal type: ServicePrincipal for the apps, the configured type for the deployer", () => {
+    for (const r of ofType(stack, "azure-native:authorization:RoleAssignment")) {
+      expect(r.inputs["principalType"], r.name).toBe(r.inputs["principalId"] === deployerObjectId ? "User" : "ServicePrincipal");
+    }
+  });
+
+  it("names every assignment deterministically from scope, role and principal", () => {
+    const assignmentNames = new Set<string>();
+    for (const r of ofType(stack, "azure-native:authorization:RoleAssignment")) {
+      const roleGuid = String(r.inputs["roleDefinitionId"]).split("/").pop()!;
+      expect(r.inputs["roleAssignmentName"], r.name).toBe(deterministicGuid(String(r.inputs["scope"]), roleGuid, String(r.inputs["principalId"])));
+      assignmentNames.add(String(r.inputs["roleAssignmentName"]));
+    }
+    for (const r of ofType(stack, "azure-native:cosmosdb:SqlResourceSqlRoleAssignment")) {
+      expect(r.inputs["roleAssignmentId"], r.name).toBe(deterministicGuid(String(r.inputs["scope"]), cosmosDataContributorRoleId, String(r.inputs["principalId"])));
+      assignmentNames.add(String(r.inputs["roleAssignmentId"]));
+    }
+    expect(assignmentNames.size).toBe(ofType(stack, "azure-native:authorization:RoleAssignment").length + 2);
+  });
+
+  it("each app's grants are the ones made for its identity (the app waits for them)", async () => {
+    for (const service of ["api", "agent"] as const) {
+      const principal = principalOf(service);
+      const expected = stack.resources
+        .filter((r) => r.type.endsWith("RoleAssignment") && r.inputs["principalId"] === principal)
+        .map((r) => r.name)
+        .sort();
+      expect(platform.apps[service].grants.map(logicalName).sort()).toEqual(expected);
+    }
+  });
+});
+
+describe("app settings", () => {
+  const clientIdOf = (service: "api" | "agent") => String(named(stack, `${service}-identity`).state["clientId"]);
+
+  for (const service of ["api", "agent"] as const) {
+    it(`${service}: identity-based host storage, Entra App Insights, and the service's connections through its own identity`, () => {
+      const settings = appSettings(named(stack, `${service}-site`));
+      const clientId = clientIdOf(service);
+      expect(Object.fromEntries(settings)).toMatchObject({
+        AzureWebJobsStorage__blobServiceUri: `https://${names.hostStorageAccount}.blob.core.windows.net/`,
+        AzureWebJobsStorage__credential: "managedidentity",
+        AzureWebJobsStorage__clientId: clientId,
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: `Authorization=AAD;ClientId=${clientId}`,
+        APPLICATIONINSIGHTS_CONNECTION_STRING: expect.stringContaining("IngestionEndpoint=") as unknown as string,
+        Cosmos__accountEndpoint: `https://${names.cosmosAccount}.documents.azure.com:443/`,
+        Cosmos__credential: "managedidentity",
+        Cosmos__clientId: clientId,
+        COSMOS_DATABASE_NAME: "platform",
+        COSMOS_JOBS_CONTAINER_NAME: "jobs",
+        UploadsStorage__blobServiceUri: `https://${names.dataStorageAccount}.blob.core.windows.net/`,
+        UploadsStorage__clientId: clientId,
+        UPLOADS_CONTAINER_NAME: "uploads",
+        WebPubSub__serviceUri: `https://${names.webPubSub}.webpubsub.azure.com`,
+        WebPubSub__clientId: clientId,
+        WEBPUBSUB_HUB: "jobs",
+        ServiceBus__fullyQualifiedNamespace: `${names.serviceBusNamespace}.servicebus.windows.net`,
+        ServiceBus__clientId: clientId,
+        JOBS_QUEUE_NAME: "jobs",
+      });
+    });
+
+    it(`${service}: every required setting of the contract is present, in its Azure shape, and no connection string`, () => {
+      const settings = appSettings(named(stack, `${service}-site`));
+      for (const [name, declaration] of Object.entries(serviceSettings[service]) as [string, SettingDeclaration][]) {
+        if (declaration.scope === "local") {
+          expect(settings.has(name), `${name} is local-only`).toBe(false);
+          continue;
+        }
+        const azureName = declaration.kind === "connection" ? `${name}__${connectionKinds[declaration.service].suffix}` : name;
+        if (!declaration.optional) expect(settings.has(azureName), `${azureName} missing`).toBe(true);
+      }
+      for (const connection of connectionSettingNames(service)) expect(settings.has(connection), `${connection} as a connection string`).toBe(false);
+    });
+  }
+
+  it("api gets its upload limits from config", () => {
+    const settings = appSettings(named(stack, "api-site"));
+    expect(settings.get("UPLOAD_MAX_BYTES")).toBe("1048576");
+    expect(settings.get("UPLOAD_URL_TTL_SECONDS")).toBe("120");
+  });
+
+  it("the agent gets no external processor unless one is configured", () => {
+    expect(appSettings(named(stack, "agent-site")).has("EXTERNAL_PROCESSOR_URL")).toBe(false);
+  });
+});
+
+describe("naming hygiene", () => {
+  it("prefixes every component child with the component's name", () => {
+    for (const component of components()) {
+      const prefix = `${logicalName(component)}-`;
+      const children = childrenOf(component);
+      expect(children.length).toBeGreaterThan(0);
+      for (const child of children) expect(logicalName(child).startsWith(prefix), `${logicalName(child)} under ${prefix}`).toBe(true);
+    }
+  });
+
+  it("creates nothing outside a component except the resource group", () => {
+    const inTree = new Set(descendants(components()).map(logicalName));
+    const outside = stack.resources.map((r) => r.name).filter((n) => !inTree.has(n));
+    expect(outside).toEqual(["resource-group"]);
+  });
+
+  it("has no duplicate logical names, URNs or Azure names", () => {
+    const logical = stack.resources.map((r) => r.name);
+    expect(new Set(logical).size).toBe(logical.length);
+    expect(new Set(urns).size).toBe(urns.length);
+    const global = stack.resources
+      .filter((r) => /StorageAccount$|DatabaseAccount$|servicebus:Namespace$|webpubsub:WebPubSub$|web:WebApp$/.test(r.type))
+      .map((r) => String(r.state["name"]));
+    expect(new Set(global).size).toBe(global.length);
+  });
+
+  it("uses the names of the naming function", () => {
+    expect(outputs).toMatchObject({
+      resourceGroupName: names.resourceGroup,
+      apiAppName: names.apps.api.site,
+      agentAppName: names.apps.agent.site,
+      dataStorageAccountName: names.dataStorageAccount,
+      hostStorageAccountName: names.hostStorageAccount,
+    });
+  });
+});
+
+describe("stack outputs", () => {
+  it("give the URLs and names the deployment step and people need", () => {
+    expect(outputs).toEqual({
+      resourceGroupName: names.resourceGroup,
+      apiUrl: `https://${names.apps.api.site}.azurewebsites.net`,
+      webUrl: `https://${names.dataStorageAccount}.z13.web.core.windows.net/`,
+      webPubSubEndpoint: `https://${names.webPubSub}.webpubsub.azure.com`,
+      webPubSubHub: "jobs",
+      apiAppName: names.apps.api.site,
+      agentAppName: names.apps.agent.site,
+      dataStorageAccountName: names.dataStorageAccount,
+      webContainerName: "$web",
+      hostStorageAccountName: names.hostStorageAccount,
+      deploymentContainerUrls: {
+        api: `https://${names.hostStorageAccount}.blob.core.windows.net/api-package`,
+        agent: `https://${names.hostStorageAccount}.blob.core.windows.net/agent-package`,
+      },
+    });
+  });
+
+  it("the FunctionApp exposes what code deployment needs", async () => {
+    const api = platform.apps.api;
+    expect(await valueOf(api.scmHostName)).toBe(`${names.apps.api.site}.scm.azurewebsites.net`);
+    expect(await valueOf(api.defaultHostName)).toBe(`${names.apps.api.site}.azurewebsites.net`);
+    expect(await valueOf(api.planId)).toBe(named(stack, "api-plan").id);
+    expect(await valueOf(api.identityId)).toBe(named(stack, "api-identity").id);
+    expect(await valueOf(api.identityClientId)).toBe(named(stack, "api-identity").state["clientId"]);
+  });
+});

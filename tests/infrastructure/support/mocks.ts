@@ -1,0 +1,154 @@
+/**
+ * Pulumi mocks for the infrastructure tests: every resource registered is recorded with its
+ * inputs, and given ARM-shaped IDs and the computed outputs the program reads (endpoints, host
+ * names, identity IDs), so the program's wiring can be asserted without Azure.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { projectName } from "../../../infrastructure/config";
+
+export const subscriptionId = "11111111-2222-3333-4444-555555555555";
+export const tenantId = "99999999-8888-7777-6666-555555555555";
+export const deployerObjectId = "dddddddd-0000-0000-0000-000000000001";
+
+export interface RecordedResource {
+  readonly type: string;
+  readonly name: string;
+  readonly id: string;
+  readonly inputs: Record<string, unknown>;
+  readonly state: Record<string, unknown>;
+}
+
+export interface RecordedCall {
+  readonly token: string;
+  readonly inputs: Record<string, unknown>;
+}
+
+const physicalNameKeys = [
+  "resourceGroupName:ResourceGroup",
+  "accountName",
+  "namespaceName",
+  "workspaceName",
+  "resourceName",
+  "name",
+  "containerName",
+  "queueName",
+  "hubName",
+  "databaseName",
+] as const;
+
+/** The physical (Azure) name a resource's inputs give it, as azure-native reports it in `name`. */
+function physicalName(type: string, name: string, inputs: Record<string, unknown>): string {
+  if (type === "azure-native:resources:ResourceGroup") return String(inputs["resourceGroupName"] ?? name);
+  const byType: Record<string, string> = {
+    "azure-native:storage:BlobContainer": "containerName",
+    "azure-native:servicebus:Queue": "queueName",
+    "azure-native:webpubsub:WebPubSubHub": "hubName",
+    "azure-native:cosmosdb:SqlResourceSqlDatabase": "databaseName",
+    "azure-native:cosmosdb:SqlResourceSqlContainer": "containerName",
+    "azure-native:authorization:RoleAssignment": "roleAssignmentName",
+    "azure-native:cosmosdb:SqlResourceSqlRoleAssignment": "roleAssignmentId",
+  };
+  const key = byType[type];
+  if (key && typeof inputs[key] === "string") return inputs[key] as string;
+  for (const k of physicalNameKeys) {
+    if (typeof inputs[k] === "string") return inputs[k] as string;
+  }
+  return name;
+}
+
+/** Outputs Azure computes that the program reads. */
+function computedState(type: string, physical: string): Record<string, unknown> {
+  switch (type) {
+    case "azure-native:storage:StorageAccount":
+      return {
+        primaryEndpoints: {
+          blob: `https://${physical}.blob.core.windows.net/`,
+          queue: `https://${physical}.queue.core.windows.net/`,
+          web: `https://${physical}.z13.web.core.windows.net/`,
+        },
+      };
+    case "azure-native:cosmosdb:DatabaseAccount":
+      return { documentEndpoint: `https://${physical}.documents.azure.com:443/` };
+    case "azure-native:servicebus:Namespace":
+      return { serviceBusEndpoint: `https://${physical}.servicebus.windows.net:443/` };
+    case "azure-native:webpubsub:WebPubSub":
+      return { hostName: `${physical}.webpubsub.azure.com` };
+    case "azure-native:web:WebApp":
+      return { defaultHostName: `${physical}.azurewebsites.net` };
+    case "azure-native:managedidentity:UserAssignedIdentity":
+      return { clientId: `client-id-of-${physical}`, principalId: `principal-id-of-${physical}` };
+    case "azure-native:applicationinsights:Component":
+      // The real shape: an instrumentation key is an identifier, not a credential once local auth is off.
+      return {
+        connectionString:
+          "InstrumentationKey=00000000-aaaa-bbbb-cccc-000000000000;IngestionEndpoint=https://eastus-8.in.applicationinsights.azure.com/;LiveEndpoint=https://eastus.livediagnostics.monitor.azure.com/;ApplicationId=00000000-dddd-eeee-ffff-000000000000",
+      };
+    default:
+      return {};
+  }
+}
+
+export interface MockedStack {
+  readonly resources: RecordedResource[];
+  readonly calls: RecordedCall[];
+}
+
+/**
+ * Installs the mocks for project `projectName` and `stack`, with the given stack configuration
+ * (keys without the project prefix). Call before loading or building the program.
+ */
+export async function installMocks(stack = "test", config: Record<string, string> = {}): Promise<MockedStack> {
+  const recorded: MockedStack = { resources: [], calls: [] };
+  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${projectName}:${k}`, v])));
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const inputs = args.inputs as Record<string, unknown>;
+        const physical = physicalName(args.type, args.name, inputs);
+        const resourceGroup = typeof inputs["resourceGroupName"] === "string" ? (inputs["resourceGroupName"] as string) : "none";
+        const id =
+          args.type === "azure-native:resources:ResourceGroup"
+            ? `/subscriptions/${subscriptionId}/resourceGroups/${physical}`
+            : `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/${args.type.replace(/:/g, ".")}/${args.name}`;
+        const state = { ...inputs, name: physical, ...computedState(args.type, physical) };
+        recorded.resources.push({ type: args.type, name: args.name, id, inputs, state });
+        return { id, state };
+      },
+      call(args) {
+        recorded.calls.push({ token: args.token, inputs: args.inputs as Record<string, unknown> });
+        if (args.token === "azure-native:authorization:getClientConfig") {
+          return { subscriptionId, tenantId, objectId: deployerObjectId, clientId: "cccccccc-0000-0000-0000-000000000001" };
+        }
+        return {};
+      },
+    },
+    projectName,
+    stack,
+    false,
+  );
+  return recorded;
+}
+
+/** The resolved value of an output (never assert inside `apply`). */
+export function valueOf<T>(output: pulumi.Input<T>): Promise<pulumi.Unwrap<T>> {
+  return new Promise((resolve) => pulumi.output(output).apply((v) => resolve(v)));
+}
+
+/** Waits until the mocks saw no new registration for a short while: the program's async work is done. */
+export async function settled(recorded: MockedStack, quietMs = 50): Promise<void> {
+  let count = -1;
+  while (count !== recorded.resources.length) {
+    count = recorded.resources.length;
+    await new Promise((r) => setTimeout(r, quietMs));
+  }
+}
+
+export function ofType(recorded: MockedStack, type: string): RecordedResource[] {
+  return recorded.resources.filter((r) => r.type === type);
+}
+
+export function named(recorded: MockedStack, name: string): RecordedResource {
+  const found = recorded.resources.filter((r) => r.name === name);
+  if (found.length !== 1) throw new Error(`expected exactly one resource named ${name}, found ${found.length}`);
+  return found[0]!;
+}
