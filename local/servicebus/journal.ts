@@ -1,0 +1,259 @@
+/**
+ * Durability for the emulator: an append-only journal with group commit, compacted at start.
+ *
+ * Every change to a stored message is a record. Records appended while a write is in flight are
+ * written together by the next write, followed by one fdatasync; callers learn through sync()
+ * when their records are on disk and only then acknowledge the client. So a sender never sees
+ * "accepted" for a message a kill -9 can lose, and a completion, once confirmed, stays done.
+ * At start the journal is replayed, rewritten with only the live messages, and reopened.
+ */
+import { closeSync, existsSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, write, writeSync } from "node:fs";
+import { join } from "node:path";
+import { decodeAnnotations, encodeAnnotations, type Annotations, type HeaderFields } from "./message-codec.js";
+
+export type MessageState = "active" | "deferred" | "scheduled";
+
+export interface PersistedMessage {
+  seq: number;
+  header: HeaderFields;
+  annotations: Annotations;
+  bare: Buffer;
+  enqueuedAt: number;
+  deliveryCount: number;
+  state: MessageState;
+  scheduledAt?: number;
+  expiresAt?: number;
+  messageId?: string;
+  deadLetterSource?: string;
+}
+
+export type JournalRecord =
+  | { kind: "enqueue"; store: string; message: PersistedMessage }
+  | { kind: "update"; store: string; seq: number; deliveryCount: number; state: MessageState; annotations?: Annotations }
+  | { kind: "remove"; store: string; seq: number }
+  | { kind: "sequence"; store: string; next: number };
+
+export interface Journal {
+  append(record: JournalRecord): void;
+  /** Calls back once every record appended so far is durable (at once for the in-memory journal). */
+  sync(done: (error?: Error) => void): void;
+  close(): Promise<void>;
+}
+
+export interface RecoveredStore {
+  /** Live messages in sequence order. */
+  messages: PersistedMessage[];
+  nextSeq: number;
+}
+
+/** The journal used without a data directory: nothing to write, everything durable at once. */
+export const memoryJournal: Journal = {
+  append() {},
+  sync(done) {
+    done();
+  },
+  async close() {},
+};
+
+interface Meta {
+  k: "e" | "u" | "r" | "s";
+  s: string;
+  q: number;
+  h?: HeaderFields;
+  at?: number;
+  dc?: number;
+  st?: MessageState;
+  sch?: number;
+  exp?: number;
+  mid?: string;
+  dls?: string;
+  ann?: boolean;
+}
+
+function encodeRecord(record: JournalRecord): Buffer {
+  let meta: Meta;
+  let annotations: Buffer = Buffer.alloc(0);
+  let bare: Buffer = Buffer.alloc(0);
+  switch (record.kind) {
+    case "enqueue": {
+      const m = record.message;
+      meta = { k: "e", s: record.store, q: m.seq, h: m.header, at: m.enqueuedAt, dc: m.deliveryCount, st: m.state };
+      if (m.scheduledAt !== undefined) meta.sch = m.scheduledAt;
+      if (m.expiresAt !== undefined) meta.exp = m.expiresAt;
+      if (m.messageId !== undefined) meta.mid = m.messageId;
+      if (m.deadLetterSource !== undefined) meta.dls = m.deadLetterSource;
+      annotations = encodeAnnotations(m.annotations);
+      bare = m.bare;
+      break;
+    }
+    case "update":
+      meta = { k: "u", s: record.store, q: record.seq, dc: record.deliveryCount, st: record.state };
+      if (record.annotations) {
+        meta.ann = true;
+        annotations = encodeAnnotations(record.annotations);
+      }
+      break;
+    case "remove":
+      meta = { k: "r", s: record.store, q: record.seq };
+      break;
+    case "sequence":
+      meta = { k: "s", s: record.store, q: record.next };
+      break;
+  }
+  const metaBytes = Buffer.from(JSON.stringify(meta), "utf8");
+  const head = Buffer.alloc(12);
+  head.writeUInt32BE(8 + metaBytes.length + annotations.length + bare.length, 0);
+  head.writeUInt32BE(metaBytes.length, 4);
+  const annLength = Buffer.alloc(4);
+  annLength.writeUInt32BE(annotations.length, 0);
+  return Buffer.concat([head.subarray(0, 8), metaBytes, annLength, annotations, bare]);
+}
+
+/** Replays a journal file. A torn last record (killed mid-write) ends the replay. */
+function replay(data: Buffer): { stores: Map<string, Map<number, PersistedMessage>>; nextSeq: Map<string, number> } {
+  const stores = new Map<string, Map<number, PersistedMessage>>();
+  const nextSeq = new Map<string, number>();
+  const storeOf = (name: string) => {
+    let store = stores.get(name);
+    if (!store) stores.set(name, (store = new Map()));
+    return store;
+  };
+  let offset = 0;
+  while (offset + 8 <= data.length) {
+    const length = data.readUInt32BE(offset);
+    const end = offset + 4 + length;
+    if (end > data.length || length < 8) break;
+    const metaLength = data.readUInt32BE(offset + 4);
+    const metaEnd = offset + 8 + metaLength;
+    if (metaEnd + 4 > end) break;
+    let meta: Meta;
+    try {
+      meta = JSON.parse(data.toString("utf8", offset + 8, metaEnd)) as Meta;
+    } catch {
+      break;
+    }
+    const annLength = data.readUInt32BE(metaEnd);
+    const annotations = data.subarray(metaEnd + 4, metaEnd + 4 + annLength);
+    const bare = data.subarray(metaEnd + 4 + annLength, end);
+    offset = end;
+    const store = storeOf(meta.s);
+    if (meta.k === "e") {
+      const m: PersistedMessage = {
+        seq: meta.q,
+        header: meta.h ?? {},
+        annotations: decodeAnnotations(Buffer.from(annotations)),
+        bare: Buffer.from(bare),
+        enqueuedAt: meta.at ?? 0,
+        deliveryCount: meta.dc ?? 0,
+        state: meta.st ?? "active",
+      };
+      if (meta.sch !== undefined) m.scheduledAt = meta.sch;
+      if (meta.exp !== undefined) m.expiresAt = meta.exp;
+      if (meta.mid !== undefined) m.messageId = meta.mid;
+      if (meta.dls !== undefined) m.deadLetterSource = meta.dls;
+      store.set(m.seq, m);
+      nextSeq.set(meta.s, Math.max(nextSeq.get(meta.s) ?? 1, m.seq + 1));
+    } else if (meta.k === "u") {
+      const m = store.get(meta.q);
+      if (m) {
+        m.deliveryCount = meta.dc ?? m.deliveryCount;
+        m.state = meta.st ?? m.state;
+        if (meta.ann) m.annotations = decodeAnnotations(Buffer.from(annotations));
+      }
+    } else if (meta.k === "r") {
+      store.delete(meta.q);
+    } else if (meta.k === "s") {
+      nextSeq.set(meta.s, Math.max(nextSeq.get(meta.s) ?? 1, meta.q));
+    }
+  }
+  return { stores, nextSeq };
+}
+
+class FileJournal implements Journal {
+  private pending: Buffer[] = [];
+  private waiting: Array<(error?: Error) => void> = [];
+  private flushing = false;
+  private closed = false;
+
+  constructor(private readonly fd: number) {}
+
+  append(record: JournalRecord): void {
+    if (this.closed) return;
+    this.pending.push(encodeRecord(record));
+  }
+
+  sync(done: (error?: Error) => void): void {
+    if (this.closed) {
+      done(new Error("the emulator is stopping"));
+      return;
+    }
+    this.waiting.push(done);
+    if (!this.flushing) this.flush();
+  }
+
+  private flush(): void {
+    const data = Buffer.concat(this.pending);
+    const waiting = this.waiting;
+    this.pending = [];
+    this.waiting = [];
+    this.flushing = true;
+    const finish = (error?: Error | null) => {
+      this.flushing = false;
+      if (error) process.stderr.write(`servicebus emulator: journal write failed: ${error.message}\n`);
+      for (const done of waiting) done(error ?? undefined);
+      if (this.waiting.length > 0) this.flush();
+    };
+    const writeAll = (from: number) => {
+      if (from >= data.length) {
+        fdatasync(this.fd, finish);
+        return;
+      }
+      write(this.fd, data, from, data.length - from, null, (error, written) => {
+        if (error) finish(error);
+        else writeAll(from + written);
+      });
+    };
+    writeAll(0);
+  }
+
+  async close(): Promise<void> {
+    // Flush whatever is still pending (a signal handler stops us while records wait).
+    if (this.pending.length > 0 || this.flushing) {
+      await new Promise<void>((resolve) => this.sync(() => resolve()));
+    }
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * Opens the journal in `dataDir`, returning what it held. The file is rewritten with the live
+ * messages only (compaction), so it never grows past one run's worth of churn.
+ */
+export function openJournal(dataDir: string): { journal: Journal; recovered: Map<string, RecoveredStore> } {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, "servicebus.journal");
+  const { stores, nextSeq } = existsSync(file) ? replay(readFileSync(file)) : { stores: new Map(), nextSeq: new Map() };
+  const recovered = new Map<string, RecoveredStore>();
+  const compacted: Buffer[] = [];
+  for (const name of new Set([...stores.keys(), ...nextSeq.keys()])) {
+    const messages = [...(stores.get(name)?.values() ?? [])].sort((a, b) => a.seq - b.seq);
+    const next = nextSeq.get(name) ?? 1;
+    recovered.set(name, { messages, nextSeq: next });
+    compacted.push(encodeRecord({ kind: "sequence", store: name, next }));
+    for (const message of messages) compacted.push(encodeRecord({ kind: "enqueue", store: name, message }));
+  }
+  const temporary = `${file}.compacting`;
+  const tmpFd = openSync(temporary, "w");
+  writeSync(tmpFd, Buffer.concat(compacted));
+  fsyncSync(tmpFd);
+  closeSync(tmpFd);
+  renameSync(temporary, file);
+  const dirFd = openSync(dataDir, "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+  return { journal: new FileJournal(openSync(file, "a")), recovered };
+}
