@@ -1,0 +1,62 @@
+import path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { buildService, type ServiceBundle } from "../../scripts/bundle/build";
+import { repoRoot, type ServiceName } from "../../scripts/bundle/services";
+import type { Platform } from "../platform";
+import type { FunctionApp } from "../components/function-app";
+import { FunctionCodeDeployment, StaticSiteDeployment } from "./code-deployment";
+import { readSiteFiles, siteContentHash } from "./site-files";
+
+/** The static frontend shipped to `$web`. */
+export const siteDir = path.join(repoRoot, "web");
+
+export interface ContentDeployments {
+  readonly code: Readonly<Record<ServiceName, FunctionCodeDeployment>>;
+  readonly site: StaticSiteDeployment;
+}
+
+export interface ContentDeploymentOptions {
+  /** Builds a service's package; the real bundler by default (tests pass their own). */
+  readonly build?: (service: ServiceName) => Promise<Pick<ServiceBundle, "zipPath" | "sha256">>;
+  /** @default the repository's web/ */
+  readonly siteDir?: string;
+}
+
+/**
+ * Options of a code deployment: after the app and its role assignments (the first start reads
+ * the package with the app's identity), and created anew when the site is replaced, since a new
+ * site has no code even though the package hash is unchanged.
+ */
+export function codeDeploymentOptions(app: FunctionApp<ServiceName>): pulumi.CustomResourceOptions {
+  return { dependsOn: [app, ...app.grants], replaceWith: [app.site] };
+}
+
+/** Options of the site upload: after `$web` exists and the deployer may write to it. */
+export function siteDeploymentOptions(platform: Pick<Platform, "storage" | "deployerGrants">): pulumi.CustomResourceOptions {
+  return { dependsOn: [platform.storage.website, ...platform.deployerGrants] };
+}
+
+/**
+ * Builds each service's package and the site's content hash while the program runs (locally;
+ * preview makes no Azure call), and declares their deployments: each redeploys exactly when its
+ * content hash changes.
+ */
+export function deployContent(platform: Pick<Platform, "apps" | "storage" | "deployerGrants">, options: ContentDeploymentOptions = {}): ContentDeployments {
+  const build = options.build ?? ((service: ServiceName) => buildService(service));
+  const code = {} as Record<ServiceName, FunctionCodeDeployment>;
+  for (const [service, app] of Object.entries(platform.apps) as [ServiceName, FunctionApp<ServiceName>][]) {
+    const built = pulumi.output(build(service));
+    code[service] = new FunctionCodeDeployment(
+      `${service}-code`,
+      { scmUrl: pulumi.interpolate`https://${app.scmHostName}`, packagePath: built.zipPath, packageHash: built.sha256 },
+      codeDeploymentOptions(app),
+    );
+  }
+  const dir = path.resolve(options.siteDir ?? siteDir);
+  const site = new StaticSiteDeployment(
+    "web-site",
+    { blobEndpoint: platform.storage.dataBlobEndpoint, siteDir: dir, siteHash: pulumi.output(readSiteFiles(dir).then(siteContentHash)) },
+    siteDeploymentOptions(platform),
+  );
+  return { code, site };
+}
