@@ -103,9 +103,20 @@ export async function serviceMessageOf(response: Response): Promise<string> {
   return text.length > 2000 ? `${text.slice(0, 2000)}...` : text;
 }
 
-/** fetch that turns a non-2xx answer into an HttpStatusError (so the retry policy can judge it). */
-export async function fetchOk(url: string, init: RequestInit & { method: string }): Promise<Response> {
-  const response = await fetch(url, init);
+/**
+ * fetch that turns a non-2xx answer into an HttpStatusError and a request that outlives
+ * `timeoutMs` into an ETIMEDOUT error, so the retry policy can judge both.
+ */
+export async function fetchOk(url: string, init: RequestInit & { method: string }, timeoutMs = 300_000): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    if (error instanceof Error && error.name === "TimeoutError") {
+      throw Object.assign(new Error(`${init.method} ${url} got no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT", cause: error });
+    }
+    throw error;
+  }
   if (response.ok) return response;
   throw new HttpStatusError(init.method, url, response.status, await serviceMessageOf(response), parseRetryAfter(response.headers.get("retry-after")));
 }

@@ -28,6 +28,12 @@ export interface OneDeployOptions {
   readonly retry?: RetryOptions;
   /** Status polling. @default { intervalMs: 2000, timeoutMs: 600000 } */
   readonly poll?: { readonly intervalMs?: number; readonly timeoutMs?: number };
+  /**
+   * Longest wait for one answer (the upload, one status read) before it counts as ETIMEDOUT and
+   * is retried.
+   * @default { publishMs: 300000, statusMs: 60000 }
+   */
+  readonly requestTimeout?: { readonly publishMs?: number; readonly statusMs?: number };
   /** Progress lines (Pulumi's log in the provider). */
   readonly log?: (message: string) => void;
 }
@@ -73,20 +79,19 @@ export async function oneDeploy(options: OneDeployOptions): Promise<DeploymentOu
 
   const publishUrl = `${base}/api/publish?RemoteBuild=false`;
   log(`publishing ${options.zip.byteLength} bytes to ${publishUrl}`);
-  const published = await policy.execute(async () =>
-    fetchOk(publishUrl, {
-      method: "POST",
-      headers: { authorization: await authorization(), "content-type": "application/zip", "cache-control": "no-cache" },
-      body: options.zip,
-    }),
-  );
+  const publishTimeoutMs = options.requestTimeout?.publishMs ?? 300_000;
+  const published = await policy.execute(async () => {
+    const headers = { authorization: await authorization(), "content-type": "application/zip", "cache-control": "no-cache" };
+    return fetchOk(publishUrl, { method: "POST", headers, body: options.zip }, publishTimeoutMs);
+  });
   const deploymentId = parseDeploymentId(await published.text());
   const statusUrl = statusUrlFor(base, published.headers.get("location"), deploymentId);
 
   const intervalMs = options.poll?.intervalMs ?? 2000;
+  const statusTimeoutMs = options.requestTimeout?.statusMs ?? 60_000;
   const deadline = Date.now() + (options.poll?.timeoutMs ?? 600_000);
   for (;;) {
-    const response = await policy.execute(async () => fetchOk(statusUrl, { method: "GET", headers: { authorization: await authorization() } }));
+    const response = await policy.execute(async () => fetchOk(statusUrl, { method: "GET", headers: { authorization: await authorization() } }, statusTimeoutMs));
     const status = (await response.json()) as KuduDeployment;
     const code = typeof status.status === "number" ? status.status : Number(status.status);
     if (code === deployStatus.success) {
@@ -143,7 +148,7 @@ async function failureMessage(status: KuduDeployment, authorization: () => Promi
     // The log usually holds the real cause ("package has no host.json", a failed trigger sync).
     // Best effort: the failure itself is already certain.
     try {
-      const response = await fetchOk(status.log_url, { method: "GET", headers: { authorization: await authorization() } });
+      const response = await fetchOk(status.log_url, { method: "GET", headers: { authorization: await authorization() } }, 30_000);
       const entries = (await response.json()) as { message?: unknown }[];
       for (const entry of entries.slice(-3)) if (typeof entry.message === "string" && entry.message.trim() !== "") parts.push(entry.message);
     } catch {

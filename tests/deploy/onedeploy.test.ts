@@ -66,6 +66,14 @@ describe("oneDeploy", () => {
     expect(publishes()).toHaveLength(3);
   });
 
+  it("retries a status read that got no answer in time", async () => {
+    scm
+      .on("POST", "/api/publish", text(202, '"dep-6"'))
+      .on("GET", "/api/deployments/dep-6", () => undefined /* never answers */, json(200, { status: 4 }));
+    await deploy({ requestTimeout: { statusMs: 150 } });
+    expect(scm.requests.filter((r) => r.url === "/api/deployments/dep-6")).toHaveLength(2);
+  });
+
   it.each([
     [400, "The request body is not a zip"],
     [401, "Unauthorized: token audience is not accepted"],
