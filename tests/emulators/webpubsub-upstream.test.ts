@@ -86,7 +86,8 @@ function handlerFor(hub: string, options: WebPubSubEventHandlerOptions): WebPubS
     handleUserEvent(req, res) {
       seen.push({ event: `user.${req.context.eventName}`, context: snapshot(req.context), signatureValid: validSignature(req.context), detail: req.data });
       if (req.context.eventName === "fail") return res.fail(500, "handler broke");
-      if (req.context.eventName === "binary") return res.success(Buffer.from([7, 7, 7]), "binary");
+      // Typed as ArrayBuffer, but handed to node's res.end(), which needs a Buffer.
+      if (req.context.eventName === "binary") return res.success(Buffer.from([7, 7, 7]) as unknown as ArrayBuffer, "binary");
       res.setState("echoes", ((req.context.states["echoes"] as number | undefined) ?? 0) + 1);
       if (req.dataType === "json") res.success(JSON.stringify({ echoed: req.data }), "json");
       else res.success(`echo: ${String(req.data)}`, "text");
