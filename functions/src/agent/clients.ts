@@ -1,0 +1,55 @@
+/**
+ * The agent's SDK clients and dependencies, created once per process on the first invocation (not
+ * at import: registration must not need settings, and cold start must not pay for SDKs before a
+ * message arrives). A failed creation is not cached, so a later invocation retries it.
+ */
+import { loadSettings, type Connection } from "../settings.js";
+import { createBlobServiceClient, createCosmosContainer, createWebPubSubClient } from "../shared/azure-clients.js";
+import { ExternalProcessor } from "../shared/external-processor.js";
+import { WebPubSubJobEvents } from "../shared/job-events.js";
+import { CosmosJobStore } from "../shared/job-store.js";
+import { startTelemetry } from "../shared/telemetry.js";
+import { DEFAULT_MAX_BLOB_BYTES, type AgentDependencies } from "./process-job.js";
+import { BlobUploadsReader } from "./uploads.js";
+
+let dependencies: Promise<AgentDependencies> | undefined;
+
+export function agentDependencies(): Promise<AgentDependencies> {
+  dependencies ??= createAgentDependencies(process.env).catch((error: unknown) => {
+    dependencies = undefined;
+    throw error;
+  });
+  return dependencies;
+}
+
+/** The managed identity the app runs as, if its connections are identity-based (Azure). */
+function managedIdentityOf(connections: Connection[]): { clientId?: string } | undefined {
+  const identity = connections.find((connection) => connection.mode === "identity");
+  if (!identity || identity.mode !== "identity") return undefined;
+  return identity.clientId ? { clientId: identity.clientId } : {};
+}
+
+export async function createAgentDependencies(env: NodeJS.ProcessEnv): Promise<AgentDependencies> {
+  const settings = loadSettings("agent", env);
+  const managedIdentity = managedIdentityOf([settings.Cosmos, settings.UploadsStorage, settings.WebPubSub]);
+  await startTelemetry({
+    connectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
+    serviceName: "agent",
+    ...(managedIdentity ? { managedIdentity } : {}),
+  });
+  const [container, blobService, webPubSub] = await Promise.all([
+    createCosmosContainer(settings.Cosmos, settings.COSMOS_DATABASE_NAME, settings.COSMOS_JOBS_CONTAINER_NAME),
+    createBlobServiceClient(settings.UploadsStorage),
+    createWebPubSubClient(settings.WebPubSub, settings.WEBPUBSUB_HUB),
+  ]);
+  const maxBlobBytes = settings.UPLOAD_MAX_BYTES ?? DEFAULT_MAX_BLOB_BYTES;
+  const base = {
+    store: new CosmosJobStore(container),
+    events: new WebPubSubJobEvents(webPubSub),
+    uploads: new BlobUploadsReader(blobService.getContainerClient(settings.UPLOADS_CONTAINER_NAME)),
+    maxBlobBytes,
+  };
+  return settings.EXTERNAL_PROCESSOR_URL
+    ? { ...base, externalProcessor: new ExternalProcessor({ url: settings.EXTERNAL_PROCESSOR_URL, maxBytes: maxBlobBytes }) }
+    : base;
+}

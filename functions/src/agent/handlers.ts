@@ -1,0 +1,131 @@
+/**
+ * The agent's function handlers: map a Service Bus trigger invocation to the domain functions
+ * (process-job.ts, dead-letter.ts), with the trace continued from the message and every log line
+ * tagged with the job id. Dependencies come from a factory so index.ts can create them lazily on the
+ * first invocation and tests can hand in their own.
+ */
+import type { InvocationContext } from "@azure/functions";
+import { JobMessage } from "../shared/job.js";
+import { extractTraceContext, SpanKind, withSpan } from "../shared/telemetry.js";
+import { failDeadLetteredJob, type DeadLetterReason } from "./dead-letter.js";
+import { processJob, type AgentDependencies, type JobLog } from "./process-job.js";
+
+/** The message body as the host hands it over: parsed JSON, a JSON string, or raw bytes. */
+export function parseJobMessage(body: unknown): JobMessage | undefined {
+  let value = body;
+  if (value instanceof Uint8Array) value = Buffer.from(value).toString("utf8");
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return undefined;
+    }
+  }
+  const parsed = JobMessage.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+function record(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+const stringOf = (value: unknown) => (typeof value === "string" && value.length > 0 ? value : undefined);
+const numberOf = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : typeof value === "string" && /^\d+$/.test(value) ? Number(value) : undefined);
+
+/** What the trigger metadata tells about the message (the host's names, camelCased in Node). */
+export function messageMetadata(context: InvocationContext) {
+  const metadata = context.triggerMetadata ?? {};
+  const applicationProperties = record(metadata.applicationProperties) ?? {};
+  return {
+    messageId: stringOf(metadata.messageId),
+    deliveryCount: numberOf(metadata.deliveryCount),
+    applicationProperties,
+    // Service Bus carries the dead-letter reason as application properties on the wire; the host
+    // may also surface it as its own binding data.
+    deadLetterReason: stringOf(applicationProperties.DeadLetterReason) ?? stringOf(metadata.deadLetterReason),
+    deadLetterDescription: stringOf(applicationProperties.DeadLetterErrorDescription) ?? stringOf(metadata.deadLetterErrorDescription),
+  };
+}
+
+/** A log that prefixes every line with the job id, so every trace line of a job can be found. */
+export function jobLog(context: InvocationContext, jobId: string): JobLog {
+  const tag = `[job ${jobId}]`;
+  return {
+    info: (message) => context.info(`${tag} ${message}`),
+    warn: (message) => context.warn(`${tag} ${message}`),
+    error: (message) => context.error(`${tag} ${message}`),
+  };
+}
+
+export interface AgentHandlers {
+  processJobMessage(message: unknown, context: InvocationContext): Promise<void>;
+  failDeadLetteredJobMessage(message: unknown, context: InvocationContext): Promise<void>;
+}
+
+export function createAgentHandlers(dependencies: () => Promise<AgentDependencies>): AgentHandlers {
+  return {
+    async processJobMessage(message, context) {
+      const metadata = messageMetadata(context);
+      const job = parseJobMessage(message);
+      if (!job) {
+        // No job can be identified, so none can be helped by a retry; the api never sends this.
+        context.error(`message ${metadata.messageId ?? "(no id)"} is not a job message; discarded`);
+        return;
+      }
+      const log = jobLog(context, job.jobId);
+      const deps = await dependencies();
+      await withSpan(
+        "process job",
+        {
+          kind: SpanKind.CONSUMER,
+          parent: extractTraceContext(metadata.applicationProperties),
+          attributes: {
+            "job.id": job.jobId,
+            "messaging.system": "servicebus",
+            "messaging.operation.type": "process",
+            ...(metadata.messageId ? { "messaging.message.id": metadata.messageId } : {}),
+            ...(metadata.deliveryCount !== undefined ? { "messaging.servicebus.message.delivery_count": metadata.deliveryCount } : {}),
+          },
+        },
+        async (span) => {
+          try {
+            const outcome = await processJob(deps, job, log);
+            span.setAttribute("job.outcome", outcome.outcome);
+            if (outcome.outcome === "succeeded") {
+              span.setAttribute("analysis.engine", outcome.engine);
+              if (outcome.fallbackReason) span.setAttribute("analysis.fallback_reason", outcome.fallbackReason);
+            }
+          } catch (error) {
+            // Thrown on purpose: the host abandons the message and Service Bus redelivers it.
+            log.error(`attempt failed, Service Bus will redeliver (delivery ${metadata.deliveryCount ?? "?"}): ${(error as Error).message}`);
+            throw error;
+          }
+        },
+      );
+    },
+
+    async failDeadLetteredJobMessage(message, context) {
+      const metadata = messageMetadata(context);
+      const job = parseJobMessage(message);
+      if (!job) {
+        context.error(`dead-lettered message ${metadata.messageId ?? "(no id)"} is not a job message; discarded`);
+        return;
+      }
+      const log = jobLog(context, job.jobId);
+      const deps = await dependencies();
+      const reason: DeadLetterReason = {};
+      if (metadata.deadLetterReason) reason.reason = metadata.deadLetterReason;
+      if (metadata.deadLetterDescription) reason.description = metadata.deadLetterDescription;
+      await withSpan(
+        "fail dead-lettered job",
+        {
+          kind: SpanKind.CONSUMER,
+          parent: extractTraceContext(metadata.applicationProperties),
+          attributes: { "job.id": job.jobId, "messaging.system": "servicebus", "servicebus.dead_letter_reason": reason.reason ?? "unknown" },
+        },
+        async (span) => {
+          span.setAttribute("job.outcome", await failDeadLetteredJob(deps, job, reason, log));
+        },
+      );
+    },
+  };
+}

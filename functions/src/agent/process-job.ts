@@ -1,0 +1,157 @@
+/**
+ * What the agent does with one job message, free of @azure/functions so it is tested directly.
+ *
+ * Reliability rules (DESIGN.md):
+ * - Idempotent: a message for a finished job (succeeded or failed) is a no-op.
+ * - Every state change is an etag-guarded replace. Two deliveries racing never both write a
+ *   terminal state: the loser gets StaleJob, re-reads, and stops if the job is finished.
+ * - Transient failures (database, storage, anything unexpected) throw, so the Functions host
+ *   abandons the message and Service Bus redelivers it; after maxDeliveryCount it is dead-lettered
+ *   and dead-letter.ts fails the job. The job is left `running` meanwhile, never forever.
+ * - Permanent failures (input too large, not text, blob missing) fail the job at once: retrying
+ *   cannot change the outcome, so spending the delivery count on them only delays the answer.
+ * - Web PubSub pushes are hints: a failed publish is logged, never fails the job.
+ */
+import { analyzeStream, InputRejected } from "../shared/analysis.js";
+import { analyzeWithFallback, type EngineResult, type ExternalProcessor, type ReopenableInput } from "../shared/external-processor.js";
+import { isTerminal, type Job, type JobError, type JobMessage } from "../shared/job.js";
+import type { JobEvents } from "../shared/job-events.js";
+import { JobNotFound, StaleJob, type JobStore, type StoredJob } from "../shared/job-store.js";
+import { notifyOwner } from "./notify.js";
+import { BlobNotFound, type UploadsReader } from "./uploads.js";
+
+/** Blob size cap when UPLOAD_MAX_BYTES is not set for the agent. */
+export const DEFAULT_MAX_BLOB_BYTES = 16 * 1024 * 1024;
+
+export interface AgentDependencies {
+  readonly store: JobStore;
+  readonly events: JobEvents;
+  readonly uploads: UploadsReader;
+  /** Present when EXTERNAL_PROCESSOR_URL is set; one instance per process (it holds the breaker). */
+  readonly externalProcessor?: ExternalProcessor;
+  readonly maxBlobBytes: number;
+  readonly now?: () => Date;
+}
+
+/** Where log lines go; the handler's implementation tags every line with the job id. */
+export interface JobLog {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export type ProcessOutcome =
+  | { outcome: "succeeded"; engine: EngineResult["engine"]; fallbackReason?: EngineResult["fallbackReason"] }
+  | { outcome: "failed"; error: JobError }
+  | { outcome: "already-finished"; status: Job["status"] }
+  /** Another delivery finished the job while this one worked; nothing was written. */
+  | { outcome: "lost-race"; status: Job["status"] };
+
+/** Loads, runs and finishes one job. Throws when Service Bus should retry the message. */
+export async function processJob(deps: AgentDependencies, message: JobMessage, log: JobLog): Promise<ProcessOutcome> {
+  const now = deps.now ?? (() => new Date());
+  let current: StoredJob;
+  try {
+    current = await deps.store.get(message.userId, message.jobId);
+  } catch (error) {
+    // The api writes the job before it sends the message, so "not found" is replication lag or a
+    // job the api rolled back. Retrying covers the first; the dead-letter handler ends the second.
+    if (error instanceof JobNotFound) log.warn("job not found; the message will be retried");
+    throw error;
+  }
+  if (isTerminal(current.job.status)) {
+    log.info(`job is already ${current.job.status}; redelivered message ignored`);
+    return { outcome: "already-finished", status: current.job.status };
+  }
+
+  try {
+    current = await deps.store.transition(current, { to: "running" }, now());
+  } catch (error) {
+    if (error instanceof StaleJob) return settleLostRace(deps, message, log, "marking it running");
+    throw error;
+  }
+  log.info(`job running (attempt ${current.job.attempts})`);
+  await notifyOwner(deps.events, current.job, log, now());
+
+  let outcome: { result: EngineResult } | { error: JobError };
+  try {
+    outcome = { result: await analyze(deps, current.job, log) };
+  } catch (error) {
+    const permanent = permanentError(error);
+    if (!permanent) throw error;
+    outcome = { error: permanent };
+  }
+
+  try {
+    current =
+      "result" in outcome
+        ? await deps.store.transition(current, { to: "succeeded", result: outcome.result.result }, now())
+        : await deps.store.transition(current, { to: "failed", error: outcome.error }, now());
+  } catch (error) {
+    if (error instanceof StaleJob) return settleLostRace(deps, message, log, "storing its outcome");
+    throw error;
+  }
+  await notifyOwner(deps.events, current.job, log, now());
+
+  if ("error" in outcome) {
+    log.warn(`job failed: ${outcome.error.code}: ${outcome.error.message}`);
+    return { outcome: "failed", error: outcome.error };
+  }
+  const { engine, fallbackReason } = outcome.result;
+  log.info(`job succeeded (engine ${engine}${fallbackReason ? `, fallback: ${fallbackReason}` : ""})`);
+  return fallbackReason ? { outcome: "succeeded", engine, fallbackReason } : { outcome: "succeeded", engine };
+}
+
+/**
+ * Another writer changed the job between our read and our write. If it finished the job, this
+ * delivery has nothing left to do; otherwise it is still in progress elsewhere, and throwing lets
+ * Service Bus redeliver so the job cannot be stranded should that other worker die.
+ */
+async function settleLostRace(deps: AgentDependencies, message: JobMessage, log: JobLog, step: string): Promise<ProcessOutcome> {
+  const latest = await deps.store.get(message.userId, message.jobId);
+  if (isTerminal(latest.job.status)) {
+    log.info(`another delivery finished the job (${latest.job.status}) while this one was ${step}; nothing written`);
+    return { outcome: "lost-race", status: latest.job.status };
+  }
+  log.warn(`the job changed while ${step}; the message will be retried`);
+  throw new StaleJob(message.jobId);
+}
+
+async function analyze(deps: AgentDependencies, job: Job, log: JobLog): Promise<EngineResult> {
+  const { open, maxBytes } = inputOf(deps, job);
+  const result = await analyzeWithFallback(deps.externalProcessor, job.id, open, (source) => analyzeStream(source, { maxBytes }));
+  if (result.fallbackReason) log.warn(`external processor not used (${result.fallbackReason}): ${result.fallbackDetail ?? ""}`);
+  return result;
+}
+
+function inputOf(deps: AgentDependencies, job: Job): { open: ReopenableInput; maxBytes: number } {
+  const input = job.input;
+  if (input.kind === "text") {
+    const bytes = Buffer.from(input.text, "utf8");
+    return {
+      maxBytes: bytes.byteLength, // already bounded by the job schema
+      open: async function* () {
+        yield bytes;
+      },
+    };
+  }
+  const maxBytes = deps.maxBlobBytes;
+  return {
+    maxBytes,
+    open: async () => {
+      const blob = await deps.uploads.open(input.blobName);
+      // Refuse early when the service announces the size; the stream cap still guards a liar.
+      if (blob.contentLength !== undefined && blob.contentLength > maxBytes) {
+        blob.cancel();
+        throw new InputRejected("InputTooLarge", `the upload is ${blob.contentLength} bytes, larger than the limit of ${maxBytes} bytes`);
+      }
+      return blob.content;
+    },
+  };
+}
+
+function permanentError(error: unknown): JobError | undefined {
+  if (error instanceof InputRejected) return { code: error.code, message: error.message };
+  if (error instanceof BlobNotFound) return { code: "BlobNotFound", message: "the uploaded file does not exist (it was never uploaded, or it was deleted)" };
+  return undefined;
+}

@@ -1,0 +1,289 @@
+/**
+ * The agent's domain rules (process-job.ts, dead-letter.ts) and its handlers (handlers.ts, called
+ * with real InvocationContext objects), over in-memory adapters that let the tests control timing
+ * and failures precisely. agent-emulators.test.ts runs the same paths against the real SDKs.
+ */
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { InvocationContext, type LogLevel } from "@azure/functions";
+import { SpanKind } from "@opentelemetry/api";
+import { analyzeText } from "../../functions/src/shared/analysis.js";
+import { ExternalProcessor } from "../../functions/src/shared/external-processor.js";
+import { newJob, type Job, type JobInput } from "../../functions/src/shared/job.js";
+import { JobNotFound, StaleJob } from "../../functions/src/shared/job-store.js";
+import { formatTraceparent, injectTraceContext, withSpan } from "../../functions/src/shared/telemetry.js";
+import { failDeadLetteredJob, deadLetterError } from "../../functions/src/agent/dead-letter.js";
+import { createAgentHandlers, parseJobMessage } from "../../functions/src/agent/handlers.js";
+import { processJob, type AgentDependencies } from "../../functions/src/agent/process-job.js";
+import { InMemoryJobStore, InMemoryUploads, memoryLog, RecordingJobEvents } from "./agent-fakes.js";
+import { recordSpans } from "./telemetry-recorder.js";
+
+const recorder = recordSpans();
+afterAll(() => recorder.stop());
+
+const owner = "user-a";
+let store: InMemoryJobStore;
+let events: RecordingJobEvents;
+let uploads: InMemoryUploads;
+let deps: AgentDependencies;
+let sequence = 0;
+
+beforeEach(() => {
+  store = new InMemoryJobStore();
+  events = new RecordingJobEvents();
+  uploads = new InMemoryUploads();
+  deps = { store, events, uploads, maxBlobBytes: 4096 };
+  recorder.reset();
+});
+
+async function queued(input: JobInput, userId = owner): Promise<Job> {
+  sequence += 1;
+  const job = newJob({ id: `job-${sequence}`, userId, input });
+  await store.create(job);
+  store.writes.length = 0;
+  return job;
+}
+const messageFor = (job: Job) => ({ jobId: job.id, userId: job.userId });
+const stored = async (job: Job) => (await store.get(job.userId, job.id)).job;
+const eventTypes = () => events.published.map((entry) => entry.event.type);
+
+describe("processJob", () => {
+  it("runs a text job to succeeded: running first, the result stored, both events to the owner", async () => {
+    const text = "the quick brown fox jumps over the lazy dog\nthe end";
+    const job = await queued({ kind: "text", text });
+    const outcome = await processJob(deps, messageFor(job), memoryLog());
+    expect(outcome).toEqual({ outcome: "succeeded", engine: "builtin" });
+    const finished = await stored(job);
+    expect(finished).toMatchObject({ status: "succeeded", attempts: 1, result: analyzeText(text) });
+    expect(finished.startedAt).toBeDefined();
+    expect(finished.finishedAt).toBeDefined();
+    expect(store.writes.map((write) => write.status)).toEqual(["running", "succeeded"]);
+    expect(eventTypes()).toEqual(["job.running", "job.succeeded"]);
+    expect(events.published.every((entry) => entry.userId === owner)).toBe(true);
+    expect(events.published[1]?.event).toMatchObject({ jobId: job.id, status: "succeeded", result: analyzeText(text) });
+  });
+
+  it("streams an uploaded blob and stores its analysis", async () => {
+    const text = "alpha beta ".repeat(300); // 3300 bytes: several 1 KiB chunks
+    uploads.put("user-a/notes.txt", text);
+    const job = await queued({ kind: "blob", blobName: "user-a/notes.txt" });
+    await processJob(deps, messageFor(job), memoryLog());
+    expect((await stored(job)).result).toEqual(analyzeText(text));
+  });
+
+  it("ignores a redelivered message for a finished job: no write, no event", async () => {
+    const job = await queued({ kind: "text", text: "once" });
+    await processJob(deps, messageFor(job), memoryLog());
+    store.writes.length = 0;
+    events.published.length = 0;
+    const log = memoryLog();
+    expect(await processJob(deps, messageFor(job), log)).toEqual({ outcome: "already-finished", status: "succeeded" });
+    expect(store.writes).toEqual([]);
+    expect(events.published).toEqual([]);
+    expect(log.lines.join("\n")).toMatch(/already succeeded/);
+  });
+
+  it.each([
+    ["a blob that does not exist", () => undefined, "BlobNotFound"],
+    ["a blob announced larger than the limit", () => uploads.put("b", "x".repeat(10), 5000), "InputTooLarge"],
+    ["a blob whose announced size lies", () => uploads.put("b", "word ".repeat(2000), 10), "InputTooLarge"],
+    ["a binary blob", () => uploads.put("b", new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00])), "InputNotText"],
+    ["a blob that is not UTF-8", () => uploads.put("b", new Uint8Array([0xc3, 0x28])), "InputNotText"],
+  ])("fails the job at once, without a retry, for %s", async (_label, arrange, code) => {
+    arrange();
+    const job = await queued({ kind: "blob", blobName: "b" });
+    const outcome = await processJob(deps, messageFor(job), memoryLog());
+    expect(outcome).toMatchObject({ outcome: "failed", error: { code } });
+    expect(await stored(job)).toMatchObject({ status: "failed", attempts: 1, error: { code } });
+    expect((await stored(job)).result).toBeUndefined();
+    expect(eventTypes()).toEqual(["job.running", "job.failed"]);
+    expect(uploads.bytesServed).toBeLessThanOrEqual(deps.maxBlobBytes + 1024);
+  });
+
+  it("throws on a transient failure, leaving the job running, and the redelivery finishes it", async () => {
+    uploads.put("b", "hello world");
+    const job = await queued({ kind: "blob", blobName: "b" });
+    uploads.failWith = Object.assign(new Error("storage unavailable"), { statusCode: 503 });
+    await expect(processJob(deps, messageFor(job), memoryLog())).rejects.toThrow("storage unavailable");
+    expect(await stored(job)).toMatchObject({ status: "running", attempts: 1 });
+    uploads.failWith = undefined;
+    await processJob(deps, messageFor(job), memoryLog());
+    expect(await stored(job)).toMatchObject({ status: "succeeded", attempts: 2 });
+  });
+
+  it("throws when the job is not (yet) visible, so the message is retried", async () => {
+    await expect(processJob(deps, { jobId: "missing", userId: owner }, memoryLog())).rejects.toBeInstanceOf(JobNotFound);
+  });
+
+  it("never reads another user's job: the message's user id scopes the read", async () => {
+    const job = await queued({ kind: "text", text: "private" }, "user-b");
+    await expect(processJob(deps, { jobId: job.id, userId: owner }, memoryLog())).rejects.toBeInstanceOf(JobNotFound);
+    expect((await stored(job)).status).toBe("queued");
+  });
+
+  it("finishes the job although publishing events fails (pushes are hints)", async () => {
+    const job = await queued({ kind: "text", text: "still fine" });
+    events.failWith = new Error("web pubsub down");
+    const log = memoryLog();
+    expect((await processJob(deps, messageFor(job), log)).outcome).toBe("succeeded");
+    expect((await stored(job)).status).toBe("succeeded");
+    expect(log.lines.filter((line) => line.startsWith("warn") && line.includes("web pubsub down"))).toHaveLength(2);
+  });
+
+  it("two deliveries racing to start: one runs the job, the other writes nothing and asks for a retry", async () => {
+    const job = await queued({ kind: "text", text: "race" });
+    const results = await Promise.allSettled([processJob(deps, messageFor(job), memoryLog()), processJob(deps, messageFor(job), memoryLog())]);
+    const fulfilled = results.filter((result) => result.status === "fulfilled");
+    const rejected = results.filter((result): result is PromiseRejectedResult => result.status === "rejected");
+    expect(fulfilled).toHaveLength(1);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]?.reason).toBeInstanceOf(StaleJob);
+    expect(store.writes.map((write) => write.status)).toEqual(["running", "succeeded"]);
+    // The retried message then finds the job finished.
+    expect(await processJob(deps, messageFor(job), memoryLog())).toEqual({ outcome: "already-finished", status: "succeeded" });
+  });
+
+  it("two deliveries racing to finish: exactly one terminal write, the loser stops without writing", async () => {
+    uploads.put("b", "slow blob");
+    const job = await queued({ kind: "blob", blobName: "b" });
+    // Hold the first delivery inside its analysis while the second runs the job to the end.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    uploads.gate = () => (++calls === 1 ? held : Promise.resolve());
+    const first = processJob(deps, messageFor(job), memoryLog());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const second = await processJob(deps, messageFor(job), memoryLog());
+    release();
+    expect(second).toMatchObject({ outcome: "succeeded" });
+    expect(await first).toEqual({ outcome: "lost-race", status: "succeeded" });
+    expect(store.writes.map((write) => write.status)).toEqual(["running", "running", "succeeded"]);
+    expect(await stored(job)).toMatchObject({ status: "succeeded", attempts: 2 });
+  });
+
+  it("uses the built-in analysis when the external processor's breaker is open", async () => {
+    const processor = new ExternalProcessor({ url: "http://127.0.0.1:9/", maxBytes: 4096, retries: 0, breakAfterFailures: 1, timeoutMs: 500 });
+    const withExternal = { ...deps, externalProcessor: processor };
+    const first = await queued({ kind: "text", text: "first job" });
+    expect(await processJob(withExternal, messageFor(first), memoryLog())).toEqual({ outcome: "succeeded", engine: "builtin", fallbackReason: "unavailable" });
+    expect(processor.circuitState).toBe("open");
+    const second = await queued({ kind: "text", text: "second job" });
+    const log = memoryLog();
+    expect(await processJob(withExternal, messageFor(second), log)).toEqual({ outcome: "succeeded", engine: "builtin", fallbackReason: "circuit-open" });
+    expect((await stored(second)).result).toEqual(analyzeText("second job"));
+    expect(log.lines.join("\n")).toMatch(/external processor not used \(circuit-open\)/);
+  });
+});
+
+describe("failDeadLetteredJob", () => {
+  const reason = { reason: "MaxDeliveryCountExceeded", description: "Message could not be consumed after 10 delivery attempts.", deliveryCount: 10 };
+
+  it.each(["queued", "running"] as const)("marks a %s job failed with the reason and tells the owner", async (status) => {
+    const job = await queued({ kind: "text", text: "doomed" });
+    if (status === "running") await store.transition(await store.get(owner, job.id), { to: "running" });
+    expect(await failDeadLetteredJob(deps, messageFor(job), reason, memoryLog())).toBe("failed");
+    expect(await stored(job)).toMatchObject({ status: "failed", error: { code: "MaxDeliveryCountExceeded" } });
+    expect(events.published.at(-1)?.event).toMatchObject({ type: "job.failed", jobId: job.id, error: { code: "MaxDeliveryCountExceeded" } });
+  });
+
+  it("leaves a finished job alone", async () => {
+    const job = await queued({ kind: "text", text: "made it" });
+    await processJob(deps, messageFor(job), memoryLog());
+    store.writes.length = 0;
+    expect(await failDeadLetteredJob(deps, messageFor(job), reason, memoryLog())).toBe("already-finished");
+    expect(store.writes).toEqual([]);
+    expect((await stored(job)).status).toBe("succeeded");
+  });
+
+  it("completes quietly for a job that no longer exists", async () => {
+    expect(await failDeadLetteredJob(deps, { jobId: "gone", userId: owner }, reason, memoryLog())).toBe("not-found");
+  });
+
+  it("re-reads and retries when a late delivery changes the job under it", async () => {
+    const job = await queued({ kind: "text", text: "contended" });
+    let interfered = false;
+    store.beforeTransition = async (current, transition) => {
+      if (transition.to === "failed" && !interfered) {
+        interfered = true;
+        await store.transition(current, { to: "running" }); // a late delivery restarts it
+      }
+    };
+    expect(await failDeadLetteredJob(deps, messageFor(job), reason, memoryLog())).toBe("failed");
+    expect(await stored(job)).toMatchObject({ status: "failed", attempts: 1 });
+  });
+
+  it("turns Service Bus reasons into a message for the owner without leaking odd input", () => {
+    expect(deadLetterError(reason)).toEqual({ code: "MaxDeliveryCountExceeded", message: expect.stringMatching(/10 times/) });
+    expect(deadLetterError({ reason: "TTLExpiredException" }).code).toBe("TTLExpiredException");
+    expect(deadLetterError({ reason: "<script>", description: "x".repeat(2000) })).toMatchObject({ code: "DeadLettered" });
+    expect(deadLetterError({ description: "x".repeat(2000) }).message.length).toBeLessThan(600);
+  });
+});
+
+describe("handlers (real InvocationContext)", () => {
+  function invocation(triggerMetadata: Record<string, unknown>) {
+    const logs: { level: LogLevel; text: string }[] = [];
+    const context = new InvocationContext({
+      invocationId: `inv-${++sequence}`,
+      functionName: "processJob",
+      logHandler: (level, ...args) => logs.push({ level, text: args.map(String).join(" ") }),
+      triggerMetadata,
+    });
+    return { context, logs };
+  }
+  const handlers = () => createAgentHandlers(async () => deps);
+
+  it("continues the producer's trace, tags every log line with the job id, and finishes the job", async () => {
+    const job = await queued({ kind: "text", text: "traced text" });
+    const { applicationProperties, producerSpan } = await withSpan("send jobs", { kind: SpanKind.PRODUCER }, async (span) => ({
+      applicationProperties: injectTraceContext({}),
+      producerSpan: span.spanContext(),
+    }));
+    const { context, logs } = invocation({ messageId: job.id, deliveryCount: 1, applicationProperties });
+    await handlers().processJobMessage(messageFor(job), context);
+    expect((await stored(job)).status).toBe("succeeded");
+    expect(logs.length).toBeGreaterThan(0);
+    for (const line of logs) expect(line.text).toContain(`[job ${job.id}]`);
+    const agentSpan = recorder.spans().find((span) => span.name === "process job")!;
+    expect(agentSpan.spanContext().traceId).toBe(producerSpan.traceId);
+    expect(agentSpan.parentSpanContext?.spanId).toBe(producerSpan.spanId);
+    expect(agentSpan.attributes).toMatchObject({ "job.id": job.id, "job.outcome": "succeeded", "analysis.engine": "builtin" });
+    const publishSpans = recorder.spans().filter((span) => span.name.startsWith("publish job."));
+    expect(publishSpans.map((span) => span.name)).toEqual(["publish job.running", "publish job.succeeded"]);
+    for (const span of publishSpans) expect(span.parentSpanContext?.spanId).toBe(agentSpan.spanContext().spanId);
+    expect(formatTraceparent(producerSpan)).toBe(applicationProperties.traceparent);
+  });
+
+  it("accepts the body as JSON text or bytes, and discards (without throwing) a message that is no job", async () => {
+    const job = await queued({ kind: "text", text: "bytes" });
+    await handlers().processJobMessage(Buffer.from(JSON.stringify(messageFor(job))), invocation({}).context);
+    expect((await stored(job)).status).toBe("succeeded");
+    for (const body of ["not json", { jobId: "x" }, { jobId: "x", userId: "u", extra: 1 }, 42, null]) {
+      const { context, logs } = invocation({ messageId: "m-1" });
+      await expect(handlers().processJobMessage(body, context)).resolves.toBeUndefined();
+      expect(logs.some((line) => line.level === "error" && line.text.includes("m-1"))).toBe(true);
+    }
+    expect(parseJobMessage(JSON.stringify({ jobId: "a", userId: "b" }))).toEqual({ jobId: "a", userId: "b" });
+  });
+
+  it("rethrows a transient failure so the host abandons the message, and marks the span failed", async () => {
+    uploads.put("b", "text");
+    uploads.failWith = new Error("storage timeout");
+    const job = await queued({ kind: "blob", blobName: "b" });
+    const { context, logs } = invocation({ deliveryCount: 3 });
+    await expect(handlers().processJobMessage(messageFor(job), context)).rejects.toThrow("storage timeout");
+    expect(logs.some((line) => line.level === "error" && line.text.includes("delivery 3"))).toBe(true);
+    expect(recorder.spans().find((span) => span.name === "process job")?.status.code).toBe(2); // ERROR
+  });
+
+  it("dead-letter handler: reads the reason from the application properties and fails the job", async () => {
+    const job = await queued({ kind: "text", text: "never processed" });
+    const { context } = invocation({
+      messageId: job.id,
+      deliveryCount: 10,
+      applicationProperties: { DeadLetterReason: "MaxDeliveryCountExceeded", DeadLetterErrorDescription: "too many deliveries" },
+    });
+    await handlers().failDeadLetteredJobMessage(messageFor(job), context);
+    expect(await stored(job)).toMatchObject({ status: "failed", error: { code: "MaxDeliveryCountExceeded" } });
+    expect(eventTypes()).toEqual(["job.failed"]);
+  });
+});
