@@ -1,0 +1,43 @@
+/**
+ * The Cosmos DB emulator for the local platform and tests: @vercel/cosmosdb-server in-process over
+ * HTTPS with a loopback certificate (see certificates.ts). Any account key is accepted; the real
+ * @azure/cosmos SDK talks to it unchanged.
+ */
+import type { AddressInfo } from "node:net";
+import type { LoopbackCertificate } from "./certificates.js";
+
+/** Cosmos's well-known emulator key; the server accepts any key, the SDK needs a base64 one. */
+export const COSMOS_EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+export interface CosmosEmulator {
+  readonly endpoint: string;
+  /** `AccountEndpoint=https://127.0.0.1:PORT/;AccountKey=...;` */
+  readonly connectionString: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function startCosmosEmulator(options: { certificate: LoopbackCertificate; port?: number }): Promise<CosmosEmulator> {
+  const { createHttpsServer } = await import("@vercel/cosmosdb-server");
+  const server = createHttpsServer({ cert: options.certificate.cert, key: options.certificate.key });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `https://127.0.0.1:${port}/`;
+  return {
+    endpoint,
+    port,
+    connectionString: `AccountEndpoint=${endpoint};AccountKey=${COSMOS_EMULATOR_KEY};`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        // Keep-alive sockets from SDK clients would hold close() open.
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
