@@ -157,7 +157,7 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
   const agent = new FunctionApp("agent", {
     service: "agent",
     ...appPlacement("agent"),
-    settings: { ...shared, EXTERNAL_PROCESSOR_URL: config.externalProcessorUrl },
+    settings: { ...shared, UPLOAD_MAX_BYTES: String(config.uploadMaxBytes), EXTERNAL_PROCESSOR_URL: config.externalProcessorUrl },
     access: (identity) => [
       storage.grantFunctionsHost(identity),
       monitoring.grantPublish(identity),

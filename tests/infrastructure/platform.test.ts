@@ -435,10 +435,11 @@ describe("app settings", () => {
     });
   }
 
-  it("api gets its upload limits from config", () => {
+  it("api gets its upload limits from config, and the agent the same size cap", () => {
     const settings = appSettings(named(stack, "api-site"));
     expect(settings.get("UPLOAD_MAX_BYTES")).toBe("1048576");
     expect(settings.get("UPLOAD_URL_TTL_SECONDS")).toBe("120");
+    expect(appSettings(named(stack, "agent-site")).get("UPLOAD_MAX_BYTES")).toBe("1048576");
   });
 
   it("the agent gets no external processor unless one is configured", () => {

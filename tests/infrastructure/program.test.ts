@@ -1,0 +1,107 @@
+/**
+ * The program entry (infrastructure/index.ts) as `pulumi up` runs it: configuration read from the
+ * dev stack file, the deploying principal from getClientConfig, stack outputs exported. Loaded once,
+ * after the mocks (a static import would build the resources before setMocks).
+ */
+import { readFileSync } from "node:fs";
+import { beforeAll, describe, expect, it } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import { ConfigError, projectName, readConfig } from "../../infrastructure/config";
+import { installMocks, named, ofType, settled, valueOf, type MockedStack } from "./support/mocks";
+import { findSecrets } from "./support/secrets";
+
+const devConfig = Object.fromEntries(
+  Object.entries((parse(readFileSync("Pulumi.dev.yaml", "utf8")) as { config: Record<string, unknown> }).config).map(([k, v]) => [
+    k.slice(projectName.length + 1),
+    String(v),
+  ]),
+);
+
+let stack: MockedStack;
+let outputs: Record<string, unknown>;
+
+beforeAll(async () => {
+  stack = await installMocks("dev", { ...devConfig, externalProcessorUrl: "https://analysis.example.com/v1" });
+  const program = (await import("../../infrastructure/index.js")) as Record<string, pulumi.Input<unknown>>;
+  outputs = (await valueOf(pulumi.output(program))) as Record<string, unknown>;
+  await settled(stack);
+});
+
+describe("the program with the dev stack", () => {
+  it("exports the typed stack outputs, all resolved and free of secrets", () => {
+    // Other steps (code deployment) may export more; these are the platform's.
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining([
+        "agentAppName",
+        "apiAppName",
+        "apiUrl",
+        "dataStorageAccountName",
+        "deploymentContainerUrls",
+        "hostStorageAccountName",
+        "resourceGroupName",
+        "webContainerName",
+        "webPubSubEndpoint",
+        "webPubSubHub",
+        "webUrl",
+      ]),
+    );
+    for (const [key, value] of Object.entries(outputs)) expect(value, key).toBeTruthy();
+    expect(findSecrets(outputs)).toEqual([]);
+    expect(String(outputs["apiUrl"])).toMatch(/^https:\/\/plat-dev-[a-z0-9]{6}-api\.azurewebsites\.net$/);
+  });
+
+  it("asks Azure who is deploying (getClientConfig) to name resources and grant the deployer", () => {
+    expect(stack.calls.some((c) => c.token === "azure-native:authorization:getClientConfig")).toBe(true);
+  });
+
+  it("uses Basic Service Bus without duplicate detection (the tier has none)", () => {
+    expect(named(stack, "messaging-namespace").inputs).toMatchObject({ sku: { name: "Basic", tier: "Basic" } });
+    const queue = named(stack, "messaging-jobs").inputs;
+    expect(queue["requiresDuplicateDetection"]).toBe(false);
+    expect(queue["duplicateDetectionHistoryTimeWindow"]).toBeUndefined();
+    expect(queue["deadLetteringOnMessageExpiration"]).toBe(true);
+  });
+
+  it("uses free Web PubSub with exactly one unit", () => {
+    expect(named(stack, "realtime-service").inputs).toMatchObject({ sku: { name: "Free_F1", tier: "Free", capacity: 1 } });
+  });
+
+  it("keeps nothing warm and caps scale-out at the dev maximum", () => {
+    for (const site of ofType(stack, "azure-native:web:WebApp")) {
+      expect(site.inputs, site.name).toMatchObject({ functionAppConfig: { scaleAndConcurrency: { alwaysReady: [], maximumInstanceCount: 40, instanceMemoryMB: 2048 } } });
+    }
+  });
+
+  it("leaves App Service Authentication off when no Entra client ID is configured", () => {
+    expect(ofType(stack, "azure-native:web:WebAppAuthSettingsV2")).toEqual([]);
+  });
+
+  it("passes the configured external processor to the agent only", () => {
+    const settingsOf = (name: string) => (named(stack, name).inputs["siteConfig"] as { appSettings: { name: string; value: string }[] }).appSettings;
+    expect(settingsOf("agent-site")).toContainEqual({ name: "EXTERNAL_PROCESSOR_URL", value: "https://analysis.example.com/v1" });
+    expect(settingsOf("api-site").some((s) => s.name === "EXTERNAL_PROCESSOR_URL")).toBe(false);
+  });
+});
+
+describe("readConfig", () => {
+  it("stops the program with a message naming the key and the allowed values", () => {
+    pulumi.runtime.setAllConfig({ [`${projectName}:functionMemoryMb`]: "512", [`${projectName}:serviceBusSku`]: "Premium" });
+    try {
+      expect(() => readConfig()).toThrow(ConfigError);
+      expect(() => readConfig()).toThrow(/functionMemoryMb = "512" is invalid; allowed values: 2048, 4096/);
+      expect(() => readConfig()).toThrow(/serviceBusSku = "Premium" is invalid; allowed values: Basic, Standard/);
+    } finally {
+      pulumi.runtime.setAllConfig({});
+    }
+  });
+
+  it("ignores other namespaces (provider settings) and rejects unknown keys of this project", () => {
+    pulumi.runtime.setAllConfig({ "azure-native:location": "westeurope", [`${projectName}:namePrfix`]: "x" });
+    try {
+      expect(() => readConfig()).toThrow(/namePrfix is not a setting of this template/);
+    } finally {
+      pulumi.runtime.setAllConfig({});
+    }
+  });
+});
