@@ -15,10 +15,12 @@ import {
 import type { ConnectionFilter } from "./odata-filter.js";
 import { PermissionSet } from "./permissions.js";
 
-/** Close code telling a reliable client its connection is gone for good (do not recover). */
+/**
+ * Close code telling a reliable client its connection is gone for good, so it does not try to
+ * resume it. Used for every close the service starts, shutdown included: sessions do not
+ * survive the emulator.
+ */
 export const closeCodeRemoved = 1008;
-/** Close code for a service shutting down. */
-export const closeCodeGoingAway = 1001;
 
 /** Unacknowledged messages a reliable connection may hold before the service drops it. */
 export const maxUnackedMessages = 10_000;
@@ -174,10 +176,10 @@ export class Hub {
    * Forgets the connection and closes its socket. `reason` goes to the client (disconnected
    * message) and to the disconnected event; undefined means the client closed it.
    */
-  remove(connection: Connection, reason?: string, code: number = closeCodeRemoved): void {
+  remove(connection: Connection, reason?: string): void {
     if (connection.removed) return;
     connection.removed = true;
-    connection.close(code, reason ?? "");
+    connection.close(closeCodeRemoved, reason ?? "");
     this.connections.delete(connection.id);
     for (const group of connection.groups) removeFrom(this.groups, group, connection);
     if (connection.userId !== undefined) removeFrom(this.users, connection.userId, connection);

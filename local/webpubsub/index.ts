@@ -13,7 +13,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { ClientEndpoint } from "./client-endpoint.js";
-import { closeCodeGoingAway, Hub } from "./hub.js";
+import { Hub } from "./hub.js";
 import { handleRestRequest } from "./rest-api.js";
 import { UpstreamClient, type EventHandlerSettings } from "./upstream.js";
 
@@ -42,7 +42,7 @@ export interface WebPubSubEmulator {
   /** `http://127.0.0.1:PORT` (or https). */
   endpoint: string;
   port: number;
-  /** Closes every client with a close frame (1001), then the listener. */
+  /** Closes every client with a disconnected message and a close frame (1008), then the listener. */
   stop(): Promise<void>;
 }
 
@@ -127,7 +127,7 @@ export async function startWebPubSubEmulator(options: WebPubSubEmulatorOptions =
       if (stopping) return;
       stopping = true;
       for (const hub of hubs.values()) {
-        for (const connection of [...hub.connections.values()]) hub.remove(connection, "the service is stopping", closeCodeGoingAway);
+        for (const connection of [...hub.connections.values()]) hub.remove(connection, "the service is stopping");
       }
       await clients.drain(closeHandshakeTimeoutMs);
       await new Promise<void>((resolve) => {
