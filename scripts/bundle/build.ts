@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { build, type Metafile } from "esbuild";
+import { builtinModules } from "node:module";
+import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
 import { distDir, hostJsonPath, repoRoot, serviceEntries, type ServiceName } from "./services";
 import { deterministicZip, type PackageFile } from "./zip";
 
@@ -42,8 +43,16 @@ export interface ServiceBundle {
   /** sha256 of the zip bytes, hex: THE key for redeploying. */
   readonly sha256: string;
   readonly zipBytes: number;
+  /** main.js, what every start compiles. */
   readonly bundleBytes: number;
+  /** Both source maps. */
   readonly mapBytes: number;
+  /** deferred.js (0 when there is none): compiled on the first deferred require only. */
+  readonly deferredBytes: number;
+  /** The packages in deferred.js. */
+  readonly deferredPackages: readonly string[];
+  /** Packages bundled into both files (each file has its own copy and module state). */
+  readonly duplicatedPackages: readonly string[];
   /** Inputs ranked by the bytes they put into the bundle, largest first. */
   readonly largestInputs: readonly BundleInput[];
 }
@@ -52,17 +61,20 @@ export interface ServiceBundle {
 export const bundleFileName = "main.js";
 
 /**
- * Builds one service into a self-contained package: a minified CommonJS bundle (Node 20 and 22)
- * with everything it imports except `@azure/functions-core`, which the Functions worker provides.
+ * Builds one service into a self-contained package: minified CommonJS (Node 20 and 22) holding
+ * everything it imports except `@azure/functions-core`, which the Functions worker provides.
+ *
+ * Packages the service's own code loads only with a deferred `require()` (SDK clients created on
+ * first use, the telemetry exporter) go to a second file, `deferred.js`, that is read and compiled
+ * only when one of them is first required. V8 compiles a whole script on load (about 100 ms per
+ * MB here), so leaving megabytes of deferred SDKs in main.js would make the bundle start slower
+ * than loading from node_modules. Packages that main.js also imports statically stay in main.js.
  */
 export async function buildServiceBundle(options: ServiceBundleOptions): Promise<ServiceBundle> {
   const entry = path.resolve(options.entry);
   const packageDir = path.resolve(options.outDir, options.name);
-  const outfile = path.join(packageDir, bundleFileName);
   const rootDir = path.resolve(options.rootDir ?? repoRoot);
-  const result = await build({
-    entryPoints: [entry],
-    outfile,
+  const common = {
     // Paths in the metafile and source map are relative to this, never to the caller's cwd.
     absWorkingDir: rootDir,
     bundle: true,
@@ -77,16 +89,34 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
     metafile: true,
     write: false,
     logLevel: "silent",
-  });
-  const bundle = outputFile(result.outputFiles, outfile);
-  const map = outputFile(result.outputFiles, `${outfile}.map`);
+  } as const satisfies BuildOptions;
+
+  const deferred = await deferredPackages(entry, common);
+  const outputs: { file: string; bytes: Uint8Array; metafile: Metafile }[] = [];
+  if (deferred.length > 0) {
+    const outfile = path.join(packageDir, deferredFileName);
+    const loaders = deferred.map((pkg) => `${JSON.stringify(pkg)}: () => require(${JSON.stringify(pkg)})`).join(",\n");
+    const result = await build({
+      ...common,
+      stdin: { contents: `module.exports = {\n${loaders}\n};\n`, resolveDir: path.dirname(entry), sourcefile: "deferred-packages.js", loader: "js" },
+      outfile,
+    });
+    outputs.push({ file: deferredFileName, bytes: outputFile(result.outputFiles, outfile), metafile: result.metafile });
+    outputs.push({ file: `${deferredFileName}.map`, bytes: outputFile(result.outputFiles, `${outfile}.map`), metafile: result.metafile });
+  }
+  const outfile = path.join(packageDir, bundleFileName);
+  const result = await build({ ...common, entryPoints: [entry], outfile, plugins: [deferredPackagesPlugin(deferred)] });
+  outputs.unshift(
+    { file: bundleFileName, bytes: outputFile(result.outputFiles, outfile), metafile: result.metafile },
+    { file: `${bundleFileName}.map`, bytes: outputFile(result.outputFiles, `${outfile}.map`), metafile: result.metafile },
+  );
+
   const hostJson = await readFile(options.hostJson);
   JSON.parse(hostJson.toString("utf8")); // fail here, not in Azure, on a broken host.json
   const files: PackageFile[] = [
     { path: "host.json", bytes: hostJson },
     { path: "package.json", bytes: Buffer.from(packageJsonFor(options.name)) },
-    { path: bundleFileName, bytes: bundle },
-    { path: `${bundleFileName}.map`, bytes: map },
+    ...outputs.map((o) => ({ path: o.file, bytes: o.bytes })),
   ];
   const zip = deterministicZip(files);
 
@@ -96,16 +126,74 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
   const zipPath = path.resolve(options.outDir, `${options.name}.zip`);
   await writeFile(zipPath, zip);
 
+  const sizeOf = (file: string) => outputs.find((o) => o.file === file)?.bytes.byteLength ?? 0;
+  const code = outputs.filter((o) => o.file.endsWith(".js"));
   return {
     name: options.name,
     zipPath,
     packageDir,
     sha256: sha256Hex(zip),
     zipBytes: zip.byteLength,
-    bundleBytes: bundle.byteLength,
-    mapBytes: map.byteLength,
-    largestInputs: rankInputs(result.metafile, path.relative(rootDir, outfile)),
+    bundleBytes: sizeOf(bundleFileName),
+    mapBytes: sizeOf(`${bundleFileName}.map`) + sizeOf(`${deferredFileName}.map`),
+    deferredBytes: sizeOf(deferredFileName),
+    deferredPackages: deferred,
+    largestInputs: mergeRanks(code.map((o) => rankInputs(o.metafile, path.relative(rootDir, path.join(packageDir, o.file))))),
+    duplicatedPackages: duplicates(code.map((o) => o.metafile)),
   };
+}
+
+/** The second file of a package: packages loaded only through deferred `require()`. */
+export const deferredFileName = "deferred.js";
+
+/**
+ * Packages the service's own code reaches only through `require()` calls (deferred loading),
+ * never through a static import. Own code = inputs outside node_modules.
+ */
+async function deferredPackages(entry: string, common: BuildOptions): Promise<string[]> {
+  const analysis = await build({ ...common, entryPoints: [entry], outfile: path.join(path.dirname(entry), "analysis.js"), packages: "external", minify: false, sourcemap: false });
+  const required = new Set<string>();
+  const imported = new Set<string>();
+  for (const [input, { imports }] of Object.entries(analysis.metafile!.inputs)) {
+    if (input.includes("node_modules/")) continue;
+    for (const i of imports) {
+      if (!i.external || i.path.startsWith("node:") || builtinModules.includes(i.path) || i.path === "@azure/functions-core") continue;
+      (i.kind === "require-call" ? required : imported).add(i.path);
+    }
+  }
+  return [...required].filter((pkg) => !imported.has(pkg)).sort();
+}
+
+/** In main.js, a deferred package's `require()` loads it from deferred.js instead. */
+function deferredPackagesPlugin(deferred: readonly string[]): Plugin {
+  const names = new Set(deferred);
+  return {
+    name: "deferred-packages",
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, (args) => {
+        if (args.namespace === "deferred-package" && args.path === `./${deferredFileName}`) return { path: args.path, external: true };
+        if (args.kind === "require-call" && names.has(args.path)) return { path: args.path, namespace: "deferred-package" };
+        return undefined;
+      });
+      build.onLoad({ filter: /.*/, namespace: "deferred-package" }, (args) => ({
+        contents: `module.exports = require("./${deferredFileName}")[${JSON.stringify(args.path)}]();`,
+        loader: "js",
+      }));
+    },
+  };
+}
+
+function mergeRanks(ranks: readonly BundleInput[][]): BundleInput[] {
+  const totals = new Map<string, number>();
+  for (const input of ranks.flat()) totals.set(input.name, (totals.get(input.name) ?? 0) + input.bytes);
+  return [...totals].map(([name, bytes]) => ({ name, bytes })).sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
+}
+
+/** Packages bundled into both files: two copies, two module states (worth knowing). */
+function duplicates(metafiles: readonly Metafile[]): string[] {
+  if (metafiles.length < 2) return [];
+  const sets = metafiles.map((m) => new Set(Object.keys(m.inputs).filter((i) => i.includes("node_modules/")).map(packageOf)));
+  return [...sets[0]!].filter((pkg) => sets.slice(1).some((s) => s.has(pkg))).sort();
 }
 
 /** The package.json Functions reads to find the code: CommonJS, `main` at the bundle. */

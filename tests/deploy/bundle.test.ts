@@ -44,7 +44,7 @@ describe("service bundle", () => {
 
   it("holds host.json, a CommonJS package.json pointing at the bundle, the bundle and its map, nothing else", async () => {
     const entries = unzipSync(await readFile(first.zipPath));
-    expect(Object.keys(entries).sort()).toEqual(["host.json", "main.js", "main.js.map", "package.json"]);
+    expect(Object.keys(entries).sort()).toEqual(["deferred.js", "deferred.js.map", "host.json", "main.js", "main.js.map", "package.json"]);
     const pkg = JSON.parse(Buffer.from(entries["package.json"]!).toString("utf8")) as Record<string, unknown>;
     expect(pkg.main).toBe("main.js");
     expect(pkg.type).not.toBe("module");
@@ -58,10 +58,22 @@ describe("service bundle", () => {
     const code = await readFile(path.join(first.packageDir, "main.js"), "utf8");
     const required = new Set([...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!));
     const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
-    const foreign = [...required].filter((r) => !builtins.has(r) && r !== "@azure/functions-core");
+    const foreign = [...required].filter((r) => !builtins.has(r) && r !== "@azure/functions-core" && r !== "./deferred.js");
     expect(foreign).toEqual([]);
     expect(required.has("@azure/functions-core")).toBe(true);
     expect(code.trimEnd().endsWith("//# sourceMappingURL=main.js.map")).toBe(true);
+  });
+
+  it("moves packages that own code only require() on first use to deferred.js, loaded on demand", async () => {
+    expect(first.deferredPackages).toEqual(["cockatiel"]);
+    expect(first.duplicatedPackages).toEqual([]);
+    const main = await readFile(path.join(first.packageDir, "main.js"), "utf8");
+    // (booleans, not toContain: a failure would print the whole minified bundle)
+    expect(/require\("\.\/deferred\.js"\)(\["cockatiel"\]|\.cockatiel)\(\)/.test(main)).toBe(true);
+    expect(main.includes("BulkheadRejectedError")).toBe(false); // cockatiel's own code stays out of main.js
+    const deferred = require(path.join(first.packageDir, "deferred.js")) as Record<string, () => typeof import("cockatiel")>;
+    expect(Object.keys(deferred)).toEqual(["cockatiel"]);
+    expect(typeof deferred.cockatiel!().retry).toBe("function");
   });
 
   it("registers its functions when a fresh node loads it the way the Functions worker does", () => {
