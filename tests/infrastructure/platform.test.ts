@@ -379,7 +379,7 @@ describe("grants", () => {
     expect(assignmentNames.size).toBe(ofType(stack, "azure-native:authorization:RoleAssignment").length + 2);
   });
 
-  it("each app's grants are the ones made for its identity (the app waits for them)", async () => {
+  it("each app's grants are the ones made for its identity, and the app is created only after them", async () => {
     for (const service of ["api", "agent"] as const) {
       const principal = principalOf(service);
       const expected = stack.resources
@@ -387,6 +387,13 @@ describe("grants", () => {
         .map((r) => r.name)
         .sort();
       expect(platform.apps[service].grants.map(logicalName).sort()).toEqual(expected);
+      const siteDependencies = stack.dependencies.get(`${service}-site`) ?? [];
+      for (const grant of platform.apps[service].grants) {
+        expect(siteDependencies, `${service}-site waits for ${logicalName(grant)}`).toContain(await valueOf(grant.urn));
+      }
+      // Dependencies are specific, not "everything": the other app's grants are not among them.
+      const other = service === "api" ? "agent" : "api";
+      for (const grant of platform.apps[other].grants) expect(siteDependencies).not.toContain(await valueOf(grant.urn));
     }
   });
 });

@@ -91,14 +91,23 @@ function computedState(type: string, physical: string): Record<string, unknown> 
 export interface MockedStack {
   readonly resources: RecordedResource[];
   readonly calls: RecordedCall[];
+  /** URNs each resource depends on (explicit dependsOn and inputs), by logical name. */
+  readonly dependencies: Map<string, string[]>;
 }
+
+/** The slice of the registration request the mock monitor receives that the tests read. */
+interface RegisterResourceRequest {
+  getName(): string;
+  getDependenciesList(): string[];
+}
+type RegisterResource = (req: RegisterResourceRequest, callback: unknown) => unknown;
 
 /**
  * Installs the mocks for project `projectName` and `stack`, with the given stack configuration
  * (keys without the project prefix). Call before loading or building the program.
  */
 export async function installMocks(stack = "test", config: Record<string, string> = {}): Promise<MockedStack> {
-  const recorded: MockedStack = { resources: [], calls: [] };
+  const recorded: MockedStack = { resources: [], calls: [], dependencies: new Map() };
   pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${projectName}:${k}`, v])));
   await pulumi.runtime.setMocks(
     {
@@ -126,6 +135,13 @@ export async function installMocks(stack = "test", config: Record<string, string
     stack,
     false,
   );
+  // Mocks hand newResource no dependencies; the monitor's request has them. Record them on the way.
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: RegisterResource };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    recorded.dependencies.set(req.getName(), req.getDependenciesList());
+    return register(req, callback);
+  };
   return recorded;
 }
 
