@@ -1,28 +1,38 @@
 /**
- * The agent service's entry point: registers its two Service Bus functions. Nothing else happens at
- * import (no settings, no SDK clients): they are created on the first invocation (clients.ts).
+ * The agent service's entry point: registers its two Service Bus functions, and nothing else.
+ * Cold start pays only for @azure/functions: the handlers (zod schemas, cockatiel, OpenTelemetry)
+ * load on the first message, and the settings and SDK clients are created then too (clients.ts).
  *
- * - processJob: the `jobs` queue (name from the JOBS_QUEUE_NAME app setting through the binding
- *   expression). A throw abandons the message, so Service Bus redelivers it.
+ * - processJob: the jobs queue (its name comes from the JOBS_QUEUE_NAME app setting through the
+ *   binding expression). A throw abandons the message, so Service Bus redelivers it.
  * - failDeadLetteredJob: the queue's dead-letter sub-queue; marks the job failed and tells the owner.
  */
-import { app } from "@azure/functions";
-import { agentDependencies } from "./clients.js";
-import { createAgentHandlers } from "./handlers.js";
+import { app, type InvocationContext } from "@azure/functions";
+import type { AgentHandlers } from "./handlers.js";
 
 /** The Functions connection setting prefix both triggers use (settings.ts: ServiceBus). */
 const SERVICE_BUS_CONNECTION = "ServiceBus";
 
-const handlers = createAgentHandlers(agentDependencies);
+let handlers: AgentHandlers | undefined;
+
+function agentHandlers(): AgentHandlers {
+  if (!handlers) {
+    // A deferred require (this package is CommonJS): evaluated on the first invocation only.
+    const { createAgentHandlers } = require("./handlers.js") as typeof import("./handlers.js");
+    const { agentDependencies } = require("./clients.js") as typeof import("./clients.js");
+    handlers = createAgentHandlers(agentDependencies);
+  }
+  return handlers;
+}
 
 app.serviceBusQueue("processJob", {
   connection: SERVICE_BUS_CONNECTION,
   queueName: "%JOBS_QUEUE_NAME%",
-  handler: handlers.processJobMessage,
+  handler: (message: unknown, context: InvocationContext) => agentHandlers().processJobMessage(message, context),
 });
 
 app.serviceBusQueue("failDeadLetteredJob", {
   connection: SERVICE_BUS_CONNECTION,
   queueName: "%JOBS_QUEUE_NAME%/$deadletterqueue",
-  handler: handlers.failDeadLetteredJobMessage,
+  handler: (message: unknown, context: InvocationContext) => agentHandlers().failDeadLetteredJobMessage(message, context),
 });
