@@ -97,17 +97,20 @@ export class Database extends pulumi.ComponentResource {
     this.registerOutputs({ endpoint: this.endpoint, databaseName: this.databaseName, jobsContainerName: this.jobsContainerName });
   }
 
-  /** The `jobs` container as a Cosmos role-assignment scope. */
-  get jobsContainerScope(): pulumi.Output<string> {
-    return pulumi.interpolate`${this.account.id}/dbs/${this.databaseName}/colls/${this.jobsContainerName}`;
+  /** The database as a Cosmos role-assignment scope. */
+  get databaseScope(): pulumi.Output<string> {
+    return pulumi.interpolate`${this.account.id}/dbs/${this.databaseName}`;
   }
 
   /**
-   * Read and write the job documents: Cosmos's built-in Data Contributor, scoped to the `jobs`
-   * container (Cosmos data-plane roles are Cosmos SQL role assignments, not Azure RBAC).
+   * Read and write the job documents: Cosmos's built-in Data Contributor (Cosmos data-plane roles
+   * are Cosmos SQL role assignments, not Azure RBAC), scoped to the database. Cosmos also accepts a
+   * container scope, but then the SDK's metadata reads of the database are refused (403 on
+   * readMetadata for `dbs/<db>`, azure-cosmos-dotnet-v3 issue 3638); the database holds only the
+   * `jobs` container, so the database scope grants nothing more.
    */
   grantReadWrite(grantee: Grantee) {
-    const scope = this.jobsContainerScope;
+    const scope = this.databaseScope;
     const roleDefinitionId = pulumi.interpolate`${this.account.id}/sqlRoleDefinitions/${cosmosDataContributorRoleId}`;
     return new cosmosdb.SqlResourceSqlRoleAssignment(
       `${this.name}-${grantee.granteeName}-readwrite`,
@@ -121,7 +124,7 @@ export class Database extends pulumi.ComponentResource {
           .all([scope, grantee.principalId])
           .apply(([s, principal]) => deterministicGuid(s, cosmosDataContributorRoleId, principal)),
       },
-      { parent: this, dependsOn: [this.jobsContainer] },
+      { parent: this, dependsOn: [this.database] },
     );
   }
 }

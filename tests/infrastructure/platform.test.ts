@@ -292,8 +292,8 @@ describe("grants", () => {
     if (direct) return direct;
     const web = /^(.*)\/blobServices\/default\/containers\/\$web$/.exec(scope);
     if (web?.[1] && byId.has(web[1])) return `${byId.get(web[1])}/$web`;
-    const cosmos = /^(.*)\/dbs\/([^/]+)\/colls\/([^/]+)$/.exec(scope);
-    if (cosmos?.[1] && byId.has(cosmos[1])) return `${byId.get(cosmos[1])}/dbs/${cosmos[2]}/colls/${cosmos[3]}`;
+    const cosmos = /^(.*)\/dbs\/([^/]+)$/.exec(scope);
+    if (cosmos?.[1] && byId.has(cosmos[1])) return `${byId.get(cosmos[1])}/dbs/${cosmos[2]}`;
     throw new Error(`scope ${scope} is no resource of the stack`);
   };
   const grantsOf = (principalId: string): string[] => {
@@ -321,7 +321,7 @@ describe("grants", () => {
         "storageBlobDataOwner @ storage-host",
         "monitoringMetricsPublisher @ monitoring-insights",
         "serviceBusDataSender @ messaging-jobs",
-        "cosmosDataContributor @ database-account/dbs/platform/colls/jobs",
+        "cosmosDataContributor @ database-account/dbs/platform",
         "storageBlobDelegator @ storage-data",
         "storageBlobDataContributor @ storage-uploads",
         "webPubSubServiceOwner @ realtime-service",
@@ -335,7 +335,7 @@ describe("grants", () => {
         "storageBlobDataOwner @ storage-host",
         "monitoringMetricsPublisher @ monitoring-insights",
         "serviceBusDataReceiver @ messaging-jobs",
-        "cosmosDataContributor @ database-account/dbs/platform/colls/jobs",
+        "cosmosDataContributor @ database-account/dbs/platform",
         "storageBlobDataReader @ storage-uploads",
         "webPubSubServiceOwner @ realtime-service",
       ].sort(),
