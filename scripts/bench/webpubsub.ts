@@ -1,11 +1,12 @@
 /**
- * Web PubSub emulator fan-out: deliveries per second to 100 connected clients from group sends
- * made with the real server SDK (WebPubSubServiceClient.group(g).sendToAll, several in flight).
+ * Web PubSub emulator fan-out: deliveries per second to 100 connected clients, from group sends
+ * made with the real server SDK (WebPubSubServiceClient.group(g).sendToAll, several in flight)
+ * and from a client's sendToGroup.
  *
- * The emulator runs in this process; the 100 clients are raw `ws` clients speaking
- * json.webpubsub.azure.v1 in a worker thread (so their parsing runs on the other core), and
- * count a delivery only after parsing it as a group data message. Latency is measured from just
- * before the REST call to the client's parse, on every 10th delivery.
+ * The emulator has this process's main thread to itself, as it would its own process. The 100
+ * clients (raw `ws` clients speaking json.webpubsub.azure.v1) run in one worker thread, the
+ * sender in another. A delivery counts once a client has parsed it as a group data message.
+ * Latency: from just before the send to the client's parse, sampled on every 10th delivery.
  *
  *   npx tsx scripts/bench/webpubsub.ts
  */
@@ -21,24 +22,13 @@ export interface WebPubSubBenchOptions {
   concurrency?: number;
 }
 
-export interface WebPubSubBenchFigures {
-  clients: number;
-  clientKind: string;
-  sender: string;
-  groupSends: number;
-  deliveries: number;
-  expectedDeliveries: number;
-  seconds: number;
-  deliveriesPerSecond: number;
-  groupSendsPerSecond: number;
-  latencyMs: { p50: number; p99: number; max: number };
-}
 
-/** Runs in the worker: opens the clients, counts parsed group messages, samples latency. */
-const clientWorkerSource = `
+/** The clients' worker: opens them, counts parsed group messages, samples latency. */
+const clientsWorkerSource = `
 const { parentPort, workerData } = require("node:worker_threads");
 const WebSocket = require(workerData.wsPath);
 let deliveries = 0;
+let target = Infinity;
 const latencies = [];
 let connected = 0;
 const sockets = workerData.urls.map((url) => {
@@ -50,20 +40,114 @@ const sockets = workerData.urls.map((url) => {
     } else if (message.type === "message" && message.from === "group") {
       deliveries++;
       if (deliveries % 10 === 0) latencies.push(Date.now() - message.data.sentAt);
+      if (deliveries >= target) report();
     }
   });
   ws.on("error", (error) => parentPort.postMessage({ type: "error", message: error.message }));
   return ws;
 });
-const ticker = setInterval(() => parentPort.postMessage({ type: "count", deliveries }), 20);
+function report() {
+  target = Infinity;
+  parentPort.postMessage({ type: "delivered", deliveries, at: Date.now(), latencies: latencies.splice(0) });
+}
 parentPort.on("message", (command) => {
-  if (command === "finish") {
-    clearInterval(ticker);
-    parentPort.postMessage({ type: "done", deliveries, latencies });
-    for (const ws of sockets) ws.close();
-  }
+  if (command.type === "reset") { deliveries = 0; latencies.length = 0; parentPort.postMessage({ type: "reset" }); }
+  if (command.type === "await") { target = command.deliveries; if (deliveries >= target) report(); }
+  if (command.type === "close") for (const ws of sockets) ws.close();
 });
 `;
+
+/**
+ * The sender's worker. "rest": the server SDK's group(...).sendToAll, \`concurrency\` calls in
+ * flight. "client": one client connection sending sendToGroup frames with ackIds, at most
+ * \`concurrency\` unacknowledged.
+ */
+const senderWorkerSource = `
+const { parentPort, workerData } = require("node:worker_threads");
+const payload = () => ({ sentAt: Date.now(), jobId: "bench-job", status: "running", progress: 42 });
+async function rest(count, durationMs) {
+  const { WebPubSubServiceClient } = require(workerData.webPubSubPath);
+  const group = new WebPubSubServiceClient(workerData.connectionString, "bench", { allowInsecureConnection: true }).group("fanout");
+  const startedAt = Date.now();
+  let sends = 0;
+  await Promise.all(Array.from({ length: workerData.concurrency }, async () => {
+    while (count !== undefined ? sends < count : Date.now() - startedAt < durationMs) {
+      sends++;
+      await group.sendToAll(payload());
+    }
+  }));
+  return { sends, startedAt };
+}
+async function client(count, durationMs) {
+  const WebSocket = require(workerData.wsPath);
+  const ws = new WebSocket(workerData.publisherUrl, "json.webpubsub.azure.v1");
+  await new Promise((resolve, reject) => { ws.once("message", resolve); ws.once("error", reject); });
+  const startedAt = Date.now();
+  let sends = 0;
+  let acked = 0;
+  let nextAckId = 1;
+  return new Promise((resolve, reject) => {
+    const more = () => count !== undefined ? sends < count : Date.now() - startedAt < durationMs;
+    const pump = () => {
+      while (sends - acked < workerData.concurrency && more()) {
+        sends++;
+        ws.send(JSON.stringify({ type: "sendToGroup", group: "fanout", ackId: nextAckId++, dataType: "json", data: payload() }));
+      }
+      if (acked === sends && !more()) { ws.close(); resolve({ sends, startedAt }); }
+    };
+    ws.on("message", (data) => {
+      const message = JSON.parse(data.toString());
+      if (message.type !== "ack") return;
+      if (!message.success) return reject(new Error(JSON.stringify(message.error)));
+      acked++;
+      pump();
+    });
+    pump();
+  });
+}
+(workerData.mode === "rest" ? rest : client)(workerData.count, workerData.durationMs).then(
+  (result) => parentPort.postMessage({ type: "sent", ...result }),
+  (error) => parentPort.postMessage({ type: "error", message: String(error) }),
+);
+`;
+
+type WorkerMessage = { type: string; message?: string; deliveries?: number; at?: number; latencies?: number[]; sends?: number; startedAt?: number };
+
+function nextMessage(worker: Worker, type: string): Promise<WorkerMessage> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: WorkerMessage) => {
+      if (message.type === "error") done(() => reject(new Error(`bench worker: ${message.message}`)));
+      else if (message.type === type) done(() => resolve(message));
+    };
+    const onError = (error: Error) => done(() => reject(error));
+    const done = (settle: () => void) => {
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      settle();
+    };
+    worker.on("message", onMessage);
+    worker.on("error", onError);
+  });
+}
+
+export interface FanOutFigures {
+  sender: string;
+  groupSends: number;
+  deliveries: number;
+  seconds: number;
+  deliveriesPerSecond: number;
+  groupSendsPerSecond: number;
+  latencyMs: { p50: number; p99: number; max: number };
+}
+
+export interface WebPubSubBenchFigures {
+  clients: number;
+  clientKind: string;
+  /** Server SDK group sends (what the api and agent do). */
+  restGroupSends: FanOutFigures;
+  /** A client's sendToGroup over its WebSocket. */
+  clientGroupSends: FanOutFigures;
+}
 
 export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promise<WebPubSubBenchFigures> {
   const clientCount = options.clients ?? 100;
@@ -74,73 +158,52 @@ export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promi
   const urls = await Promise.all(
     Array.from({ length: clientCount }, async (_, i) => (await service.getClientAccessToken({ userId: `client-${i}`, groups: ["fanout"] })).url),
   );
+  const publisherUrl = (await service.getClientAccessToken({ userId: "publisher", roles: ["webpubsub.sendToGroup.fanout"] })).url;
+  const paths = { wsPath: require.resolve("ws"), webPubSubPath: require.resolve("@azure/web-pubsub") };
+  const clients = new Worker(clientsWorkerSource, { eval: true, workerData: { urls, ...paths } });
+  const workers = [clients];
 
-  const worker = new Worker(clientWorkerSource, { eval: true, workerData: { urls, wsPath: require.resolve("ws") } });
-  let delivered = 0;
-  let lastDeliveryAt = 0;
-  let done: ((result: { deliveries: number; latencies: number[] }) => void) | undefined;
-  const ready = new Promise<void>((resolve, reject) => {
-    worker.on("message", (message: { type: string; deliveries?: number; latencies?: number[]; message?: string }) => {
-      if (message.type === "ready") resolve();
-      else if (message.type === "error") reject(new Error(`bench client: ${message.message}`));
-      else if (message.type === "count" && message.deliveries !== delivered) {
-        delivered = message.deliveries ?? delivered;
-        lastDeliveryAt = performance.now();
-      } else if (message.type === "done") done?.({ deliveries: message.deliveries ?? 0, latencies: message.latencies ?? [] });
+  const run = async (mode: "rest" | "client", count: number | undefined): Promise<FanOutFigures> => {
+    clients.postMessage({ type: "reset" });
+    await nextMessage(clients, "reset");
+    const sender = new Worker(senderWorkerSource, {
+      eval: true,
+      workerData: { mode, count, durationMs, concurrency, connectionString: emulator.connectionString, publisherUrl, ...paths },
     });
-    worker.on("error", reject);
-  });
-
-  try {
-    await ready;
-    const group = service.group("fanout");
-    const send = () => group.sendToAll({ sentAt: Date.now(), jobId: "bench-job", status: "running", progress: 42 });
-    for (let i = 0; i < 20; i++) await send(); // warm-up: connections, JIT
-    const warmupDeliveries = 20 * clientCount;
-    await waitUntil(() => delivered >= warmupDeliveries, 10_000);
-
-    const startedAt = performance.now();
-    let groupSends = 0;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() - startedAt < durationMs) {
-          await send();
-          groupSends++;
-        }
-      }),
-    );
-    const expectedDeliveries = warmupDeliveries + groupSends * clientCount;
-    await waitUntil(() => delivered >= expectedDeliveries, 30_000).catch(() => undefined);
-    const finished = new Promise<{ deliveries: number; latencies: number[] }>((resolve) => (done = resolve));
-    worker.postMessage("finish");
-    const result = await finished;
-    const seconds = (lastDeliveryAt - startedAt) / 1000;
-    const deliveries = result.deliveries - warmupDeliveries;
-    const sorted = result.latencies.slice(Math.floor(warmupDeliveries / 10)).sort((a, b) => a - b);
+    workers.push(sender);
+    const sent = await nextMessage(sender, "sent");
+    const groupSends = sent.sends ?? 0;
+    const delivered = nextMessage(clients, "delivered");
+    clients.postMessage({ type: "await", deliveries: groupSends * clientCount });
+    const result = await delivered;
+    const seconds = ((result.at ?? 0) - (sent.startedAt ?? 0)) / 1000;
+    const sorted = (result.latencies ?? []).sort((a, b) => a - b);
     const percentile = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
     return {
-      clients: clientCount,
-      clientKind: "raw ws, json.webpubsub.azure.v1, in a worker thread",
-      sender: `@azure/web-pubsub group(...).sendToAll, ${concurrency} in flight`,
+      sender:
+        mode === "rest"
+          ? `@azure/web-pubsub group(...).sendToAll, ${concurrency} calls in flight`
+          : `one client's sendToGroup with ackIds, ${concurrency} unacknowledged`,
       groupSends,
-      deliveries,
-      expectedDeliveries: groupSends * clientCount,
+      deliveries: result.deliveries ?? 0,
       seconds: round(seconds, 2),
-      deliveriesPerSecond: Math.round(deliveries / seconds),
+      deliveriesPerSecond: Math.round((result.deliveries ?? 0) / seconds),
       groupSendsPerSecond: Math.round(groupSends / seconds),
       latencyMs: { p50: percentile(50), p99: percentile(99), max: sorted[sorted.length - 1] ?? Number.NaN },
     };
-  } finally {
-    await worker.terminate();
-    await emulator.stop();
-  }
-}
+  };
 
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 5));
+  try {
+    await nextMessage(clients, "ready");
+    await run("rest", 20); // warm-up: keep-alive sockets, JIT on every path
+    await run("client", 20);
+    const restGroupSends = await run("rest", undefined);
+    const clientGroupSends = await run("client", undefined);
+    clients.postMessage({ type: "close" });
+    return { clients: clientCount, clientKind: "raw ws, json.webpubsub.azure.v1, one worker thread", restGroupSends, clientGroupSends };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+    await emulator.stop();
   }
 }
 
