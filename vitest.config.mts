@@ -8,5 +8,7 @@ export default defineConfig({
     // Pulumi mocks keep global state per worker: isolate files (the default) and let
     // the 2 cores run files side by side.
     pool: "forks",
+    // Trusts the local Cosmos emulator's loopback certificate in every worker (cheap; no servers).
+    globalSetup: ["tests/support/global-setup.ts"],
   },
 });

@@ -7,8 +7,8 @@
  * start, so it must be in the environment of the process that talks to the emulator, not set
  * later). It is valid only for 127.0.0.1, ::1 and localhost.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { X509Certificate } from "node:crypto";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 
 export interface LoopbackCertificate {
@@ -54,14 +54,24 @@ export async function createLoopbackCertificate(options: { validDays?: number; n
   return { cert: pems.cert, key: pems.private };
 }
 
-/** True when the PEM certificate is valid for at least `marginMs` more. */
-export function isCertificateFresh(certPem: string, marginMs = DAY_MS, now: Date = new Date()): boolean {
+/**
+ * True when the PEM certificate is valid for at least `marginMs` more and matches the key (a pair
+ * half-written by a concurrent run does not).
+ */
+export function isCertificateUsable(certPem: string, keyPem: string, marginMs = DAY_MS, now: Date = new Date()): boolean {
   try {
     const certificate = new X509Certificate(certPem);
-    return new Date(certificate.validTo).getTime() - now.getTime() > marginMs && new Date(certificate.validFrom) <= now;
+    const fresh = new Date(certificate.validTo).getTime() - now.getTime() > marginMs && new Date(certificate.validFrom) <= now;
+    return fresh && certificate.checkPrivateKey(createPrivateKey(keyPem));
   } catch {
     return false;
   }
+}
+
+async function writeAtomically(file: string, content: string, mode?: number): Promise<void> {
+  const partial = `${file}.${process.pid}.partial`;
+  await writeFile(partial, content, mode === undefined ? {} : { mode });
+  await rename(partial, file);
 }
 
 /**
@@ -73,13 +83,13 @@ export async function loopbackCertificateIn(directory: string): Promise<StoredLo
   const keyFile = join(directory, "loopback-key.pem");
   try {
     const [cert, key] = await Promise.all([readFile(certFile, "utf8"), readFile(keyFile, "utf8")]);
-    if (isCertificateFresh(cert)) return { cert, key, certFile, keyFile };
+    if (isCertificateUsable(cert, key)) return { cert, key, certFile, keyFile };
   } catch {
     // missing or unreadable: make a new one
   }
   const created = await createLoopbackCertificate();
   await mkdir(directory, { recursive: true });
-  await writeFile(keyFile, created.key, { mode: 0o600 });
-  await writeFile(certFile, created.cert);
+  await writeAtomically(keyFile, created.key, 0o600);
+  await writeAtomically(certFile, created.cert);
   return { ...created, certFile, keyFile };
 }

@@ -1,0 +1,57 @@
+/**
+ * The api's SDK clients and dependencies, created once per process on the first request (not at
+ * import: registration must not need settings, and cold start must not pay for the SDKs). A failed
+ * creation is not cached, so a later request retries it.
+ */
+import { loadSettings, type Connection } from "../settings.js";
+import { createBlobServiceClient, createCosmosContainer, createServiceBusClient, createWebPubSubClient } from "../shared/azure-clients.js";
+import { ServiceBusJobQueue } from "../shared/job-queue.js";
+import { CosmosJobStore } from "../shared/job-store.js";
+import { startTelemetry } from "../shared/telemetry.js";
+import type { ApiDependencies } from "./dependencies.js";
+import { WebPubSubRealtime } from "./realtime.js";
+import { BlobUploads } from "./uploads.js";
+
+let dependencies: Promise<ApiDependencies> | undefined;
+
+export function apiDependencies(): Promise<ApiDependencies> {
+  dependencies ??= createApiDependencies(process.env).catch((error: unknown) => {
+    dependencies = undefined;
+    throw error;
+  });
+  return dependencies;
+}
+
+/** The managed identity the app runs as, if its connections are identity-based (Azure). */
+function managedIdentityOf(connections: Connection[]): { clientId?: string } | undefined {
+  const identity = connections.find((connection) => connection.mode === "identity");
+  if (!identity || identity.mode !== "identity") return undefined;
+  return identity.clientId ? { clientId: identity.clientId } : {};
+}
+
+export async function createApiDependencies(env: NodeJS.ProcessEnv): Promise<ApiDependencies> {
+  const settings = loadSettings("api", env);
+  const managedIdentity = managedIdentityOf([settings.Cosmos, settings.UploadsStorage, settings.ServiceBus, settings.WebPubSub]);
+  await startTelemetry({
+    connectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
+    serviceName: "api",
+    ...(managedIdentity ? { managedIdentity } : {}),
+  });
+  const [container, blobService, serviceBus, webPubSub] = await Promise.all([
+    createCosmosContainer(settings.Cosmos, settings.COSMOS_DATABASE_NAME, settings.COSMOS_JOBS_CONTAINER_NAME),
+    createBlobServiceClient(settings.UploadsStorage),
+    createServiceBusClient(settings.ServiceBus),
+    createWebPubSubClient(settings.WebPubSub, settings.WEBPUBSUB_HUB),
+  ]);
+  return {
+    jobs: new CosmosJobStore(container),
+    queue: new ServiceBusJobQueue(serviceBus, settings.JOBS_QUEUE_NAME),
+    // The setting's shape decides the SAS: identity -> user delegation; connection string (local
+    // platform only, Azurite) -> service SAS signed with the connection string's account key.
+    uploads: new BlobUploads(blobService, settings.UPLOADS_CONTAINER_NAME, settings.UploadsStorage.mode === "identity" ? "userDelegation" : "accountKey"),
+    realtime: new WebPubSubRealtime(webPubSub),
+    identity: { allowDevelopmentIdentity: settings.ALLOW_DEVELOPMENT_IDENTITY === true },
+    uploadMaxBytes: settings.UPLOAD_MAX_BYTES,
+    uploadUrlTtlSeconds: settings.UPLOAD_URL_TTL_SECONDS,
+  };
+}

@@ -1,0 +1,19 @@
+/** What the api's handlers need, as interfaces: production wiring in clients.ts, fakes in tests. */
+import type { JobQueue } from "../shared/job-queue.js";
+import type { JobStore } from "../shared/job-store.js";
+import type { IdentityOptions } from "./identity.js";
+import type { Realtime } from "./realtime.js";
+import type { Uploads } from "./uploads.js";
+
+export interface ApiDependencies {
+  readonly jobs: JobStore;
+  readonly queue: JobQueue;
+  readonly uploads: Uploads;
+  readonly realtime: Realtime;
+  readonly identity: IdentityOptions;
+  readonly uploadMaxBytes: number;
+  readonly uploadUrlTtlSeconds: number;
+}
+
+/** Resolved on first use (settings and SDK clients are created lazily, not at registration). */
+export type DependencyProvider = () => Promise<ApiDependencies>;

@@ -1,0 +1,195 @@
+/**
+ * The api's HTTP handlers: parse and validate, call a use case, map the result to HTTP. Each is a
+ * plain function of (HttpRequest, InvocationContext), registered in index.ts and called directly by
+ * the tests.
+ */
+import type { HttpRequest, InvocationContext } from "@azure/functions";
+import { InvalidContinuationToken, JobNotFound } from "../shared/job-store.js";
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../shared/job.js";
+import type { ApiDependencies, DependencyProvider } from "./dependencies.js";
+import { checkHealth } from "./health.js";
+import { byMethod, json, readJsonBody, readQuery, serve, type Handler } from "./http.js";
+import { callerFrom, type Caller } from "./identity.js";
+import { jobOf, listJobsOf, submitJob, toJobView, type Log } from "./jobs.js";
+import { HttpProblem } from "./problem.js";
+import {
+  CreateJobRequest,
+  CreateUploadRequest,
+  DEFAULT_PAGE_SIZE,
+  IDEMPOTENCY_KEY_HEADER,
+  ListJobsQuery,
+  type UploadResponse,
+} from "./schemas.js";
+
+/** Job ids are UUIDs; anything else cannot name a job (and is a 404 like any unknown id). */
+const JOB_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Idempotency keys: visible ASCII, bounded (they become part of a stored document). */
+const IDEMPOTENCY_KEY_PATTERN = new RegExp(`^[\\x21-\\x7e]{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`);
+
+async function callerOf(request: HttpRequest, deps: ApiDependencies): Promise<Caller> {
+  const caller = callerFrom(request.headers, deps.identity);
+  if (!caller) {
+    throw new HttpProblem(401, "Sign in first: the request carries no valid identity.", { headers: { "www-authenticate": 'Bearer realm="api"' } });
+  }
+  return caller;
+}
+
+function logOf(context: InvocationContext): Log {
+  return {
+    info: (message) => context.log(message),
+    warn: (message) => context.warn(message),
+    error: (message, error) => (error === undefined ? context.error(message) : context.error(message, error)),
+  };
+}
+
+function idempotencyKeyOf(request: HttpRequest): string | undefined {
+  const key = request.headers.get(IDEMPOTENCY_KEY_HEADER);
+  if (key === null) return undefined;
+  if (!IDEMPOTENCY_KEY_PATTERN.test(key)) {
+    throw new HttpProblem(400, `The Idempotency-Key header must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters.`, {
+      errors: [{ pointer: "#/headers/idempotency-key", detail: "invalid" }],
+    });
+  }
+  return key;
+}
+
+const jobLocation = (id: string) => `/api/jobs/${id}`;
+
+export interface ApiHandlers {
+  uploads: Handler;
+  jobs: Handler;
+  job: Handler;
+  negotiate: Handler;
+  health: Handler;
+}
+
+export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers {
+  return {
+    uploads: serve(
+      "/api/uploads",
+      byMethod({
+        POST: async (request) => {
+          const deps = await dependencies();
+          const caller = await callerOf(request, deps);
+          const body = await readJsonBody(request, CreateUploadRequest);
+          if (body.size > deps.uploadMaxBytes) {
+            throw new HttpProblem(422, `Uploads are limited to ${deps.uploadMaxBytes} bytes.`, {
+              errors: [{ pointer: "#/size", detail: `must be at most ${deps.uploadMaxBytes}` }],
+            });
+          }
+          const issued = await deps.uploads.issueUploadUrl(caller.userId, deps.uploadUrlTtlSeconds);
+          const answer: UploadResponse = {
+            blobName: issued.blobName,
+            uploadUrl: issued.uploadUrl,
+            method: "PUT",
+            headers: { "x-ms-blob-type": "BlockBlob" },
+            expiresAt: issued.expiresAt.toISOString(),
+            maxBytes: deps.uploadMaxBytes,
+          };
+          return json(201, answer);
+        },
+      }),
+    ),
+
+    jobs: serve(
+      "/api/jobs",
+      byMethod({
+        POST: async (request, context) => {
+          const deps = await dependencies();
+          const caller = await callerOf(request, deps);
+          const idempotencyKey = idempotencyKeyOf(request);
+          const input = await readJsonBody(request, CreateJobRequest);
+          const { job, replayed } = await submitJob(deps, caller.userId, input, idempotencyKey, logOf(context));
+          const headers: Record<string, string> = { location: jobLocation(job.id) };
+          if (replayed) headers["idempotent-replayed"] = "true";
+          return json(202, toJobView(job), headers);
+        },
+        GET: async (request) => {
+          const deps = await dependencies();
+          const caller = await callerOf(request, deps);
+          const query = readQuery(request, ListJobsQuery);
+          try {
+            return json(200, await listJobsOf(deps.jobs, caller.userId, query.pageSize ?? DEFAULT_PAGE_SIZE, query.continuationToken));
+          } catch (error) {
+            if (error instanceof InvalidContinuationToken) {
+              throw new HttpProblem(400, "The continuation token is not valid; start again from the first page.", {
+                errors: [{ pointer: "#/query/continuationToken", detail: "not a token from a previous page" }],
+              });
+            }
+            throw error;
+          }
+        },
+      }),
+    ),
+
+    job: serve(
+      "/api/jobs/{id}",
+      byMethod({
+        GET: async (request) => {
+          const deps = await dependencies();
+          const caller = await callerOf(request, deps);
+          const id = request.params.id ?? "";
+          const notFound = new HttpProblem(404, `There is no job ${JSON.stringify(id)}.`);
+          if (!JOB_ID_PATTERN.test(id)) throw notFound;
+          try {
+            return json(200, toJobView(await jobOf(deps.jobs, caller.userId, id)));
+          } catch (error) {
+            // Another caller's job is not found either: the store reads only the caller's partition.
+            if (error instanceof JobNotFound) throw notFound;
+            throw error;
+          }
+        },
+      }),
+    ),
+
+    negotiate: serve(
+      "/api/negotiate",
+      byMethod({
+        GET: async (request) => {
+          const deps = await dependencies();
+          const caller = await callerOf(request, deps);
+          const access = await deps.realtime.clientAccess(caller.userId);
+          return json(200, { url: access.url, group: access.group, expiresAt: access.expiresAt.toISOString() });
+        },
+      }),
+    ),
+
+    health: serve(
+      "/api/health",
+      byMethod({
+        GET: async (_request, context) => {
+          const deps = await dependencies();
+          const report = await checkHealth(
+            { cosmos: () => deps.jobs.ping(), blob: () => deps.uploads.ping(), serviceBus: () => deps.queue.ping(), webPubSub: () => deps.realtime.ping() },
+            (dependency, error) => context.warn(`health: ${dependency} unreachable`, error),
+          );
+          return json(report.status === "ok" ? 200 : 503, report);
+        },
+      }),
+    ),
+  };
+}
+
+/** The OpenAPI document and its Swagger UI: no identity needed, no dependencies. */
+export const documentationHandlers: { openapi: Handler; docs: Handler } = {
+  openapi: serve(
+    "/api/openapi.json",
+    byMethod({
+      GET: async () => {
+        const { openApiJson } = require("./openapi.js") as typeof import("./openapi.js");
+        return { status: 200, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-cache" }, body: openApiJson() };
+      },
+    }),
+  ),
+  docs: serve(
+    "/api/docs",
+    byMethod({
+      GET: async (request) => {
+        const { docsAsset } = require("./docs.js") as typeof import("./docs.js");
+        const asset = await docsAsset(request.params.asset ?? "");
+        if (!asset) throw new HttpProblem(404, "There is no such documentation asset.");
+        return { status: 200, headers: { "content-type": asset.contentType, ...asset.headers }, body: asset.body };
+      },
+    }),
+  ),
+};

@@ -1,0 +1,114 @@
+/**
+ * The HTTP edge shared by every api function: method dispatch (405 with Allow), problem+json for
+ * every error, JSON bodies read with a size limit and a content-type check, and a server span per
+ * request that continues the caller's trace.
+ */
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import type { z } from "zod";
+import { extractTraceContext, SpanKind, withSpan } from "../shared/telemetry.js";
+import { HttpProblem, problemResponse, validationProblem } from "./problem.js";
+
+export type Handler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+/** Every method a route is registered for, so that unsupported ones reach us and get a 405. */
+export const ALL_METHODS: Method[] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/** Largest request body accepted (a text job of the maximum length, JSON-escaped, fits). */
+export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
+  return { status, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers }, body: JSON.stringify(body) };
+}
+
+/** Dispatches on the method; anything else is 405 with the Allow header. */
+export function byMethod(handlers: Partial<Record<Method, Handler>>): Handler {
+  const allowed = Object.keys(handlers).join(", ");
+  return async (request, context) => {
+    const handler = handlers[request.method.toUpperCase() as Method];
+    if (!handler) throw new HttpProblem(405, `${request.method} is not allowed here; use ${allowed}.`, { headers: { allow: allowed } });
+    return handler(request, context);
+  };
+}
+
+/**
+ * Runs a handler inside a server span (parented on the host's trace context, or on an incoming
+ * traceparent header where there is no host) and renders every error as problem+json: an
+ * {@link HttpProblem} as itself, anything unexpected as a 500 that reveals nothing.
+ */
+export function serve(name: string, handler: Handler): Handler {
+  return async (request, context) => {
+    const path = new URL(request.url).pathname;
+    const hostTrace = context.traceContext;
+    const parent = extractTraceContext(
+      hostTrace?.traceParent
+        ? { traceparent: hostTrace.traceParent, tracestate: hostTrace.traceState }
+        : { traceparent: request.headers.get("traceparent") ?? undefined, tracestate: request.headers.get("tracestate") ?? undefined },
+    );
+    return withSpan(`${request.method} ${name}`, { kind: SpanKind.SERVER, parent, attributes: { "http.request.method": request.method, "url.path": path } }, async (span) => {
+      let response: HttpResponseInit;
+      try {
+        response = await handler(request, context);
+      } catch (error) {
+        if (error instanceof HttpProblem) {
+          response = problemResponse(error, path);
+        } else {
+          context.error(`${request.method} ${path} failed`, error);
+          response = problemResponse(new HttpProblem(500, "The request could not be completed. It has been logged."), path);
+        }
+      }
+      span.setAttribute("http.response.status_code", response.status ?? 200);
+      return response;
+    });
+  };
+}
+
+/** Media types accepted for JSON bodies: application/json with an optional UTF-8 charset. */
+function isJsonContentType(value: string | null): boolean {
+  if (!value) return false;
+  const [type, ...parameters] = value.split(";").map((part) => part.trim().toLowerCase());
+  if (type !== "application/json") return false;
+  return parameters.every((parameter) => parameter === "" || parameter === "charset=utf-8");
+}
+
+/**
+ * Reads and validates a JSON body: 415 for another content type, 413 over the size limit, 400 for
+ * bytes that are not UTF-8 JSON, 422 (naming each bad field) for JSON the schema rejects.
+ */
+export async function readJsonBody<S extends z.ZodType>(request: HttpRequest, schema: S, maxBytes = MAX_REQUEST_BODY_BYTES): Promise<z.output<S>> {
+  if (!isJsonContentType(request.headers.get("content-type"))) {
+    throw new HttpProblem(415, "The body must be application/json.", { headers: { "accept-post": "application/json" } });
+  }
+  const declaredLength = Number(request.headers.get("content-length") ?? "0");
+  if (declaredLength > maxBytes) throw new HttpProblem(413, `The body is larger than ${maxBytes} bytes.`);
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  if (bytes.byteLength > maxBytes) throw new HttpProblem(413, `The body is larger than ${maxBytes} bytes.`);
+  if (bytes.byteLength === 0) throw new HttpProblem(400, "The body is empty; a JSON object is required.");
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpProblem(400, "The body is not valid UTF-8.");
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HttpProblem(400, "The body is not valid JSON.");
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw validationProblem(parsed.error);
+  return parsed.data;
+}
+
+/** Validates the query string (every parameter known, each well-formed): 400 naming each bad one. */
+export function readQuery<S extends z.ZodType>(request: HttpRequest, schema: S): z.output<S> {
+  // No prototype: a parameter named __proto__ or constructor is just an unknown parameter.
+  const raw: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [name, value] of request.query.entries()) {
+    if (Object.hasOwn(raw, name)) throw new HttpProblem(400, `The query parameter ${name} is repeated.`, { errors: [{ pointer: `#/query/${name}`, detail: "repeated" }] });
+    raw[name] = value;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw validationProblem(parsed.error, "/query", 400);
+  return parsed.data;
+}

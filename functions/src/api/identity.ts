@@ -1,0 +1,70 @@
+/**
+ * Who is calling. In Azure, App Service Authentication (Easy Auth) sits in front of the app,
+ * validates the caller's token, strips any client-sent `x-ms-client-principal*` headers and sets its
+ * own: `x-ms-client-principal-id` and `x-ms-client-principal` (base64 JSON with the claims). The api
+ * trusts those headers only because the platform owns them, which is why the infrastructure must
+ * keep authentication enabled and required in front of the api.
+ *
+ * On the local platform there is no Easy Auth: a development identity header (`x-dev-user`) is
+ * accepted only when ALLOW_DEVELOPMENT_IDENTITY=true, a local-only setting that cannot be set in
+ * Azure (the settings contract has no Azure-side slot for it).
+ */
+
+export interface Caller {
+  /** Stable id of the user: owner of jobs, blob prefix, realtime group. */
+  readonly userId: string;
+  readonly source: "appServiceAuthentication" | "development";
+}
+
+export interface IdentityOptions {
+  readonly allowDevelopmentIdentity: boolean;
+}
+
+export const PRINCIPAL_ID_HEADER = "x-ms-client-principal-id";
+export const PRINCIPAL_HEADER = "x-ms-client-principal";
+export const DEVELOPMENT_IDENTITY_HEADER = "x-dev-user";
+
+/** Claim types that carry the user's stable id, in order of preference. */
+const idClaimTypes = ["http://schemas.microsoft.com/identity/claims/objectidentifier", "oid", "sub", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"];
+
+/** User ids are ASCII printable, bounded: they become partition keys and log fields. */
+const USER_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+
+interface HeaderSource {
+  get(name: string): string | null;
+}
+
+/** The caller, or undefined when the request carries no acceptable identity (answer 401). */
+export function callerFrom(headers: HeaderSource, options: IdentityOptions): Caller | undefined {
+  if (options.allowDevelopmentIdentity) {
+    const developmentUser = headers.get(DEVELOPMENT_IDENTITY_HEADER)?.trim();
+    if (developmentUser) return USER_ID_PATTERN.test(developmentUser) ? { userId: developmentUser, source: "development" } : undefined;
+  }
+  const principalId = headers.get(PRINCIPAL_ID_HEADER)?.trim();
+  const principal = headers.get(PRINCIPAL_HEADER);
+  const userId = principalId || (principal ? idFromPrincipal(principal) : undefined);
+  if (!userId || !USER_ID_PATTERN.test(userId)) return undefined;
+  return { userId, source: "appServiceAuthentication" };
+}
+
+/** The user id inside an `x-ms-client-principal` value; undefined when it is malformed. */
+export function idFromPrincipal(encoded: string): string | undefined {
+  let principal: unknown;
+  try {
+    principal = JSON.parse(Buffer.from(encoded, "base64").toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (typeof principal !== "object" || principal === null) return undefined;
+  const claims = (principal as { claims?: unknown }).claims;
+  if (!Array.isArray(claims)) return undefined;
+  for (const type of idClaimTypes) {
+    for (const claim of claims) {
+      if (typeof claim === "object" && claim !== null) {
+        const { typ, val } = claim as { typ?: unknown; val?: unknown };
+        if (typ === type && typeof val === "string" && val.length > 0) return val;
+      }
+    }
+  }
+  return undefined;
+}
