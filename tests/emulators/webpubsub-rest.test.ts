@@ -3,8 +3,7 @@
  * exclusions, group and user membership, existence checks, closes, permissions, and
  * refusals (bad key, expired or mis-addressed tokens).
  */
-import type { PipelinePolicy } from "@azure/core-rest-pipeline";
-import { odata, WebPubSubServiceClient } from "@azure/web-pubsub";
+import { odata, WebPubSubServiceClient, type WebPubSubServiceClientOptions } from "@azure/web-pubsub";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startWebPubSubEmulator, type WebPubSubEmulator } from "../../local/webpubsub/index.js";
 import { signHs256 } from "../../local/webpubsub/jwt.js";
@@ -20,6 +19,8 @@ beforeAll(async () => {
 });
 afterEach(() => stopAllClients());
 afterAll(() => emulator.stop());
+
+type PipelinePolicy = NonNullable<WebPubSubServiceClientOptions["additionalPolicies"]>[number]["policy"];
 
 /** A client whose every request carries `token` instead of the one the SDK signs. */
 function clientWithToken(token: (url: string) => string): WebPubSubServiceClient {
