@@ -60,14 +60,18 @@ export class ClientEndpoint {
     if (!match) return false;
     this.upgrade(req, socket, head, url, decodeURIComponent(match[1]!)).catch((error: unknown) => {
       this.context.log(`client upgrade failed: ${error instanceof Error ? error.message : String(error)}`);
-      refuse(socket, 500, "internal error");
+      refuseUpgrade(socket, 500, "internal error");
     });
     return true;
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, hubName: string): Promise<void> {
+    const refuse = (status: number, message: string) => {
+      this.context.log(`refused a client of hub ${hubName}: ${status} ${message}`);
+      refuseUpgrade(socket, status, message);
+    };
     const hub = this.context.hub(hubName.toLowerCase());
-    if (!hub) return refuse(socket, 404, `hub ${hubName} does not exist in this emulator`);
+    if (!hub) return refuse(404, `hub ${hubName} does not exist in this emulator`);
     const offered = (req.headers["sec-websocket-protocol"] ?? "")
       .split(",")
       .map((p) => p.trim())
@@ -77,7 +81,7 @@ export class ClientEndpoint {
     if (resumeId !== null) return this.resume(req, socket, head, hub, resumeId, url.searchParams.get("awps_reconnection_token") ?? "", offered);
 
     const token = url.searchParams.get("access_token") ?? /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
-    if (!token) return refuse(socket, 401, "an access_token query parameter is required");
+    if (!token) return refuse(401, "an access_token query parameter is required");
     let claims: JwtClaims;
     try {
       claims = verifyHs256(token, {
@@ -85,7 +89,7 @@ export class ClientEndpoint {
         audiences: [`${url.protocol}//${url.host}/client/hubs/${hubName}`, `${this.context.endpoint()}client/hubs/${hubName}`],
       });
     } catch (error) {
-      if (error instanceof JwtError) return refuse(socket, 401, error.reason);
+      if (error instanceof JwtError) return refuse(401, error.reason);
       throw error;
     }
 
@@ -105,7 +109,7 @@ export class ClientEndpoint {
       subprotocols: offered,
       clientCertificates: [],
     });
-    if (outcome.kind === "rejected") return refuse(socket, outcome.status, outcome.message);
+    if (outcome.kind === "rejected") return refuse(outcome.status, outcome.message);
     if (outcome.kind === "accepted") {
       if (outcome.userId !== undefined) userId = outcome.userId;
       roles.push(...outcome.roles);
@@ -113,7 +117,7 @@ export class ClientEndpoint {
       connectionState = outcome.connectionState;
       if (outcome.subprotocol !== undefined) {
         if (!offered.includes(outcome.subprotocol)) {
-          return refuse(socket, 500, `the connect handler chose subprotocol ${outcome.subprotocol}, which the client did not offer`);
+          return refuse(500, `the connect handler chose subprotocol ${outcome.subprotocol}, which the client did not offer`);
         }
         subprotocol = outcome.subprotocol;
       }
@@ -310,7 +314,7 @@ function eventFor(hub: Hub, connection: Connection): EventConnection {
 }
 
 /** Answers a WebSocket upgrade with a plain HTTP error and closes the socket. */
-function refuse(socket: Duplex, status: number, message: string): void {
+function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   if (!socket.writable) return void socket.destroy();
   const body = JSON.stringify({ code: statusText(status), message });
   socket.end(

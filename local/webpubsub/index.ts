@@ -91,7 +91,7 @@ export async function startWebPubSubEmulator(options: WebPubSubEmulatorOptions =
 
   const clients = new ClientEndpoint({ hub: hubNamed, accessKey, scheme, endpoint: () => `${endpoint}/`, upstream, log });
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    handleRestRequest({ hub: hubNamed, accessKey, scheme }, req, res).then(
+    handleRestRequest({ hub: hubNamed, accessKey, scheme, log }, req, res).then(
       (handled) => {
         if (!handled) res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ code: "NotFound", message: `no route ${req.url}` }));
       },

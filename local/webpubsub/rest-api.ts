@@ -20,6 +20,7 @@ export interface RestContext {
   hub(name: string): Hub | undefined;
   accessKey: string;
   scheme: "http" | "https";
+  log: (message: string) => void;
 }
 
 class HttpError extends Error {
@@ -55,6 +56,9 @@ export async function handleRestRequest(context: RestContext, req: IncomingMessa
     if (!hub) throw new HttpError(404, "NotFound", `hub ${JSON.stringify(hubName)} does not exist in this emulator`);
     await route(context, hub, req, res, url, segments);
   } catch (error) {
+    if (error instanceof HttpError && (error.status === 401 || error.status >= 500)) {
+      context.log(`${req.method} ${url.pathname}: ${error.status} ${error.message}`);
+    }
     if (error instanceof HttpError) sendError(res, error.status, error.code, error.message, req.method === "HEAD");
     else if (error instanceof FilterSyntaxError) sendError(res, 400, "BadRequest", error.message, req.method === "HEAD");
     else sendError(res, 500, "InternalServerError", error instanceof Error ? error.message : String(error), req.method === "HEAD");

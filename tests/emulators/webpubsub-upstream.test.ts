@@ -4,12 +4,14 @@
  * reject), connected/disconnected, and user events whose reply goes back to the client.
  */
 import { createHmac } from "node:crypto";
+import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { SendMessageError, WebPubSubClient } from "@azure/web-pubsub-client";
 import { WebPubSubEventHandler, type ConnectionContext, type WebPubSubEventHandlerOptions } from "@azure/web-pubsub-express";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { startWebPubSubEmulator, type WebPubSubEmulator } from "../../local/webpubsub/index.js";
 import { connectClient, serviceClient, settle, stopAllClients, waitFor } from "./webpubsub-test-kit.js";
 
@@ -41,7 +43,7 @@ beforeAll(async () => {
   emulator = await startWebPubSubEmulator({
     accessKey,
     eventHandlers: [
-      { hub: "events", urlTemplate: `${handlerBase}/api/webpubsub/hubs/{hub}/`, userEventPattern: "echo,fail,binary", systemEvents: ["connect", "connected", "disconnected"] },
+      { hub: "events", urlTemplate: `${handlerBase}/api/webpubsub/hubs/{hub}/`, userEventPattern: "echo,fail,binary,message", systemEvents: ["connect", "connected", "disconnected"] },
       { hub: "guarded", urlTemplate: `${handlerBase}/guarded/{event}`, systemEvents: ["connect"] },
     ],
   });
@@ -182,5 +184,31 @@ describe("user events", () => {
     const client = await connectClient(service("events"));
     const result = await client.client.invokeEvent("echo", "ping", "text");
     expect(result).toMatchObject({ dataType: "text", data: "echo: ping" });
+  });
+});
+
+describe("plain WebSocket clients (no subprotocol)", () => {
+  it("turns each frame into the user event 'message' and sends replies and server messages as raw frames", async () => {
+    const { url } = await service("events").getClientAccessToken({ userId: "plain-user" });
+    const socket = new WebSocket(url);
+    const frames: { data: string | Buffer; binary: boolean }[] = [];
+    socket.on("message", (data: Buffer, binary: boolean) => frames.push({ data: binary ? data : data.toString(), binary }));
+    await once(socket, "open");
+    expect(socket.protocol).toBe("");
+    try {
+      socket.send("hi there");
+      await waitFor(() => frames.length === 1, "the handler's reply");
+      expect(frames[0]).toEqual({ data: "echo: hi there", binary: false });
+      expect(seen.find((e) => e.event === "user.message")?.detail).toBe("hi there");
+
+      // The connect handler renamed the user.
+      await service("events").sendToUser("from-handler", { raw: true });
+      await service("events").sendToUser("from-handler", Buffer.from([1, 2]));
+      await waitFor(() => frames.length === 3, "two server messages");
+      expect(frames[1]).toEqual({ data: '{"raw":true}', binary: false });
+      expect(frames[2]).toEqual({ data: Buffer.from([1, 2]), binary: true });
+    } finally {
+      socket.close();
+    }
   });
 });
