@@ -5,14 +5,15 @@
  * for an Entra token. The client runs in a child process that trusts the test certificate
  * through NODE_EXTRA_CA_CERTS, the way a developer machine trusts a local certificate.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { AccessToken, TokenCredential } from "@azure/identity";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLoopbackCertificate } from "../../local/certificates.js";
 import { startWebPubSubEmulator, type WebPubSubEmulator } from "../../local/webpubsub/index.js";
 import { signHs256 } from "../../local/webpubsub/jwt.js";
 import { entraAudience } from "../../local/webpubsub/rest-api.js";
@@ -24,14 +25,12 @@ let certDir: string;
 let cert: string;
 
 beforeAll(async () => {
+  // A certificate of its own (not the suite's shared one), trusted only by this file's clients.
+  const loopback = await createLoopbackCertificate({ validDays: 1 });
+  cert = loopback.cert;
   certDir = mkdtempSync(join(tmpdir(), "webpubsub-tls-"));
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-    "-keyout", join(certDir, "key.pem"), "-out", join(certDir, "cert.pem"),
-  ], { stdio: "ignore" });
-  cert = readFileSync(join(certDir, "cert.pem"), "utf8");
-  emulator = await startWebPubSubEmulator({ hubs: ["secure"], accessKey, tls: { cert, key: readFileSync(join(certDir, "key.pem"), "utf8") } });
+  writeFileSync(join(certDir, "cert.pem"), cert);
+  emulator = await startWebPubSubEmulator({ hubs: ["secure"], accessKey, tls: loopback });
 });
 afterAll(async () => {
   await emulator.stop();
