@@ -1,16 +1,23 @@
 // Loads one service package the way the Functions Node worker does: it supplies
 // @azure/functions-core (here a fake that records registerFunction calls), then requires the
-// package's entry. Prints one JSON line: {"loadMs": <require time>, "functions": [names]}.
+// package's entry. Then, optionally, loads the packages the service defers to first use, as its
+// first invocations would. Prints one JSON line:
+//   {"loadMs": <require of the entry>, "functions": [names], "atStart": {pkg: ms},
+//    "firstUseMs": <all deferred packages>, "firstUse": {pkg: ms}}
+// atStart: packages from node_modules the entry loaded, with inclusive time (none for a bundle).
 // Plain CommonJS on purpose: it runs in a fresh `node` per measurement, with nothing preloaded.
 "use strict";
 const { performance } = require("node:perf_hooks");
 const Module = require("node:module");
+const fs = require("node:fs");
+const path = require("node:path");
 
-const entry = process.argv[2];
-if (!entry) {
-  console.error("usage: node load-service.cjs <path to the service's main .js>");
+const [entryArg, firstUseArg] = process.argv.slice(2);
+if (!entryArg) {
+  console.error("usage: node load-service.cjs <service main .js> [comma-separated packages to load after start]");
   process.exit(2);
 }
+const entry = path.resolve(entryArg);
 
 const functions = [];
 const disposable = { dispose() {} };
@@ -28,12 +35,53 @@ const fakeCore = {
   },
   log() {},
 };
+
+const atStart = {};
+let packageDepth = 0;
+const isPackage = (request) =>
+  !request.startsWith(".") && !request.startsWith("/") && !request.startsWith("node:") && !Module.builtinModules.includes(request);
 const load = Module._load;
 Module._load = function (request, ...rest) {
-  return request === "@azure/functions-core" ? fakeCore : load.call(this, request, ...rest);
+  if (request === "@azure/functions-core") return fakeCore;
+  // Time only the outermost package loads: what the service itself asked for.
+  if (packageDepth > 0 || !isPackage(request)) return load.call(this, request, ...rest);
+  packageDepth++;
+  const started = performance.now();
+  try {
+    return load.call(this, request, ...rest);
+  } finally {
+    packageDepth--;
+    if (!(request in atStart)) atStart[request] = performance.now() - started;
+  }
 };
 
 const start = performance.now();
-require(require("node:path").resolve(entry));
+require(entry);
 const loadMs = performance.now() - start;
-process.stdout.write(`${JSON.stringify({ loadMs, functions })}\n`);
+const startPackages = { ...atStart };
+
+const firstUse = {};
+let firstUseMs = 0;
+if (firstUseArg) {
+  const deferredFile = path.join(path.dirname(entry), "deferred.js");
+  const requireFromEntry = Module.createRequire(entry);
+  const began = performance.now();
+  let deferred;
+  if (fs.existsSync(deferredFile)) {
+    // Reading and compiling the chunk is its own line: every package after it only evaluates.
+    deferred = require(deferredFile);
+    firstUse["(deferred.js)"] = performance.now() - began;
+  }
+  for (const pkg of firstUseArg.split(",")) {
+    const t = performance.now();
+    if (deferred) {
+      if (typeof deferred[pkg] !== "function") throw new Error(`deferred.js has no ${pkg}`);
+      deferred[pkg]();
+    } else {
+      requireFromEntry(pkg);
+    }
+    firstUse[pkg] = performance.now() - t;
+  }
+  firstUseMs = performance.now() - began;
+}
+process.stdout.write(`${JSON.stringify({ loadMs, functions, atStart: startPackages, firstUseMs, firstUse })}\n`);

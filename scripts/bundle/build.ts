@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { builtinModules } from "node:module";
 import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
-import { distDir, hostJsonPath, repoRoot, serviceEntries, type ServiceName } from "./services";
+import { distDir, hostJsonPath, repoRoot, serviceAssets, serviceEntries, type PackageAsset, type ServiceName } from "./services";
 import { deterministicZip, type PackageFile } from "./zip";
 
 /** What to bundle, and where the package goes. */
@@ -26,6 +26,11 @@ export interface ServiceBundleOptions {
    * @default the repository root
    */
   readonly rootDir?: string;
+  /**
+   * Files the code reads at run time, copied into the package.
+   * @default []
+   */
+  readonly assets?: readonly PackageAsset[];
 }
 
 /** One input's share of the bundle, from esbuild's metafile. */
@@ -117,12 +122,25 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
     { path: "host.json", bytes: hostJson },
     { path: "package.json", bytes: Buffer.from(packageJsonFor(options.name)) },
     ...outputs.map((o) => ({ path: o.file, bytes: o.bytes })),
+    ...(await Promise.all(
+      (options.assets ?? []).map(async (asset) => ({
+        path: asset.path,
+        bytes: await readFile(asset.source).catch((error: unknown) => {
+          throw new Error(`asset ${asset.path} of ${options.name}: cannot read ${asset.source}: ${error instanceof Error ? error.message : String(error)}`);
+        }),
+      })),
+    )),
   ];
   const zip = deterministicZip(files);
 
   await rm(packageDir, { recursive: true, force: true });
   await mkdir(packageDir, { recursive: true });
-  await Promise.all(files.map((f) => writeFile(path.join(packageDir, f.path), f.bytes)));
+  await Promise.all(
+    files.map(async (f) => {
+      await mkdir(path.dirname(path.join(packageDir, f.path)), { recursive: true });
+      await writeFile(path.join(packageDir, f.path), f.bytes);
+    }),
+  );
   const zipPath = path.resolve(options.outDir, `${options.name}.zip`);
   await writeFile(zipPath, zip);
 
@@ -147,24 +165,44 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
 export const deferredFileName = "deferred.js";
 
 /**
- * Packages the service's own code reaches only through `require()` calls (deferred loading),
- * never through a static import. Own code = inputs outside node_modules.
+ * Packages a start does not need: those the service's own code reaches only through a deferred
+ * `require()`, of the package itself or of an own module that imports it. Found by walking the
+ * own modules from the entry along static imports; every package imported on that walk is
+ * needed at start, every other package the own code uses is deferred.
  */
-async function deferredPackages(entry: string, common: BuildOptions): Promise<string[]> {
+async function deferredPackages(entry: string, common: BuildOptions & { absWorkingDir: string }): Promise<string[]> {
   const analysis = await build({ ...common, entryPoints: [entry], outfile: path.join(path.dirname(entry), "analysis.js"), packages: "external", minify: false, sourcemap: false });
-  const required = new Set<string>();
-  const imported = new Set<string>();
-  for (const [input, { imports }] of Object.entries(analysis.metafile!.inputs)) {
-    if (input.includes("node_modules/")) continue;
-    for (const i of imports) {
-      if (!i.external || i.path.startsWith("node:") || builtinModules.includes(i.path) || i.path === "@azure/functions-core") continue;
-      (i.kind === "require-call" ? required : imported).add(i.path);
+  const inputs = analysis.metafile!.inputs;
+  // require.resolve() loads nothing: a package only resolved is neither needed nor deferred.
+  const isPackage = (i: { path: string; kind: string; external?: boolean }) =>
+    i.external === true &&
+    i.kind !== "require-resolve" &&
+    !i.path.startsWith("node:") &&
+    !builtinModules.includes(i.path) &&
+    i.path !== "@azure/functions-core";
+  const used = new Set<string>();
+  for (const { imports } of Object.values(inputs)) for (const i of imports) if (isPackage(i)) used.add(i.path);
+
+  const atStart = new Set<string>();
+  const start = path.relative(common.absWorkingDir, entry).split(path.sep).join("/");
+  const seen = new Set<string>([start]);
+  for (const queue = [start]; queue.length > 0; ) {
+    for (const i of inputs[queue.pop()!]?.imports ?? []) {
+      if (i.kind !== "import-statement") continue;
+      if (isPackage(i)) atStart.add(i.path);
+      else if (!i.external && !seen.has(i.path)) {
+        seen.add(i.path);
+        queue.push(i.path);
+      }
     }
   }
-  return [...required].filter((pkg) => !imported.has(pkg)).sort();
+  return [...used].filter((pkg) => !atStart.has(pkg)).sort();
 }
 
-/** In main.js, a deferred package's `require()` loads it from deferred.js instead. */
+/**
+ * In main.js, the own code's imports of a deferred package load it from deferred.js instead.
+ * (Packages inside node_modules that import it keep their own copy: none of them is at start.)
+ */
 function deferredPackagesPlugin(deferred: readonly string[]): Plugin {
   const names = new Set(deferred);
   return {
@@ -172,7 +210,11 @@ function deferredPackagesPlugin(deferred: readonly string[]): Plugin {
     setup(build) {
       build.onResolve({ filter: /.*/ }, (args) => {
         if (args.namespace === "deferred-package" && args.path === `./${deferredFileName}`) return { path: args.path, external: true };
-        if (args.kind === "require-call" && names.has(args.path)) return { path: args.path, namespace: "deferred-package" };
+        // Any import kind: a deferred own module may import the package statically.
+        const loads = args.kind === "import-statement" || args.kind === "require-call";
+        if (loads && args.namespace === "file" && names.has(args.path) && !args.importer.includes("node_modules")) {
+          return { path: args.path, namespace: "deferred-package" };
+        }
         return undefined;
       });
       build.onLoad({ filter: /.*/, namespace: "deferred-package" }, (args) => ({
@@ -238,5 +280,5 @@ function packageOf(input: string): string {
 export async function buildService(name: ServiceName, outDir: string = distDir): Promise<ServiceBundle> {
   const entry = path.join(repoRoot, serviceEntries[name]);
   if (!existsSync(entry)) throw new Error(`service "${name}" has no entry point at ${serviceEntries[name]}`);
-  return buildServiceBundle({ name, entry, hostJson: hostJsonPath, outDir });
+  return buildServiceBundle({ name, entry, hostJson: hostJsonPath, outDir, assets: serviceAssets(name) });
 }

@@ -5,7 +5,7 @@ import path from "node:path";
 import { unzipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildServiceBundle, sha256Hex, type ServiceBundle } from "../../scripts/bundle/build";
-import { repoRoot } from "../../scripts/bundle/services";
+import { repoRoot, serviceAssets } from "../../scripts/bundle/services";
 import { deterministicZip } from "../../scripts/bundle/zip";
 
 const fixture = path.join(repoRoot, "tests/deploy/fixtures/hello");
@@ -18,8 +18,9 @@ beforeAll(async () => {
   // Inside the repository so the copied fixture resolves packages from its node_modules.
   await import("node:fs/promises").then((fs) => fs.mkdir(path.join(repoRoot, ".tmp"), { recursive: true }));
   work = await mkdtemp(path.join(repoRoot, ".tmp", "bundle-test-"));
-  first = await buildServiceBundle({ name: "hello", entry: path.join(fixture, "index.ts"), hostJson, outDir: path.join(work, "a") });
-  second = await buildServiceBundle({ name: "hello", entry: path.join(fixture, "index.ts"), hostJson, outDir: path.join(work, "b") });
+  const assets = [{ source: path.join(fixture, "greeting.ts"), path: "assets/greeting.txt" }];
+  first = await buildServiceBundle({ name: "hello", entry: path.join(fixture, "index.ts"), hostJson, outDir: path.join(work, "a"), assets });
+  second = await buildServiceBundle({ name: "hello", entry: path.join(fixture, "index.ts"), hostJson, outDir: path.join(work, "b"), assets });
 });
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
@@ -42,9 +43,11 @@ describe("service bundle", () => {
     expect(changed.sha256).not.toBe(first.sha256);
   });
 
-  it("holds host.json, a CommonJS package.json pointing at the bundle, the bundle and its map, nothing else", async () => {
+  it("holds host.json, a CommonJS package.json pointing at the bundle, the code and maps, the assets, nothing else", async () => {
     const entries = unzipSync(await readFile(first.zipPath));
-    expect(Object.keys(entries).sort()).toEqual(["deferred.js", "deferred.js.map", "host.json", "main.js", "main.js.map", "package.json"]);
+    expect(Object.keys(entries).sort()).toEqual(["assets/greeting.txt", "deferred.js", "deferred.js.map", "host.json", "main.js", "main.js.map", "package.json"]);
+    expect(Buffer.from(entries["assets/greeting.txt"]!).equals(await readFile(path.join(fixture, "greeting.ts")))).toBe(true);
+    expect(await readFile(path.join(first.packageDir, "assets/greeting.txt"), "utf8")).toContain("Hello");
     const pkg = JSON.parse(Buffer.from(entries["package.json"]!).toString("utf8")) as Record<string, unknown>;
     expect(pkg.main).toBe("main.js");
     expect(pkg.type).not.toBe("module");
@@ -90,6 +93,15 @@ describe("service bundle", () => {
     expect(names).toContain("tests/deploy/fixtures/hello/greeting.ts");
     const sizes = first.largestInputs.map((i) => i.bytes);
     expect(sizes).toEqual([...sizes].sort((a, b) => b - a));
+  });
+});
+
+describe("service assets", () => {
+  it("ship Swagger UI beside the api's code, where docs.ts looks for it, and nothing for the agent", async () => {
+    const assets = serviceAssets("api");
+    expect(assets.map((a) => a.path).sort()).toEqual(["swagger-ui/favicon-32x32.png", "swagger-ui/swagger-ui-bundle.js", "swagger-ui/swagger-ui.css"]);
+    for (const asset of assets) expect((await readFile(asset.source)).byteLength, asset.source).toBeGreaterThan(0);
+    expect(serviceAssets("agent")).toEqual([]);
   });
 });
 
