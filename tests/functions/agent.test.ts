@@ -10,6 +10,7 @@ import { analyzeText } from "../../functions/src/shared/analysis.js";
 import { ExternalProcessor } from "../../functions/src/shared/external-processor.js";
 import { newJob, type Job, type JobInput } from "../../functions/src/shared/job.js";
 import { JobNotFound, StaleJob } from "../../functions/src/shared/job-store.js";
+import { uploadBlobName } from "../../functions/src/shared/upload-names.js";
 import { formatTraceparent, injectTraceContext, withSpan } from "../../functions/src/shared/telemetry.js";
 import { failDeadLetteredJob, deadLetterError } from "../../functions/src/agent/dead-letter.js";
 import { createAgentHandlers, parseJobMessage } from "../../functions/src/agent/handlers.js";
@@ -45,6 +46,8 @@ async function queued(input: JobInput, userId = owner): Promise<Job> {
 const messageFor = (job: Job) => ({ jobId: job.id, userId: job.userId });
 const stored = async (job: Job) => (await store.get(job.userId, job.id)).job;
 const eventTypes = () => events.published.map((entry) => entry.event.type);
+/** A blob name under the owner's upload prefix, as the api mints them. */
+const upload = (id: string, userId = owner) => uploadBlobName(userId, id);
 
 describe("processJob", () => {
   it("runs a text job to succeeded: running first, the result stored, both events to the owner", async () => {
@@ -64,8 +67,8 @@ describe("processJob", () => {
 
   it("streams an uploaded blob and stores its analysis", async () => {
     const text = "alpha beta ".repeat(300); // 3300 bytes: several 1 KiB chunks
-    uploads.put("user-a/notes.txt", text);
-    const job = await queued({ kind: "blob", blobName: "user-a/notes.txt" });
+    uploads.put(upload("notes"), text);
+    const job = await queued({ kind: "blob", blobName: upload("notes") });
     await processJob(deps, messageFor(job), memoryLog());
     expect((await stored(job)).result).toEqual(analyzeText(text));
   });
@@ -84,13 +87,13 @@ describe("processJob", () => {
 
   it.each([
     ["a blob that does not exist", () => undefined, "BlobNotFound"],
-    ["a blob announced larger than the limit", () => uploads.put("b", "x".repeat(10), 5000), "InputTooLarge"],
-    ["a blob whose announced size lies", () => uploads.put("b", "word ".repeat(2000), 10), "InputTooLarge"],
-    ["a binary blob", () => uploads.put("b", new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00])), "InputNotText"],
-    ["a blob that is not UTF-8", () => uploads.put("b", new Uint8Array([0xc3, 0x28])), "InputNotText"],
+    ["a blob announced larger than the limit", () => uploads.put(upload("b"), "x".repeat(10), 5000), "InputTooLarge"],
+    ["a blob whose announced size lies", () => uploads.put(upload("b"), "word ".repeat(2000), 10), "InputTooLarge"],
+    ["a binary blob", () => uploads.put(upload("b"), new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00])), "InputNotText"],
+    ["a blob that is not UTF-8", () => uploads.put(upload("b"), new Uint8Array([0xc3, 0x28])), "InputNotText"],
   ])("fails the job at once, without a retry, for %s", async (_label, arrange, code) => {
     arrange();
-    const job = await queued({ kind: "blob", blobName: "b" });
+    const job = await queued({ kind: "blob", blobName: upload("b") });
     const outcome = await processJob(deps, messageFor(job), memoryLog());
     expect(outcome).toMatchObject({ outcome: "failed", error: { code } });
     expect(await stored(job)).toMatchObject({ status: "failed", attempts: 1, error: { code } });
@@ -99,9 +102,18 @@ describe("processJob", () => {
     expect(uploads.bytesServed).toBeLessThanOrEqual(deps.maxBlobBytes + 1024);
   });
 
+  it("fails the job without reading anything when the blob is not under the owner's prefix", async () => {
+    uploads.put(upload("theirs", "user-b"), "someone else's file");
+    for (const blobName of [upload("theirs", "user-b"), "users/../secret.txt", `${upload("b")}/../x.txt`]) {
+      const job = await queued({ kind: "blob", blobName });
+      expect(await processJob(deps, messageFor(job), memoryLog())).toMatchObject({ outcome: "failed", error: { code: "UploadNotOwned" } });
+    }
+    expect(uploads.opened).toBe(0);
+  });
+
   it("throws on a transient failure, leaving the job running, and the redelivery finishes it", async () => {
-    uploads.put("b", "hello world");
-    const job = await queued({ kind: "blob", blobName: "b" });
+    uploads.put(upload("b"), "hello world");
+    const job = await queued({ kind: "blob", blobName: upload("b") });
     uploads.failWith = Object.assign(new Error("storage unavailable"), { statusCode: 503 });
     await expect(processJob(deps, messageFor(job), memoryLog())).rejects.toThrow("storage unavailable");
     expect(await stored(job)).toMatchObject({ status: "running", attempts: 1 });
@@ -143,8 +155,8 @@ describe("processJob", () => {
   });
 
   it("two deliveries racing to finish: exactly one terminal write, the loser stops without writing", async () => {
-    uploads.put("b", "slow blob");
-    const job = await queued({ kind: "blob", blobName: "b" });
+    uploads.put(upload("b"), "slow blob");
+    const job = await queued({ kind: "blob", blobName: upload("b") });
     // Hold the first delivery inside its analysis while the second runs the job to the end.
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
@@ -266,9 +278,9 @@ describe("handlers (real InvocationContext)", () => {
   });
 
   it("rethrows a transient failure so the host abandons the message, and marks the span failed", async () => {
-    uploads.put("b", "text");
+    uploads.put(upload("b"), "text");
     uploads.failWith = new Error("storage timeout");
-    const job = await queued({ kind: "blob", blobName: "b" });
+    const job = await queued({ kind: "blob", blobName: upload("b") });
     const { context, logs } = invocation({ deliveryCount: 3 });
     await expect(handlers().processJobMessage(messageFor(job), context)).rejects.toThrow("storage timeout");
     expect(logs.some((line) => line.level === "error" && line.text.includes("delivery 3"))).toBe(true);

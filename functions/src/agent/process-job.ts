@@ -8,7 +8,7 @@
  * - Transient failures (database, storage, anything unexpected) throw, so the Functions host
  *   abandons the message and Service Bus redelivers it; after maxDeliveryCount it is dead-lettered
  *   and dead-letter.ts fails the job. The job is left `running` meanwhile, never forever.
- * - Permanent failures (input too large, not text, blob missing) fail the job at once: retrying
+ * - Permanent failures (input too large, not text, blob missing or not the owner's) fail the job at once: retrying
  *   cannot change the outcome, so spending the delivery count on them only delays the answer.
  * - Web PubSub pushes are hints: a failed publish is logged, never fails the job.
  */
@@ -17,8 +17,9 @@ import { analyzeWithFallback, type EngineResult, type ExternalProcessor, type Re
 import { isTerminal, type Job, type JobError, type JobMessage } from "../shared/job.js";
 import type { JobEvents } from "../shared/job-events.js";
 import { JobNotFound, StaleJob, type JobStore, type StoredJob } from "../shared/job-store.js";
+import { isUploadOf } from "../shared/upload-names.js";
 import { notifyOwner } from "./notify.js";
-import { BlobNotFound, type UploadsReader } from "./uploads.js";
+import { BlobNotFound, UploadNotOwned, type UploadsReader } from "./uploads.js";
 
 /** Blob size cap when UPLOAD_MAX_BYTES is not set for the agent. */
 export const DEFAULT_MAX_BLOB_BYTES = 16 * 1024 * 1024;
@@ -139,6 +140,7 @@ function inputOf(deps: AgentDependencies, job: Job): { open: ReopenableInput; ma
   return {
     maxBytes,
     open: async () => {
+      if (!isUploadOf(job.userId, input.blobName)) throw new UploadNotOwned(input.blobName);
       const blob = await deps.uploads.open(input.blobName);
       // Refuse early when the service announces the size; the stream cap still guards a liar.
       if (blob.contentLength !== undefined && blob.contentLength > maxBytes) {
@@ -152,6 +154,7 @@ function inputOf(deps: AgentDependencies, job: Job): { open: ReopenableInput; ma
 
 function permanentError(error: unknown): JobError | undefined {
   if (error instanceof InputRejected) return { code: error.code, message: error.message };
+  if (error instanceof UploadNotOwned) return { code: "UploadNotOwned", message: "the file is not one of your uploads" };
   if (error instanceof BlobNotFound) return { code: "BlobNotFound", message: "the uploaded file does not exist (it was never uploaded, or it was deleted)" };
   return undefined;
 }

@@ -13,6 +13,17 @@ export class BlobNotFound extends Error {
   }
 }
 
+/**
+ * The job names a blob outside its owner's upload prefix. The api never accepts such a job; this is
+ * the agent's own check, so a forged or corrupted message cannot make it read another user's file.
+ */
+export class UploadNotOwned extends Error {
+  constructor(readonly blobName: string) {
+    super(`blob ${blobName} is not an upload of the job's owner`);
+    this.name = "UploadNotOwned";
+  }
+}
+
 export interface OpenedBlob {
   /** Size announced by the service; the stream is capped independently of it. */
   readonly contentLength: number | undefined;
