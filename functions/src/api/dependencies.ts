@@ -13,6 +13,8 @@ export interface ApiDependencies {
   readonly identity: IdentityOptions;
   readonly uploadMaxBytes: number;
   readonly uploadUrlTtlSeconds: number;
+  /** How long a health probe may take. @default PROBE_TIMEOUT_MS (health.ts) */
+  readonly healthProbeTimeoutMs?: number;
 }
 
 /** Resolved on first use (settings and SDK clients are created lazily, not at registration). */

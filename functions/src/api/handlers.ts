@@ -162,6 +162,7 @@ export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers
           const report = await checkHealth(
             { cosmos: () => deps.jobs.ping(), blob: () => deps.uploads.ping(), serviceBus: () => deps.queue.ping(), webPubSub: () => deps.realtime.ping() },
             (dependency, error) => context.warn(`health: ${dependency} unreachable`, error),
+            deps.healthProbeTimeoutMs,
           );
           return json(report.status === "ok" ? 200 : 503, report);
         },
@@ -176,7 +177,8 @@ export const documentationHandlers: { openapi: Handler; docs: Handler } = {
     "/api/openapi.json",
     byMethod({
       GET: async () => {
-        const { openApiJson } = require("./openapi.js") as typeof import("./openapi.js");
+        // Loaded on demand: the OpenAPI generator is needed only by this route.
+        const { openApiJson } = await import("./openapi.js");
         return { status: 200, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-cache" }, body: openApiJson() };
       },
     }),
@@ -185,7 +187,7 @@ export const documentationHandlers: { openapi: Handler; docs: Handler } = {
     "/api/docs",
     byMethod({
       GET: async (request) => {
-        const { docsAsset } = require("./docs.js") as typeof import("./docs.js");
+        const { docsAsset } = await import("./docs.js");
         const asset = await docsAsset(request.params.asset ?? "");
         if (!asset) throw new HttpProblem(404, "There is no such documentation asset.");
         return { status: 200, headers: { "content-type": asset.contentType, ...asset.headers }, body: asset.body };

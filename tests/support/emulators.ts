@@ -1,0 +1,108 @@
+/**
+ * The local platform for a test file: Cosmos (in-process, HTTPS), and on request Azurite (child
+ * process), the Service Bus emulator and the Web PubSub emulator (in-process), started in parallel
+ * once per file. `settings` holds the app settings both services read, in their local shapes, so a
+ * test can build the real production wiring from them. A service that is not started gets an
+ * endpoint where nothing listens (health reports it unreachable).
+ */
+import { randomUUID } from "node:crypto";
+import { CosmosClient } from "@azure/cosmos";
+import { BlobServiceClient } from "@azure/storage-blob";
+import { startAzurite, type AzuriteBlobEmulator } from "../../local/azurite.js";
+import { loopbackCertificateIn } from "../../local/certificates.js";
+import { startCosmosEmulator, type CosmosEmulator } from "../../local/cosmos.js";
+import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
+import { startWebPubSubEmulator, type WebPubSubEmulator } from "../../local/webpubsub/index.js";
+import { ensureJobsContainer } from "../../functions/src/shared/job-store.js";
+import { TEST_CERTIFICATE_DIRECTORY } from "./certificate-directory.js";
+
+export interface TestPlatformOptions {
+  blob?: boolean;
+  serviceBus?: boolean | { maxDeliveryCount?: number; lockDurationMs?: number };
+  webPubSub?: boolean;
+}
+
+export interface TestPlatform {
+  readonly cosmos: CosmosEmulator;
+  readonly blob?: AzuriteBlobEmulator;
+  readonly serviceBus?: ServiceBusEmulator;
+  readonly webPubSub?: WebPubSubEmulator;
+  /** App settings (local shapes) for the api and the agent. */
+  readonly settings: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** A loopback port where nothing listens (the discard port; refused at once). */
+const NOTHING_LISTENS = "127.0.0.1:9";
+export const TEST_QUEUE_NAME = "jobs";
+export const TEST_HUB = "jobs";
+export const TEST_UPLOADS_CONTAINER = "uploads";
+export const TEST_UPLOAD_MAX_BYTES = 64 * 1024;
+
+export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<TestPlatform> {
+  if (!process.env.NODE_EXTRA_CA_CERTS) {
+    throw new Error("NODE_EXTRA_CA_CERTS is not set: run the tests through vitest.config.mts (its globalSetup trusts the emulator certificate)");
+  }
+  const certificate = await loopbackCertificateIn(TEST_CERTIFICATE_DIRECTORY);
+  const serviceBusQueue = typeof options.serviceBus === "object" ? options.serviceBus : {};
+  const started = await Promise.allSettled([
+    startCosmosEmulator({ certificate }),
+    options.blob ? startAzurite() : undefined,
+    options.serviceBus
+      ? startServiceBusEmulator({ queues: [{ name: TEST_QUEUE_NAME, requiresDuplicateDetection: true, maxDeliveryCount: 3, lockDurationMs: 5_000, ...serviceBusQueue }] })
+      : undefined,
+    options.webPubSub ? startWebPubSubEmulator({ hubs: [TEST_HUB] }) : undefined,
+  ] as const);
+  const stops = started.flatMap((outcome) => (outcome.status === "fulfilled" && outcome.value ? [() => outcome.value!.stop()] : []));
+  const failed = started.find((outcome) => outcome.status === "rejected");
+  if (failed) {
+    await Promise.allSettled(stops.map((stop) => stop()));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const [cosmos, blob, serviceBus, webPubSub] = started.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as [
+    CosmosEmulator,
+    AzuriteBlobEmulator | undefined,
+    ServiceBusEmulator | undefined,
+    WebPubSubEmulator | undefined,
+  ];
+
+  const databaseName = `test-${randomUUID().slice(0, 8)}`;
+  const settings: Record<string, string> = {
+    Cosmos: cosmos.connectionString,
+    COSMOS_DATABASE_NAME: databaseName,
+    COSMOS_JOBS_CONTAINER_NAME: "jobs",
+    UploadsStorage:
+      blob?.connectionString ??
+      `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://${NOTHING_LISTENS}/devstoreaccount1;`,
+    UPLOADS_CONTAINER_NAME: TEST_UPLOADS_CONTAINER,
+    ServiceBus: serviceBus?.connectionString ?? `Endpoint=sb://${NOTHING_LISTENS};SharedAccessKeyName=k;SharedAccessKey=a2V5;UseDevelopmentEmulator=true;`,
+    JOBS_QUEUE_NAME: TEST_QUEUE_NAME,
+    WebPubSub: webPubSub?.connectionString ?? `Endpoint=http://${NOTHING_LISTENS};AccessKey=a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5;Version=1.0;`,
+    WEBPUBSUB_HUB: TEST_HUB,
+    UPLOAD_MAX_BYTES: String(TEST_UPLOAD_MAX_BYTES),
+    UPLOAD_URL_TTL_SECONDS: "300",
+    ALLOW_DEVELOPMENT_IDENTITY: "true",
+  };
+
+  const cosmosClient = new CosmosClient(cosmos.connectionString);
+  try {
+    await ensureJobsContainer(cosmosClient, databaseName, "jobs");
+    if (blob) await BlobServiceClient.fromConnectionString(blob.connectionString).getContainerClient(TEST_UPLOADS_CONTAINER).createIfNotExists();
+  } catch (error) {
+    await Promise.allSettled(stops.map((stop) => stop()));
+    throw error;
+  } finally {
+    cosmosClient.dispose();
+  }
+
+  return {
+    cosmos,
+    ...(blob ? { blob } : {}),
+    ...(serviceBus ? { serviceBus } : {}),
+    ...(webPubSub ? { webPubSub } : {}),
+    settings,
+    stop: async () => {
+      await Promise.allSettled(stops.map((stop) => stop()));
+    },
+  };
+}
