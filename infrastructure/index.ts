@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import { readConfig } from "./config";
 import { createPlatform } from "./platform";
+import { deployContent } from "./deploy/platform-deployments";
 
 const config = readConfig();
 const platform = createPlatform(config, {
@@ -13,6 +14,8 @@ const platform = createPlatform(config, {
   stack: pulumi.getStack(),
   client: authorization.getClientConfigOutput(),
 });
+// The code of both services and the web/ frontend, built now and deployed when their hashes change.
+const content = deployContent(platform);
 
 export const resourceGroupName = platform.outputs.resourceGroupName;
 export const apiUrl = platform.outputs.apiUrl;
@@ -25,3 +28,5 @@ export const dataStorageAccountName = platform.outputs.dataStorageAccountName;
 export const webContainerName = platform.outputs.webContainerName;
 export const hostStorageAccountName = platform.outputs.hostStorageAccountName;
 export const deploymentContainerUrls = platform.outputs.deploymentContainerUrls;
+/** Content hashes of what is deployed: the api and agent packages and the static site. */
+export const deployedContentHashes = { api: content.code.api.packageHash, agent: content.code.agent.packageHash, web: content.site.siteHash };
