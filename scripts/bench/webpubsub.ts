@@ -22,7 +22,6 @@ export interface WebPubSubBenchOptions {
   concurrency?: number;
 }
 
-
 /** The clients' worker: opens them, counts parsed group messages, samples latency. */
 const clientsWorkerSource = `
 const { parentPort, workerData } = require("node:worker_threads");
@@ -31,13 +30,23 @@ let deliveries = 0;
 let target = Infinity;
 const latencies = [];
 let connected = 0;
+const reliable = workerData.subprotocol === "json.reliable.webpubsub.azure.v1";
 const sockets = workerData.urls.map((url) => {
-  const ws = new WebSocket(url, "json.webpubsub.azure.v1");
+  const ws = new WebSocket(url, workerData.subprotocol);
+  // Reliable clients acknowledge as @azure/web-pubsub-client does: every second, and at once
+  // when more than 300 messages are unacknowledged.
+  ws.lastSequenceId = 0;
+  ws.ackedSequenceId = 0;
   ws.on("message", (data) => {
     const message = JSON.parse(data.toString());
     if (message.type === "system" && message.event === "connected") {
       if (++connected === workerData.urls.length) parentPort.postMessage({ type: "ready" });
     } else if (message.type === "message" && message.from === "group") {
+      if (reliable) {
+        if (message.sequenceId <= ws.lastSequenceId) return;
+        ws.lastSequenceId = message.sequenceId;
+        if (ws.lastSequenceId - ws.ackedSequenceId > 300) acknowledge(ws);
+      }
       deliveries++;
       if (deliveries % 10 === 0) latencies.push(Date.now() - message.data.sentAt);
       if (deliveries >= target) report();
@@ -46,6 +55,12 @@ const sockets = workerData.urls.map((url) => {
   ws.on("error", (error) => parentPort.postMessage({ type: "error", message: error.message }));
   return ws;
 });
+function acknowledge(ws) {
+  if (ws.lastSequenceId === ws.ackedSequenceId) return;
+  ws.ackedSequenceId = ws.lastSequenceId;
+  ws.send(JSON.stringify({ type: "sequenceAck", sequenceId: ws.lastSequenceId }));
+}
+if (reliable) setInterval(() => sockets.forEach(acknowledge), 1000).unref();
 function report() {
   target = Infinity;
   parentPort.postMessage({ type: "delivered", deliveries, at: Date.now(), latencies: latencies.splice(0) });
@@ -143,10 +158,14 @@ export interface FanOutFigures {
 export interface WebPubSubBenchFigures {
   clients: number;
   clientKind: string;
-  /** Server SDK group sends (what the api and agent do). */
+  /** Server SDK group sends (what the api and agent do), to json.webpubsub.azure.v1 clients. */
   restGroupSends: FanOutFigures;
-  /** A client's sendToGroup over its WebSocket. */
+  /** A client's sendToGroup over its WebSocket, to json.webpubsub.azure.v1 clients. */
   clientGroupSends: FanOutFigures;
+  /** Server SDK group sends to json.reliable.webpubsub.azure.v1 clients (the client SDK's default). */
+  restGroupSendsReliable: FanOutFigures;
+  /** A client's sendToGroup to json.reliable.webpubsub.azure.v1 clients. */
+  clientGroupSendsReliable: FanOutFigures;
 }
 
 export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promise<WebPubSubBenchFigures> {
@@ -160,10 +179,9 @@ export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promi
   );
   const publisherUrl = (await service.getClientAccessToken({ userId: "publisher", roles: ["webpubsub.sendToGroup.fanout"] })).url;
   const paths = { wsPath: require.resolve("ws"), webPubSubPath: require.resolve("@azure/web-pubsub") };
-  const clients = new Worker(clientsWorkerSource, { eval: true, workerData: { urls, ...paths } });
-  const workers = [clients];
+  const workers: Worker[] = [];
 
-  const run = async (mode: "rest" | "client", count: number | undefined): Promise<FanOutFigures> => {
+  const run = async (clients: Worker, mode: "rest" | "client", count: number | undefined): Promise<FanOutFigures> => {
     clients.postMessage({ type: "reset" });
     await nextMessage(clients, "reset");
     const sender = new Worker(senderWorkerSource, {
@@ -176,6 +194,7 @@ export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promi
     const delivered = nextMessage(clients, "delivered");
     clients.postMessage({ type: "await", deliveries: groupSends * clientCount });
     const result = await delivered;
+    await sender.terminate();
     const seconds = ((result.at ?? 0) - (sent.startedAt ?? 0)) / 1000;
     const sorted = (result.latencies ?? []).sort((a, b) => a - b);
     const percentile = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -193,14 +212,30 @@ export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promi
     };
   };
 
-  try {
+  /** REST and client group sends to 100 clients speaking `subprotocol`. */
+  const fanOut = async (subprotocol: string) => {
+    const clients = new Worker(clientsWorkerSource, { eval: true, workerData: { urls, subprotocol, ...paths } });
+    workers.push(clients);
     await nextMessage(clients, "ready");
-    await run("rest", 20); // warm-up: keep-alive sockets, JIT on every path
-    await run("client", 20);
-    const restGroupSends = await run("rest", undefined);
-    const clientGroupSends = await run("client", undefined);
-    clients.postMessage({ type: "close" });
-    return { clients: clientCount, clientKind: "raw ws, json.webpubsub.azure.v1, one worker thread", restGroupSends, clientGroupSends };
+    await run(clients, "rest", 20); // warm-up: keep-alive sockets, JIT on every path
+    await run(clients, "client", 20);
+    const rest = await run(clients, "rest", undefined);
+    const client = await run(clients, "client", undefined);
+    await clients.terminate();
+    return { rest, client };
+  };
+
+  try {
+    const plain = await fanOut("json.webpubsub.azure.v1");
+    const reliable = await fanOut("json.reliable.webpubsub.azure.v1");
+    return {
+      clients: clientCount,
+      clientKind: "raw ws clients in one worker thread (the sender in another, the emulator on the main thread)",
+      restGroupSends: plain.rest,
+      clientGroupSends: plain.client,
+      restGroupSendsReliable: reliable.rest,
+      clientGroupSendsReliable: reliable.client,
+    };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
     await emulator.stop();
