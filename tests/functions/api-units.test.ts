@@ -1,0 +1,74 @@
+/** The api's pure pieces: identity, problem details, health aggregation. */
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { checkHealth } from "../../functions/src/api/health.js";
+import { callerFrom, idFromPrincipal } from "../../functions/src/api/identity.js";
+import { HttpProblem, pointerFor, problemResponse, validationProblem } from "../../functions/src/api/problem.js";
+
+const headers = (values: Record<string, string>) => new Headers(values);
+const principal = (claims: { typ: string; val: string }[]) => Buffer.from(JSON.stringify({ auth_typ: "aad", claims })).toString("base64");
+
+describe("identity", () => {
+  const azure = { allowDevelopmentIdentity: false };
+  const local = { allowDevelopmentIdentity: true };
+
+  it("prefers the platform's principal id, then the oid/sub claims", () => {
+    expect(callerFrom(headers({ "x-ms-client-principal-id": "abc" }), azure)).toEqual({ userId: "abc", source: "appServiceAuthentication" });
+    expect(callerFrom(headers({ "x-ms-client-principal": principal([{ typ: "name", val: "Ann" }, { typ: "oid", val: "o-1" }]) }), azure)?.userId).toBe("o-1");
+    expect(idFromPrincipal(principal([{ typ: "sub", val: "s-1" }, { typ: "http://schemas.microsoft.com/identity/claims/objectidentifier", val: "o-2" }]))).toBe("o-2");
+  });
+
+  it("has no caller for missing, malformed or unusable identities", () => {
+    expect(callerFrom(headers({}), azure)).toBeUndefined();
+    expect(callerFrom(headers({ "x-ms-client-principal": "%%%" }), azure)).toBeUndefined();
+    expect(callerFrom(headers({ "x-ms-client-principal": Buffer.from("[]").toString("base64") }), azure)).toBeUndefined();
+    expect(callerFrom(headers({ "x-ms-client-principal": principal([{ typ: "name", val: "Ann" }]) }), azure)).toBeUndefined();
+    expect(callerFrom(headers({ "x-ms-client-principal-id": "has space" }), azure)).toBeUndefined();
+    expect(callerFrom(headers({ "x-ms-client-principal-id": "x".repeat(129) }), azure)).toBeUndefined();
+  });
+
+  it("honours x-dev-user only when the local-only setting allows it", () => {
+    expect(callerFrom(headers({ "x-dev-user": "dev" }), azure)).toBeUndefined();
+    expect(callerFrom(headers({ "x-dev-user": "dev" }), local)).toEqual({ userId: "dev", source: "development" });
+    // An invalid development identity is refused, not silently replaced by another header.
+    expect(callerFrom(headers({ "x-dev-user": "bad user", "x-ms-client-principal-id": "abc" }), local)).toBeUndefined();
+  });
+});
+
+describe("problem details", () => {
+  it("points at each bad member with an RFC 6901 pointer, unknown members included", () => {
+    const schema = z.strictObject({ a: z.string(), "b/c": z.strictObject({ "d~e": z.number() }) });
+    const parsed = schema.safeParse({ a: 1, "b/c": { "d~e": "x" }, extra: true });
+    expect(parsed.success).toBe(false);
+    const problem = validationProblem(parsed.error!);
+    expect(problem.status).toBe(422);
+    expect(problem.extras.errors?.map((e) => e.pointer).sort()).toEqual(["#/a", "#/b~1c/d~0e", "#/extra"]);
+    expect(problem.detail).toContain("#/extra");
+    expect(pointerFor([], "/query")).toBe("#/query");
+  });
+
+  it("renders application/problem+json with status, title and instance", () => {
+    const response = problemResponse(new HttpProblem(415, "use JSON", { headers: { "accept-post": "application/json" } }), "/api/jobs");
+    expect(response.status).toBe(415);
+    expect(response.headers).toMatchObject({ "content-type": "application/problem+json", "accept-post": "application/json" });
+    expect(JSON.parse(response.body as string)).toEqual({ type: "about:blank", title: "Unsupported Media Type", status: 415, detail: "use JSON", instance: "/api/jobs" });
+  });
+});
+
+describe("health", () => {
+  it("reports a slow or failing probe as unreachable, logs why, and degrades the whole", async () => {
+    const logged: string[] = [];
+    const report = await checkHealth(
+      {
+        cosmos: async () => {},
+        blob: () => Promise.reject(new Error("secret-account.blob.core.windows.net refused")),
+        serviceBus: () => new Promise(() => {}),
+        webPubSub: async () => {},
+      },
+      (dependency, error) => logged.push(`${dependency}: ${(error as Error).message}`),
+      50,
+    );
+    expect(report).toEqual({ status: "degraded", checks: { cosmos: "ok", blob: "unreachable", serviceBus: "unreachable", webPubSub: "ok" } });
+    expect(logged).toEqual(["blob: secret-account.blob.core.windows.net refused", "serviceBus: no answer within 50 ms"]);
+  });
+});
