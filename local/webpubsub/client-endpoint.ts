@@ -32,6 +32,8 @@ export interface ClientEndpointContext {
   /** The advertised endpoint (`http://127.0.0.1:PORT/`): token audiences may name it. */
   endpoint: () => string;
   upstream: UpstreamClient;
+  /** How long a dropped reliable connection waits for its client. */
+  reconnectWindowMs: number;
   log: (message: string) => void;
 }
 
@@ -176,7 +178,7 @@ export class ClientEndpoint {
       // A socket replaced by a reconnect, or closed by the service, changes nothing here.
       if (connection.removed || !connection.owns(ws)) return;
       if (connection.protocol === "reliable" && code === closeCodeAbnormal) {
-        connection.detach(() => hub.remove(connection, "the client did not reconnect in time"));
+        connection.detach(this.context.reconnectWindowMs, () => hub.remove(connection, "the client did not reconnect in time"));
         return;
       }
       hub.remove(connection);

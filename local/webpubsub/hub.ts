@@ -25,8 +25,8 @@ export const closeCodeRemoved = 1008;
 
 /** Unacknowledged messages a reliable connection may hold before the service drops it. */
 export const maxUnackedMessages = 10_000;
-/** How long a dropped reliable connection waits for its client to reconnect. */
-export const reconnectWindowMs = 60_000;
+/** How long a dropped reliable connection waits for its client to reconnect, by default. */
+export const defaultReconnectWindowMs = 60_000;
 /** Processed ackIds remembered per connection, to answer a resend with "Duplicate". */
 const rememberedAckIds = 10_000;
 
@@ -86,9 +86,9 @@ export class Connection {
   }
 
   /** The socket dropped without a close frame: keep the session for a reconnect. */
-  detach(onExpired: () => void): void {
+  detach(windowMs: number, onExpired: () => void): void {
     this.socket = undefined;
-    this.expiryTimer = setTimeout(onExpired, reconnectWindowMs);
+    this.expiryTimer = setTimeout(onExpired, windowMs);
     this.expiryTimer.unref();
   }
 

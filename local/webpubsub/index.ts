@@ -13,7 +13,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { ClientEndpoint } from "./client-endpoint.js";
-import { Hub } from "./hub.js";
+import { defaultReconnectWindowMs, Hub } from "./hub.js";
 import { handleRestRequest } from "./rest-api.js";
 import { UpstreamClient, type EventHandlerSettings } from "./upstream.js";
 
@@ -32,6 +32,8 @@ export interface WebPubSubEmulatorOptions {
   eventHandlers?: EventHandlerSettings[];
   /** Serve https/wss with this PEM certificate and key. @default plain http/ws */
   tls?: { cert: string; key: string };
+  /** How long a reliable connection whose network dropped waits for its client to resume it. @default 60000 */
+  reconnectWindowMs?: number;
   /** Diagnostics (refused tokens, failing handlers). @default silent */
   log?: (message: string) => void;
 }
@@ -89,7 +91,15 @@ export async function startWebPubSubEmulator(options: WebPubSubEmulatorOptions =
     return hub;
   };
 
-  const clients = new ClientEndpoint({ hub: hubNamed, accessKey, scheme, endpoint: () => `${endpoint}/`, upstream, log });
+  const clients = new ClientEndpoint({
+    hub: hubNamed,
+    accessKey,
+    scheme,
+    endpoint: () => `${endpoint}/`,
+    upstream,
+    reconnectWindowMs: options.reconnectWindowMs ?? defaultReconnectWindowMs,
+    log,
+  });
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handleRestRequest({ hub: hubNamed, accessKey, scheme, log }, req, res).then(
       (handled) => {

@@ -30,16 +30,21 @@ afterAll(async () => {
   await emulator.stop();
 });
 
-/** A reliable client whose traffic goes through the proxy. */
-async function connectThroughProxy(userId: string, groups: string[]): Promise<RecordingClient> {
+/** A reliable client whose traffic goes through a proxy. */
+async function connectThroughProxy(
+  userId: string,
+  groups: string[],
+  via: { service: WebPubSubServiceClient; emulator: WebPubSubEmulator; proxy: TcpProxy } = { service, emulator, proxy },
+  autoReconnect = true,
+): Promise<RecordingClient> {
   const client = new WebPubSubClient(
     {
       getClientAccessUrl: async () => {
-        const { url } = await service.getClientAccessToken({ userId, groups });
-        return url.replace(`:${emulator.port}/`, `:${proxy.port}/`);
+        const { url } = await via.service.getClientAccessToken({ userId, groups });
+        return url.replace(`:${via.emulator.port}/`, `:${via.proxy.port}/`);
       },
     },
-    { keepAliveIntervalInMs: 0, keepAliveTimeoutInMs: 0, reconnectRetryOptions: { retryDelayInMs: 200 } },
+    { keepAliveIntervalInMs: 0, keepAliveTimeoutInMs: 0, reconnectRetryOptions: { retryDelayInMs: 200 }, autoReconnect },
   );
   return startRecording(client);
 }
@@ -79,6 +84,25 @@ describe("reliable reconnection", () => {
     expect(client.disconnects).toHaveLength(1);
     expect(await service.userExists("sam")).toBe(true);
     expect(await service.connectionExists(firstId)).toBe(false);
+  });
+
+  it("removes a dropped connection whose client does not come back within the reconnect window", async () => {
+    const shortWindow = await startWebPubSubEmulator({ hubs: ["live"], reconnectWindowMs: 300 });
+    const shortProxy = await startTcpProxy(shortWindow.port);
+    try {
+      const shortService = serviceClient(shortWindow.connectionString, "live");
+      const client = await connectThroughProxy("uma", ["kept"], { service: shortService, emulator: shortWindow, proxy: shortProxy }, false);
+      shortProxy.cutAndBlock();
+      expect(await shortService.connectionExists(client.connectionId)).toBe(true);
+      await waitFor(async () => !(await shortService.connectionExists(client.connectionId)), "the window to pass");
+      expect(await shortService.groupExists("kept")).toBe(false);
+      shortProxy.unblock();
+      await waitFor(() => client.disconnects.length === 1, "the client to learn its connection is gone", 10_000);
+      expect(client.connectedCount()).toBe(1);
+    } finally {
+      await shortProxy.close();
+      await shortWindow.stop();
+    }
   });
 
   it("removes the connection at once when the client closes it cleanly", async () => {
