@@ -14,7 +14,7 @@ function report(message: HostChildMessage): void {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { entry: { type: "string" }, "host-json": { type: "string" }, port: { type: "string", default: "0" } },
+    options: { entry: { type: "string" }, "host-json": { type: "string" }, port: { type: "string", default: "0" }, cors: { type: "string", default: "" } },
   });
   if (!values.entry || !values["host-json"]) throw new Error("usage: child.ts --entry <module> --host-json <host.json> [--port <port>]");
   const port = Number(values.port);
@@ -40,7 +40,8 @@ async function main(): Promise<void> {
     if ((message as { type?: string } | null)?.type === "stop") void stop();
   });
 
-  host = await startFunctionsHost({ entry: values.entry, hostJson: values["host-json"], port });
+  const corsAllowedOrigins = (values.cors ?? "").split(",").filter(Boolean);
+  host = await startFunctionsHost({ entry: values.entry, hostJson: values["host-json"], port, corsAllowedOrigins });
   report({ type: "ready", url: host.url, functions: [...host.functions] });
 }
 

@@ -19,6 +19,8 @@ export interface HostProcessOptions {
   hostJson: string;
   /** @default 0 (a free port) */
   port?: number;
+  /** Browser origins allowed to call the HTTP triggers (CORS). @default none */
+  corsAllowedOrigins?: readonly string[];
   /** App settings of the service: the child's environment. */
   settings: Record<string, string>;
   /** Extra environment for Node itself (NODE_EXTRA_CA_CERTS, ...), kept apart from app settings. */
@@ -61,7 +63,16 @@ function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
 export async function startHostProcess(options: HostProcessOptions): Promise<HostProcess> {
   const output = options.output ?? defaultOutput(options.name);
   const inherited = Object.fromEntries(INHERITED.flatMap((key) => (process.env[key] === undefined ? [] : [[key, process.env[key] as string]])));
-  const child = fork(join(__dirname, "child.ts"), ["--entry", options.entry, "--host-json", options.hostJson, "--port", String(options.port ?? 0)], {
+  const child = fork(join(__dirname, "child.ts"), [
+    "--entry",
+    options.entry,
+    "--host-json",
+    options.hostJson,
+    "--port",
+    String(options.port ?? 0),
+    "--cors",
+    (options.corsAllowedOrigins ?? []).join(","),
+  ], {
     // tsx compiles the host and, for source entries, the service itself; a bundle needs no compiling.
     execArgv: ["--require", require.resolve("tsx/cjs"), "--enable-source-maps"],
     env: { ...inherited, ...options.nodeEnv, ...options.settings },

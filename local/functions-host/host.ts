@@ -21,6 +21,8 @@ export interface FunctionsHostOptions {
   port?: number;
   /** @default "127.0.0.1" */
   host?: string;
+  /** Browser origins allowed to call the HTTP triggers (CORS). @default none */
+  corsAllowedOrigins?: readonly string[];
   /** App settings. @default process.env */
   env?: NodeJS.ProcessEnv;
   /** @default lines on stdout/stderr (formatLogRecord) */
@@ -102,7 +104,16 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     const triggers = serviceBusTriggersOf(app, env);
     started = true;
     await app.runAppHooks("appStart", dirname(entry));
-    if (routes.routes.length > 0) http = await startHttpTrigger({ app, routes, port: options.port ?? 0, ...(options.host ? { host: options.host } : {}), log });
+    if (routes.routes.length > 0) {
+      http = await startHttpTrigger({
+        app,
+        routes,
+        port: options.port ?? 0,
+        ...(options.host ? { host: options.host } : {}),
+        ...(options.corsAllowedOrigins ? { corsAllowedOrigins: options.corsAllowedOrigins } : {}),
+        log,
+      });
+    }
     serviceBus = await startServiceBusTriggers({ app, triggers, config, log });
 
     const functions: IndexedFunction[] = [];

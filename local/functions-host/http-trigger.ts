@@ -49,7 +49,30 @@ export interface HttpTriggerOptions {
   host?: string;
   /** @default MAX_REQUEST_BYTES */
   maxRequestBytes?: number;
+  /** Browser origins allowed to call the app (App Service CORS, `Host.CORS` in local.settings.json). @default none */
+  corsAllowedOrigins?: readonly string[];
   log: HostLogSink;
+}
+
+/** How long browsers may cache a preflight answer, in seconds. */
+const CORS_MAX_AGE_SECONDS = 3600;
+
+/**
+ * App Service CORS in front of the functions: preflights are answered by the platform (the function
+ * never sees them), and answers to an allowed origin carry Access-Control-Allow-Origin.
+ */
+export function corsHeadersFor(req: IncomingMessage, allowedOrigins: readonly string[]): { preflight: boolean; headers: Record<string, string> } {
+  const origin = req.headers.origin;
+  const preflight = req.method === "OPTIONS" && typeof req.headers["access-control-request-method"] === "string";
+  if (!origin || !(allowedOrigins.includes(origin) || allowedOrigins.includes("*"))) return { preflight, headers: {} };
+  const headers: Record<string, string> = { "access-control-allow-origin": allowedOrigins.includes("*") ? "*" : origin, vary: "Origin" };
+  if (preflight) {
+    headers["access-control-allow-methods"] = String(req.headers["access-control-request-method"]);
+    const requested = req.headers["access-control-request-headers"];
+    if (requested) headers["access-control-allow-headers"] = String(requested);
+    headers["access-control-max-age"] = String(CORS_MAX_AGE_SECONDS);
+  }
+  return { preflight, headers };
 }
 
 class RequestTooLarge extends Error {}
@@ -127,14 +150,14 @@ function httpResponseOf(response: RpcInvocationResponse): RpcHttpData | undefine
   return response.outputData?.find((output) => output.data?.http)?.data?.http ?? undefined;
 }
 
-function writeResponse(res: ServerResponse, http: RpcHttpData | undefined, method: string): number {
+function writeResponse(res: ServerResponse, http: RpcHttpData | undefined, method: string, extraHeaders: Record<string, string>): number {
   if (!http) {
     // The host answers an invocation that produced no HTTP response with 204.
-    res.writeHead(204).end();
+    res.writeHead(204, extraHeaders).end();
     return 204;
   }
   const status = Number(http.statusCode ?? 200);
-  const headers: Record<string, string | string[]> = { ...(http.headers ?? {}) };
+  const headers: Record<string, string | string[]> = { ...(http.headers ?? {}), ...extraHeaders };
   const cookies = (http.cookies ?? []).map(setCookieHeader);
   if (cookies.length > 0) headers["set-cookie"] = cookies;
   const body = bodyBytes(http.body);
@@ -155,15 +178,21 @@ export async function startHttpTrigger(options: HttpTriggerOptions): Promise<Htt
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = (req.method ?? "GET").toUpperCase();
     const url = new URL(req.url ?? "/", baseUrl);
+    const cors = corsHeadersFor(req, options.corsAllowedOrigins ?? []);
+    if (cors.preflight && cors.headers["access-control-allow-origin"]) {
+      req.resume();
+      res.writeHead(204, cors.headers).end();
+      return;
+    }
     const match = routes.match(method, url.pathname);
     if (match.kind === "notFound") {
       req.resume();
-      sendProblem(res, 404, "Not Found", `No function serves ${url.pathname}.`);
+      sendProblem(res, 404, "Not Found", `No function serves ${url.pathname}.`, cors.headers);
       return;
     }
     if (match.kind === "methodNotAllowed") {
       req.resume();
-      sendProblem(res, 405, "Method Not Allowed", `${url.pathname} does not accept ${method}; it accepts ${match.allow.join(", ")}.`, { allow: match.allow.join(", ") });
+      sendProblem(res, 405, "Method Not Allowed", `${url.pathname} does not accept ${method}; it accepts ${match.allow.join(", ")}.`, { allow: match.allow.join(", "), ...cors.headers });
       return;
     }
     let body: Buffer;
@@ -171,7 +200,7 @@ export async function startHttpTrigger(options: HttpTriggerOptions): Promise<Htt
       body = await readBody(req, limit);
     } catch (error) {
       if (error instanceof RequestTooLarge) {
-        sendProblem(res, 413, "Content Too Large", `The request body exceeds the host's limit of ${limit} bytes.`, { connection: "close" });
+        sendProblem(res, 413, "Content Too Large", `The request body exceeds the host's limit of ${limit} bytes.`, { connection: "close", ...cors.headers });
         return;
       }
       throw error;
@@ -194,11 +223,11 @@ export async function startHttpTrigger(options: HttpTriggerOptions): Promise<Htt
         // What the host's binding data carries for HTTP (the library reads none of it for http).
         triggerMetadata: { Query: { json: JSON.stringify(query) }, Headers: { json: JSON.stringify(headers) }, ...Object.fromEntries(Object.entries(match.params).map(([k, v]) => [k, { string: v }])) },
       });
-      status = writeResponse(res, httpResponseOf(response), method);
+      status = writeResponse(res, httpResponseOf(response), method, cors.headers);
     } catch (error) {
       log({ level: "error", category: "system", functionName, message: `${method} ${url.pathname} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}` });
       // The host answers a failed invocation with a bare 500 and keeps the details in its logs.
-      if (!res.headersSent) res.writeHead(500, { "content-length": "0" }).end();
+      if (!res.headersSent) res.writeHead(500, { "content-length": "0", ...cors.headers }).end();
       else res.destroy();
     } finally {
       log({ level: "information", category: "system", functionName, message: `${method} ${url.pathname}${url.search} ${status} ${Math.round(performance.now() - started)} ms` });
