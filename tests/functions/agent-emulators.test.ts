@@ -1,55 +1,35 @@
 /**
- * The agent against the emulators with the real SDKs: Cosmos (@vercel/cosmosdb-server over HTTPS),
- * Blob Storage (Azurite), Service Bus (the local AMQP emulator) and Web PubSub (the local emulator,
- * with a real @azure/web-pubsub-client in the owner's group). Messages are received in peek-lock
- * and settled the way the Functions host does: complete on success, abandon on a throw.
+ * The agent against the emulators with the real SDKs, wired exactly as the deployed app wires it
+ * (clients.ts, from app settings in their local shapes): Cosmos (@vercel/cosmosdb-server over
+ * HTTPS), Blob Storage (Azurite), Service Bus (the local AMQP emulator) and Web PubSub (the local
+ * emulator, with a real @azure/web-pubsub-client in the owner's group). Messages are received in
+ * peek-lock and settled the way the Functions host does: complete on success, abandon on a throw.
  */
-import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { Agent as HttpsAgent } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CosmosClient } from "@azure/cosmos";
 import { InvocationContext } from "@azure/functions";
 import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiver } from "@azure/service-bus";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { SpanKind } from "@opentelemetry/api";
-import { startAzurite, type AzuriteBlobEmulator } from "../../local/azurite.js";
-import { loopbackCertificateIn } from "../../local/certificates.js";
-import { COSMOS_EMULATOR_KEY, startCosmosEmulator, type CosmosEmulator } from "../../local/cosmos.js";
-import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
-import { startWebPubSubEmulator, type WebPubSubEmulator } from "../../local/webpubsub/index.js";
 import { analyzeText } from "../../functions/src/shared/analysis.js";
 import { newJob, type Job, type JobEvent, type JobInput } from "../../functions/src/shared/job.js";
-import { userGroup, WebPubSubJobEvents } from "../../functions/src/shared/job-events.js";
+import { userGroup } from "../../functions/src/shared/job-events.js";
 import { ServiceBusJobQueue } from "../../functions/src/shared/job-queue.js";
-import { CosmosJobStore, ensureJobsContainer, StaleJob } from "../../functions/src/shared/job-store.js";
+import { StaleJob } from "../../functions/src/shared/job-store.js";
+import { uploadBlobName } from "../../functions/src/shared/upload-names.js";
 import { withSpan } from "../../functions/src/shared/telemetry.js";
+import { createAgentDependencies } from "../../functions/src/agent/clients.js";
 import { createAgentHandlers } from "../../functions/src/agent/handlers.js";
 import { processJob, type AgentDependencies } from "../../functions/src/agent/process-job.js";
-import { BlobUploadsReader, type UploadsReader } from "../../functions/src/agent/uploads.js";
+import type { UploadsReader } from "../../functions/src/agent/uploads.js";
+import { startTestPlatform, TEST_HUB, TEST_QUEUE_NAME, TEST_UPLOAD_MAX_BYTES, TEST_UPLOADS_CONTAINER, type TestPlatform } from "../support/emulators.js";
 import { connectClient, stopAllClients, waitFor, type RecordingClient } from "../emulators/webpubsub-test-kit.js";
 import { memoryLog } from "./agent-fakes.js";
 import { recordSpans } from "./telemetry-recorder.js";
 
-const QUEUE = "jobs";
-const HUB = "jobs";
-const DATABASE = "platform";
-const CONTAINER = "jobs";
-const UPLOADS = "uploads";
 const MAX_DELIVERIES = 3;
 
-let certificateDir: string;
-let certFile: string;
-let cosmos: CosmosEmulator;
-let azurite: AzuriteBlobEmulator;
-let serviceBus: ServiceBusEmulator;
-let webPubSub: WebPubSubEmulator;
-let cosmosClient: CosmosClient;
-let store: CosmosJobStore;
+let platform: TestPlatform;
 let uploadsContainer: ContainerClient;
 let webPubSubClient: WebPubSubServiceClient;
 let serviceBusClient: ServiceBusClient;
@@ -57,46 +37,33 @@ let deps: AgentDependencies;
 const recorder = recordSpans();
 
 beforeAll(async () => {
-  certificateDir = await mkdtemp(join(tmpdir(), "agent-emulators-"));
-  const certificate = await loopbackCertificateIn(certificateDir);
-  certFile = certificate.certFile;
-  [cosmos, azurite, serviceBus, webPubSub] = await Promise.all([
-    startCosmosEmulator({ certificate }),
-    startAzurite(),
-    startServiceBusEmulator({ queues: [{ name: QUEUE, maxDeliveryCount: MAX_DELIVERIES, lockDurationMs: 30_000 }] }),
-    startWebPubSubEmulator({ hubs: [HUB] }),
-  ]);
-  // This process did not start with NODE_EXTRA_CA_CERTS: trust the loopback certificate per client.
-  cosmosClient = new CosmosClient({ endpoint: cosmos.endpoint, key: COSMOS_EMULATOR_KEY, agent: new HttpsAgent({ ca: certificate.cert, keepAlive: true }) });
-  store = new CosmosJobStore(await ensureJobsContainer(cosmosClient, DATABASE, CONTAINER));
-  uploadsContainer = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(UPLOADS);
-  await uploadsContainer.createIfNotExists();
-  webPubSubClient = new WebPubSubServiceClient(webPubSub.connectionString, HUB, { allowInsecureConnection: true });
-  serviceBusClient = new ServiceBusClient(serviceBus.connectionString);
-  deps = { store, events: new WebPubSubJobEvents(webPubSubClient), uploads: new BlobUploadsReader(uploadsContainer), maxBlobBytes: 64 * 1024 };
+  platform = await startTestPlatform({ blob: true, serviceBus: { maxDeliveryCount: MAX_DELIVERIES }, webPubSub: true });
+  // The production wiring, from settings alone.
+  deps = await createAgentDependencies({ ...process.env, ...platform.settings });
+  uploadsContainer = BlobServiceClient.fromConnectionString(platform.settings.UploadsStorage!).getContainerClient(TEST_UPLOADS_CONTAINER);
+  webPubSubClient = new WebPubSubServiceClient(platform.settings.WebPubSub!, TEST_HUB, { allowInsecureConnection: true });
+  serviceBusClient = new ServiceBusClient(platform.settings.ServiceBus!);
 }, 60_000);
 
 afterEach(() => stopAllClients());
 
 afterAll(async () => {
   await serviceBusClient?.close();
-  cosmosClient?.dispose();
-  await Promise.all([cosmos?.stop(), azurite?.stop(), serviceBus?.stop(), webPubSub?.stop()]);
+  await platform?.stop();
   await recorder.stop();
-  await rm(certificateDir, { recursive: true, force: true });
 });
 
 let sequence = 0;
 async function createJob(input: JobInput, userId: string): Promise<Job> {
   sequence += 1;
   const job = newJob({ id: `emu-job-${sequence}-${Date.now()}`, userId, input });
-  await store.create(job);
+  await deps.store.create(job);
   return job;
 }
 
 /** Sends the job's message as the api does, from inside a producer span; returns that span's ids. */
 async function enqueue(job: Job) {
-  const queue = new ServiceBusJobQueue(serviceBusClient, QUEUE);
+  const queue = new ServiceBusJobQueue(serviceBusClient, TEST_QUEUE_NAME);
   try {
     return await withSpan("POST /api/jobs", { kind: SpanKind.SERVER }, async (span) => {
       await queue.send({ jobId: job.id, userId: job.userId });
@@ -147,19 +114,20 @@ const eventsOf = (client: RecordingClient) => client.groupMessages.map((message)
 describe("agent with the real SDKs against the emulators", () => {
   it("a job sent as the api sends it runs to succeeded in Cosmos, its owner's group sees both events, nobody else's does", async () => {
     const text = "Azure functions process jobs; jobs publish events.\nEvents reach browsers.";
-    await uploadsContainer.getBlockBlobClient("user-1/input.txt").upload(text, Buffer.byteLength(text));
-    const job = await createJob({ kind: "blob", blobName: "user-1/input.txt" }, "user-1");
+    const blobName = uploadBlobName("user-1", "input");
+    await uploadsContainer.getBlockBlobClient(blobName).upload(text, Buffer.byteLength(text));
+    const job = await createJob({ kind: "blob", blobName }, "user-1");
     const [owner, stranger] = await Promise.all([ownerClient("user-1"), ownerClient("user-2")]);
     const producer = await enqueue(job);
 
-    const receiver = serviceBusClient.createReceiver(QUEUE);
+    const receiver = serviceBusClient.createReceiver(TEST_QUEUE_NAME);
     const handlers = createAgentHandlers(async () => deps);
     const delivery = await deliverOnce(receiver, handlers.processJobMessage, "processJob");
     await receiver.close();
     expect(delivery.ok).toBe(true);
     expect(delivery.message.messageId).toBe(job.id);
 
-    const finished = (await store.get("user-1", job.id)).job;
+    const finished = (await deps.store.get("user-1", job.id)).job;
     expect(finished).toMatchObject({ status: "succeeded", attempts: 1, result: analyzeText(text) });
     await waitFor(() => owner.groupMessages.length >= 2, "two events in the owner's group");
     expect(eventsOf(owner).map((event) => event.type)).toEqual(["job.running", "job.succeeded"]);
@@ -172,8 +140,9 @@ describe("agent with the real SDKs against the emulators", () => {
   });
 
   it("a job that keeps failing is dead-lettered after maxDeliveryCount, then the dead-letter function fails it and tells the owner", async () => {
-    await uploadsContainer.getBlockBlobClient("user-3/flaky.txt").upload("text", 4);
-    const job = await createJob({ kind: "blob", blobName: "user-3/flaky.txt" }, "user-3");
+    const blobName = uploadBlobName("user-3", "flaky");
+    await uploadsContainer.getBlockBlobClient(blobName).upload("text", 4);
+    const job = await createJob({ kind: "blob", blobName }, "user-3");
     const owner = await ownerClient("user-3");
     const unavailable: UploadsReader = {
       open: async () => {
@@ -183,21 +152,21 @@ describe("agent with the real SDKs against the emulators", () => {
     const handlers = createAgentHandlers(async () => ({ ...deps, uploads: unavailable }));
     await enqueue(job);
 
-    const receiver = serviceBusClient.createReceiver(QUEUE);
+    const receiver = serviceBusClient.createReceiver(TEST_QUEUE_NAME);
     for (let delivery = 1; delivery <= MAX_DELIVERIES; delivery += 1) {
       const result = await deliverOnce(receiver, handlers.processJobMessage, "processJob");
       expect(result.ok).toBe(false);
-      expect((await store.get("user-3", job.id)).job).toMatchObject({ status: "running", attempts: delivery });
+      expect((await deps.store.get("user-3", job.id)).job).toMatchObject({ status: "running", attempts: delivery });
     }
     expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 300 })).toEqual([]);
     await receiver.close();
 
-    const deadLetters = serviceBusClient.createReceiver(QUEUE, { subQueueType: "deadLetter" });
+    const deadLetters = serviceBusClient.createReceiver(TEST_QUEUE_NAME, { subQueueType: "deadLetter" });
     const result = await deliverOnce(deadLetters, handlers.failDeadLetteredJobMessage, "failDeadLetteredJob");
     await deadLetters.close();
     expect(result.ok).toBe(true);
     expect(result.message.deadLetterReason).toBe("MaxDeliveryCountExceeded");
-    expect((await store.get("user-3", job.id)).job).toMatchObject({
+    expect((await deps.store.get("user-3", job.id)).job).toMatchObject({
       status: "failed",
       attempts: MAX_DELIVERIES,
       error: { code: "MaxDeliveryCountExceeded" },
@@ -213,36 +182,16 @@ describe("agent with the real SDKs against the emulators", () => {
     expect(statuses).toEqual(["fulfilled", "rejected"]);
     const rejected = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
     expect(rejected?.reason).toBeInstanceOf(StaleJob);
-    expect((await store.get("user-4", job.id)).job).toMatchObject({ status: "succeeded", attempts: 1 });
+    expect((await deps.store.get("user-4", job.id)).job).toMatchObject({ status: "succeeded", attempts: 1 });
     expect(await processJob(deps, { jobId: job.id, userId: "user-4" }, memoryLog())).toEqual({ outcome: "already-finished", status: "succeeded" });
   });
 
-  it("clients.ts builds the agent from its settings alone (connection strings, as on the local platform)", async () => {
-    const job = await createJob({ kind: "text", text: "wired from settings" }, "user-5");
-    const owner = await ownerClient("user-5");
-    const env = {
-      ...process.env,
-      NODE_EXTRA_CA_CERTS: certFile,
-      Cosmos: cosmos.connectionString,
-      COSMOS_DATABASE_NAME: DATABASE,
-      COSMOS_JOBS_CONTAINER_NAME: CONTAINER,
-      UploadsStorage: azurite.connectionString,
-      UPLOADS_CONTAINER_NAME: UPLOADS,
-      WebPubSub: webPubSub.connectionString,
-      WEBPUBSUB_HUB: HUB,
-      ServiceBus: serviceBus.connectionString,
-      JOBS_QUEUE_NAME: QUEUE,
-      UPLOAD_MAX_BYTES: "1024",
-    };
-    const script = join(__dirname, "agent-wiring-child.ts");
-    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", script, JSON.stringify({ jobId: job.id, userId: "user-5" })], {
-      env,
-      cwd: join(__dirname, "..", ".."),
-      timeout: 30_000,
-    });
-    const { logs } = JSON.parse(stdout.trim().split("\n").at(-1)!) as { logs: string[] };
-    expect(logs.some((line) => line.includes("job succeeded"))).toBe(true);
-    expect((await store.get("user-5", job.id)).job).toMatchObject({ status: "succeeded", result: analyzeText("wired from settings") });
-    await waitFor(() => owner.groupMessages.length >= 2, "events published by the child process");
+  it("enforces UPLOAD_MAX_BYTES from the settings on a real blob, reading no more than the limit", async () => {
+    const blobName = uploadBlobName("user-6", "big");
+    const size = TEST_UPLOAD_MAX_BYTES + 1;
+    await uploadsContainer.getBlockBlobClient(blobName).upload(Buffer.alloc(size, "a"), size);
+    const job = await createJob({ kind: "blob", blobName }, "user-6");
+    expect(await processJob(deps, { jobId: job.id, userId: "user-6" }, memoryLog())).toMatchObject({ outcome: "failed", error: { code: "InputTooLarge" } });
+    expect((await deps.store.get("user-6", job.id)).job).toMatchObject({ status: "failed", error: { code: "InputTooLarge" } });
   });
 });
