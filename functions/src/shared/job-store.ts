@@ -150,9 +150,10 @@ export class CosmosJobStore implements JobStore {
       const jobs = page.resources.map((document) => toJob(document));
       return page.continuationToken ? { jobs, continuationToken: page.continuationToken } : { jobs };
     } catch (error) {
-      // A token the caller altered is bad input, not a server fault.
-      if (options.continuationToken && statusCodeOf(error) === 400) throw new InvalidContinuationToken();
-      if (options.continuationToken && error instanceof SyntaxError) throw new InvalidContinuationToken();
+      // A token the caller altered is bad input, not a server fault: the service rejects it (400)
+      // or the SDK fails to parse it before sending.
+      const rejectedToken = statusCodeOf(error) === 400 || error instanceof SyntaxError || error instanceof TypeError;
+      if (options.continuationToken && rejectedToken) throw new InvalidContinuationToken();
       throw error;
     }
   }
