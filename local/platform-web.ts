@@ -33,13 +33,12 @@ export interface StaticSite {
 export interface StaticSiteOptions {
   directory: string;
   port: number;
-  /** Served as /config.json. */
-  config: Record<string, string>;
+  /** Served as /config.json; read per request, so it may be completed after the site starts. */
+  config: () => Record<string, string>;
 }
 
 export async function startStaticSite(options: StaticSiteOptions): Promise<StaticSite> {
   const root = normalize(options.directory);
-  const config = JSON.stringify(options.config, null, 2);
   const server: Server = createServer((req, res) => {
     void (async () => {
       if (req.method !== "GET" && req.method !== "HEAD") {
@@ -48,7 +47,7 @@ export async function startStaticSite(options: StaticSiteOptions): Promise<Stati
       }
       const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
       if (pathname === "/config.json") {
-        res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache" }).end(req.method === "HEAD" ? undefined : config);
+        res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache" }).end(req.method === "HEAD" ? undefined : JSON.stringify(options.config(), null, 2));
         return;
       }
       let relative: string;

@@ -241,7 +241,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       ).then((e) => (stops.push(() => e.stop()), e)),
     ]);
 
-    const webOrigins = [`http://127.0.0.1:${ports.web}`, `http://localhost:${ports.web}`];
+    // The site comes first: its origin is what the api's CORS and the Blob CORS rule allow.
+    const siteConfig: Record<string, string> = {};
+    const site: StaticSite = await timed("static site (web/)", () => startStaticSite({ directory: join(repositoryRoot, "web"), port: ports.web, config: () => siteConfig }), (s) => s.url);
+    stops.push(() => site.close());
+    const webOrigins = [site.url, `http://localhost:${site.port}`];
     await timed("Cosmos database and container, Blob container and CORS", async () => {
       // This process started before the certificate existed: trust it for this one client instead.
       const agent = new HttpsAgent({ ca: certificate.cert, keepAlive: false });
@@ -298,9 +302,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const services = Object.fromEntries(serviceNames.map((service, i) => [service, hosts[i]!])) as Record<ServiceName, HostProcess>;
     const apiUrl = services.api.url;
     if (!apiUrl) throw new Error("the api registered no HTTP functions");
+    siteConfig.apiUrl = `${apiUrl}/api`;
 
-    const site: StaticSite = await timed("static site (web/)", () => startStaticSite({ directory: join(repositoryRoot, "web"), port: ports.web, config: { apiUrl: `${apiUrl}/api` } }), (s) => s.url);
-    stops.push(() => site.close());
 
     const startupMs = Math.round(performance.now() - began);
     let stopping: Promise<void> | undefined;
@@ -319,7 +322,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       timings,
       startupMs,
       stop() {
-        // Services go first (stops run in reverse start order, the site last started).
+        // Services go first: stops run in reverse start order.
         stopping ??= stopAll();
         return stopping;
       },

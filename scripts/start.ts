@@ -36,7 +36,7 @@ function parseOptions() {
   }
   const ports: Partial<Record<PlatformPort, number>> = {};
   for (const [flag, role] of Object.entries(portFlags)) {
-    const raw = parsed.values[flag];
+    const raw = (parsed.values as Record<string, string | boolean | undefined>)[flag];
     if (typeof raw !== "string") continue;
     const port = Number(raw);
     if (!/^\d+$/.test(raw) || port > 65535) usageError(`--${flag} must be a port number from 0 to 65535, got ${JSON.stringify(raw)}`);
