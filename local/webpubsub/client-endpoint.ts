@@ -153,8 +153,8 @@ export class ClientEndpoint {
       offered.includes(reliableJsonSubprotocol);
     this.chosenProtocols.set(req, offered.includes(reliableJsonSubprotocol) ? reliableJsonSubprotocol : (offered[0] ?? false));
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.track(ws);
-      if (!valid) {
+      if (!valid || connection.removed) {
+        this.track(ws);
         // 1008 tells the client the connection is gone, so it starts a new one instead of retrying.
         ws.close(closeCodeRemoved, "connection not found or not recoverable");
         return;

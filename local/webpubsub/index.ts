@@ -15,7 +15,7 @@ import type { Duplex } from "node:stream";
 import { ClientEndpoint } from "./client-endpoint.js";
 import { defaultReconnectWindowMs, Hub } from "./hub.js";
 import { handleRestRequest } from "./rest-api.js";
-import { UpstreamClient, type EventHandlerSettings } from "./upstream.js";
+import { systemEvents, UpstreamClient, type EventHandlerSettings } from "./upstream.js";
 
 export type { EventHandlerSettings } from "./upstream.js";
 
@@ -54,6 +54,7 @@ const closeHandshakeTimeoutMs = 1_000;
 export async function startWebPubSubEmulator(options: WebPubSubEmulatorOptions = {}): Promise<WebPubSubEmulator> {
   const accessKey = options.accessKey ?? randomBytes(32).toString("base64");
   if (accessKey.length === 0 || accessKey.includes(";")) throw new Error("accessKey must be non-empty and contain no ';'");
+  for (const handler of options.eventHandlers ?? []) validateEventHandler(handler);
   const host = options.host ?? "127.0.0.1";
   const scheme = options.tls ? "https" : "http";
   const log = options.log ?? (() => {});
@@ -146,4 +147,21 @@ export async function startWebPubSubEmulator(options: WebPubSubEmulatorOptions =
       });
     },
   };
+}
+
+/** Catches a mistyped handler at start-up rather than as events that silently go nowhere. */
+function validateEventHandler(handler: EventHandlerSettings): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(handler.urlTemplate.replaceAll("{hub}", "hub").replaceAll("{event}", "event"));
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new Error(`event handler for hub ${handler.hub}: urlTemplate ${JSON.stringify(handler.urlTemplate)} is not an absolute http(s) URL`);
+  }
+  const unknown = (handler.systemEvents ?? []).filter((e) => !(systemEvents as readonly string[]).includes(e));
+  if (unknown.length > 0) {
+    throw new Error(`event handler for hub ${handler.hub}: unknown system events ${unknown.join(", ")} (supported: ${systemEvents.join(", ")})`);
+  }
 }

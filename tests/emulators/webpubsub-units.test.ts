@@ -1,10 +1,11 @@
 /**
  * The emulator's small pure parts: HS256 tokens, the OData filter subset, role-based
- * permissions and the client message parser.
+ * permissions, the client message parser, and option checks.
  */
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ClientMessageError, encodeDataMessage, parseClientMessage, withSequenceId } from "../../local/webpubsub/client-protocol.js";
+import { startWebPubSubEmulator } from "../../local/webpubsub/index.js";
 import { JwtError, sameAudience, signHs256, verifyHs256 } from "../../local/webpubsub/jwt.js";
 import { FilterSyntaxError, parseFilter, type FilterSubject } from "../../local/webpubsub/odata-filter.js";
 import { PermissionSet } from "../../local/webpubsub/permissions.js";
@@ -121,5 +122,12 @@ describe("client messages", () => {
 describe("event signatures", () => {
   it("is sha256= and the hex HMAC of the connection id under the access key", () => {
     expect(signatureFor("key", "conn")).toBe(`sha256=${createHmac("sha256", "key").update("conn").digest("hex")}`);
+  });
+});
+
+describe("emulator options", () => {
+  it("refuses a mistyped event handler at start-up", async () => {
+    await expect(startWebPubSubEmulator({ eventHandlers: [{ hub: "h", urlTemplate: "localhost:7071/api" }] })).rejects.toThrow(/not an absolute http\(s\) URL/);
+    await expect(startWebPubSubEmulator({ eventHandlers: [{ hub: "h", urlTemplate: "http://x/", systemEvents: ["conected"] }] })).rejects.toThrow(/unknown system events conected/);
   });
 });
