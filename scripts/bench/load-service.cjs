@@ -3,7 +3,7 @@
 // package's entry. Then, optionally, loads the packages the service defers to first use, as its
 // first invocations would. Prints one JSON line:
 //   {"loadMs": <require of the entry>, "functions": [names], "atStart": {pkg: ms},
-//    "firstUseMs": <all deferred packages>, "firstUse": {pkg: ms}}
+//    "firstUseMs": <all deferred packages>, "firstUse": {pkg: ms}, "required": [packages]}
 // atStart: packages from node_modules the entry loaded, with inclusive time (none for a bundle).
 // Plain CommonJS on purpose: it runs in a fresh `node` per measurement, with nothing preloaded.
 "use strict";
@@ -84,4 +84,6 @@ if (firstUseArg) {
   }
   firstUseMs = performance.now() - began;
 }
-process.stdout.write(`${JSON.stringify({ loadMs, functions, atStart: startPackages, firstUseMs, firstUse })}\n`);
+// Every package the process required from node_modules, start and first use (none for a package).
+const required = Object.keys(atStart);
+process.stdout.write(`${JSON.stringify({ loadMs, functions, atStart: startPackages, firstUseMs, firstUse, required })}\n`);
