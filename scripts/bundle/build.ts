@@ -69,11 +69,12 @@ export const bundleFileName = "main.js";
  * Builds one service into a self-contained package: minified CommonJS (Node 20 and 22) holding
  * everything it imports except `@azure/functions-core`, which the Functions worker provides.
  *
- * Packages the service's own code loads only with a deferred `require()` (SDK clients created on
- * first use, the telemetry exporter) go to a second file, `deferred.js`, that is read and compiled
- * only when one of them is first required. V8 compiles a whole script on load (about 100 ms per
- * MB here), so leaving megabytes of deferred SDKs in main.js would make the bundle start slower
- * than loading from node_modules. Packages that main.js also imports statically stay in main.js.
+ * Packages a start does not reach (the service's own code gets them only through a deferred
+ * `require()`, directly or via an own module it requires lazily: SDK clients created on first use,
+ * the telemetry exporter) go to a second file, `deferred.js`, read and compiled only when one of
+ * them is first needed. V8 compiles a whole script on load (about 100 ms per MB here), so leaving
+ * megabytes of deferred SDKs in main.js would make the bundle start slower than loading from
+ * node_modules. Packages a start does reach stay in main.js.
  */
 export async function buildServiceBundle(options: ServiceBundleOptions): Promise<ServiceBundle> {
   const entry = path.resolve(options.entry);
