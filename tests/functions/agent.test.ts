@@ -287,13 +287,12 @@ describe("handlers (real InvocationContext)", () => {
     expect(recorder.spans().find((span) => span.name === "process job")?.status.code).toBe(2); // ERROR
   });
 
-  it("dead-letter handler: reads the reason from the application properties and fails the job", async () => {
+  it.each([
+    ["camelCased by @azure/functions (a real invocation)", { deadLetterReason: "MaxDeliveryCountExceeded", deadLetterErrorDescription: "too many" }],
+    ["as the SDK names them", { DeadLetterReason: "MaxDeliveryCountExceeded", DeadLetterErrorDescription: "too many" }],
+  ])("dead-letter handler: reads the reason from the application properties %s and fails the job", async (_label, applicationProperties) => {
     const job = await queued({ kind: "text", text: "never processed" });
-    const { context } = invocation({
-      messageId: job.id,
-      deliveryCount: 10,
-      applicationProperties: { DeadLetterReason: "MaxDeliveryCountExceeded", DeadLetterErrorDescription: "too many deliveries" },
-    });
+    const { context } = invocation({ messageId: job.id, deliveryCount: 1, applicationProperties });
     await handlers().failDeadLetteredJobMessage(messageFor(job), context);
     expect(await stored(job)).toMatchObject({ status: "failed", error: { code: "MaxDeliveryCountExceeded" } });
     expect(eventTypes()).toEqual(["job.failed"]);

@@ -39,10 +39,13 @@ export function messageMetadata(context: InvocationContext) {
     messageId: stringOf(metadata.messageId),
     deliveryCount: numberOf(metadata.deliveryCount),
     applicationProperties,
-    // Service Bus carries the dead-letter reason as application properties on the wire; the host
-    // may also surface it as its own binding data.
-    deadLetterReason: stringOf(applicationProperties.DeadLetterReason) ?? stringOf(metadata.deadLetterReason),
-    deadLetterDescription: stringOf(applicationProperties.DeadLetterErrorDescription) ?? stringOf(metadata.deadLetterErrorDescription),
+    // Service Bus carries the dead-letter reason as application properties (DeadLetterReason,
+    // DeadLetterErrorDescription). @azure/functions camelCases trigger metadata recursively, nested
+    // keys included, so in a real invocation they arrive as deadLetterReason / ...; the PascalCase
+    // names are read too for callers that pass the SDK's properties unchanged.
+    deadLetterReason: stringOf(applicationProperties.deadLetterReason) ?? stringOf(applicationProperties.DeadLetterReason),
+    deadLetterDescription:
+      stringOf(applicationProperties.deadLetterErrorDescription) ?? stringOf(applicationProperties.DeadLetterErrorDescription),
   };
 }
 
