@@ -8,8 +8,8 @@
  * - Transient failures (database, storage, anything unexpected) throw, so the Functions host
  *   abandons the message and Service Bus redelivers it; after maxDeliveryCount it is dead-lettered
  *   and dead-letter.ts fails the job. The job is left `running` meanwhile, never forever.
- * - Permanent failures (input too large, not text, blob missing or not the owner's) fail the job at once: retrying
- *   cannot change the outcome, so spending the delivery count on them only delays the answer.
+ * - Permanent failures (input too large, not text, blob missing or not the owner's) fail the job
+ *   at once: retrying cannot change the outcome, so spending deliveries on them only delays it.
  * - Web PubSub pushes are hints: a failed publish is logged, never fails the job.
  */
 import { analyzeStream, InputRejected } from "../shared/analysis.js";
