@@ -192,7 +192,7 @@ export class ClientEndpoint {
       const outcome = await this.context.upstream.userEvent(eventFor(hub, connection), "message", payload);
       if (outcome.kind === "handled") {
         if (outcome.connectionState !== undefined) connection.connectionState = outcome.connectionState;
-        if (outcome.reply) connection.deliver(new OutboundMessage({ from: "server" }, outcome.reply));
+        if (outcome.reply) hub.deliver([connection], new OutboundMessage({ from: "server" }, outcome.reply));
       } else if (outcome.kind === "failed") {
         this.context.log(`connection ${connection.id}: message event failed: ${outcome.message}`);
       }

@@ -25,6 +25,8 @@ export const closeCodeRemoved = 1008;
 
 /** Unacknowledged messages a reliable connection may hold before the service drops it. */
 export const maxUnackedMessages = 10_000;
+/** Bytes a connection's socket may have waiting to be sent before the client counts as stuck. */
+export const maxBufferedBytes = 64 * 1024 * 1024;
 /** How long a dropped reliable connection waits for its client to reconnect, by default. */
 export const defaultReconnectWindowMs = 60_000;
 /** Processed ackIds remembered per connection, to answer a resend with "Duplicate". */
@@ -92,8 +94,12 @@ export class Connection {
     this.expiryTimer.unref();
   }
 
-  /** Delivers a data message; false when the connection had to be dropped (too many unacked). */
+  /**
+   * Delivers a data message; false when the connection must be dropped instead: its client
+   * stopped reading (socket backlog) or, reliable, stopped acknowledging.
+   */
   deliver(message: OutboundMessage): boolean {
+    if (this.socket && this.socket.bufferedAmount > maxBufferedBytes) return false;
     if (this.protocol === "simple") {
       this.write(message.raw());
       return true;
@@ -235,12 +241,12 @@ export class Hub {
     return selected;
   }
 
-  /** Delivers to every target; a reliable connection over its unacked limit is dropped. */
+  /** Delivers to every target; a connection whose client stopped reading or acknowledging is dropped. */
   deliver(targets: Iterable<Connection>, message: OutboundMessage): number {
     let delivered = 0;
     for (const connection of targets) {
       if (connection.deliver(message)) delivered++;
-      else this.remove(connection, `more than ${maxUnackedMessages} messages not acknowledged`);
+      else this.remove(connection, `the client is not keeping up: over ${maxBufferedBytes} bytes unsent or ${maxUnackedMessages} messages unacknowledged`);
     }
     return delivered;
   }

@@ -8,7 +8,7 @@ import { WebPubSubClient } from "@azure/web-pubsub-client";
 import type { WebSocket } from "ws";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { OutboundMessage } from "../../local/webpubsub/client-protocol.js";
-import { Connection } from "../../local/webpubsub/hub.js";
+import { Connection, maxUnackedMessages } from "../../local/webpubsub/hub.js";
 import { startWebPubSubEmulator, type WebPubSubEmulator } from "../../local/webpubsub/index.js";
 import { serviceClient, startRecording, startTcpProxy, stopAllClients, waitFor, type RecordingClient, type TcpProxy } from "./webpubsub-test-kit.js";
 
@@ -133,5 +133,15 @@ describe("sequence acknowledgement", () => {
     const frames = second.frames.map((f) => JSON.parse(f) as Record<string, unknown>);
     expect(frames[0]).toMatchObject({ type: "system", event: "connected", connectionId: connection.id, reconnectionToken: connection.reconnectionToken });
     expect(frames.slice(1)).toEqual([{ type: "message", from: "server", dataType: "text", data: "m3", sequenceId: 3 }]);
+  });
+
+  it("refuses more than the unacknowledged limit, so the hub drops a client that never acknowledges", () => {
+    const connection = new Connection({ userId: "u", protocol: "reliable", subprotocol: undefined, roles: [], connectionState: undefined });
+    connection.attach(recordingSocket().socket);
+    const message = new OutboundMessage({ from: "server" }, { dataType: "text", text: "x" });
+    for (let i = 0; i < maxUnackedMessages; i++) expect(connection.deliver(message)).toBe(true);
+    expect(connection.deliver(message)).toBe(false);
+    connection.acknowledge(1);
+    expect(connection.deliver(message)).toBe(true);
   });
 });
