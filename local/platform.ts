@@ -14,14 +14,14 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { ensureJobsContainer } from "../functions/src/shared/job-store.js";
 import { loadSettings, serviceNames, type ServiceName, serviceSettings } from "../functions/src/settings.js";
 import { hostJsonPath, serviceEntries, distDir } from "../scripts/bundle/services.js";
-import { startAzurite, type AzuriteBlobEmulator } from "./azurite.js";
+import { startAzurite } from "./azurite.js";
 import { loopbackCertificateIn, type StoredLoopbackCertificate } from "./certificates.js";
-import { COSMOS_EMULATOR_KEY, startCosmosEmulator, type CosmosEmulator } from "./cosmos.js";
+import { COSMOS_EMULATOR_KEY, startCosmosEmulator } from "./cosmos.js";
 import { startHostProcess, type HostProcess } from "./functions-host/host-process.js";
 import { DUPLICATE_DETECTION_MINUTES, platformNames, repositoryRoot, stackDefaults } from "./platform-defaults.js";
 import { startStaticSite, type StaticSite } from "./platform-web.js";
-import { startServiceBusEmulator, type ServiceBusEmulator } from "./servicebus/index.js";
-import { startWebPubSubEmulator, type WebPubSubEmulator } from "./webpubsub/index.js";
+import { startServiceBusEmulator } from "./servicebus/index.js";
+import { startWebPubSubEmulator } from "./webpubsub/index.js";
 
 /** Every listener of the platform. */
 export type PlatformPort = "web" | "api" | "blob" | "cosmos" | "serviceBus" | "webPubSub";
@@ -109,12 +109,8 @@ export async function assertPortsFree(ports: Record<PlatformPort, number>): Prom
 
 type LocalValues<S extends ServiceName> = { [K in keyof (typeof serviceSettings)[S]]?: string };
 
-interface Endpoints {
-  blob: AzuriteBlobEmulator;
-  cosmos: CosmosEmulator;
-  serviceBus: ServiceBusEmulator;
-  webPubSub: WebPubSubEmulator;
-}
+/** The emulators' connection strings, by the Azure service they stand for. */
+type Endpoints = Record<"blob" | "cosmos" | "serviceBus" | "webPubSub", { readonly connectionString: string }>;
 
 /**
  * Each service's app settings in their local shapes, from the settings contract. The loader the code
