@@ -1,0 +1,125 @@
+/**
+ * The whole local platform end to end, as `npm start` runs it (free ports instead of the fixed
+ * ones): the api and the agent in their own Functions host processes against every emulator, a
+ * browser-style client subscribed through /api/negotiate with @azure/web-pubsub-client, a job
+ * created with the development identity, its events pushed, its result read back.
+ */
+import { createServer, type Server } from "node:net";
+import { WebPubSubClient } from "@azure/web-pubsub-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assertPortsFree, PortInUseError, startLocalPlatform, type LocalPlatform } from "../../local/platform.js";
+import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
+
+let platform: LocalPlatform;
+const output: string[] = [];
+const progress: string[] = [];
+const caller = { "x-dev-user": "local-platform-test" };
+
+beforeAll(async () => {
+  platform = await startLocalPlatform({
+    ports: { web: 0, api: 0, blob: 0, cosmos: 0, serviceBus: 0, webPubSub: 0 },
+    stateDirectory: TEST_CERTIFICATE_DIRECTORY,
+    writeLocalSettings: false,
+    progress: (line) => progress.push(line),
+    output: (source, line) => output.push(`[${source}] ${line}`),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await platform?.stop();
+});
+
+interface JobEvent {
+  type: string;
+  jobId: string;
+}
+
+describe("the local platform", () => {
+  it("reports each start-up step and its duration", () => {
+    expect(platform.timings.map((t) => t.step)).toEqual(
+      expect.arrayContaining(["Azurite (Blob Storage)", "cosmosdb-server (Cosmos DB)", "Service Bus emulator", "Web PubSub emulator", "static site (web/)"]),
+    );
+    expect(platform.startupMs).toBeGreaterThan(0);
+    expect(progress.some((line) => line.includes("api (local Functions host"))).toBe(true);
+  });
+
+  it("serves the site and tells it where the api is", async () => {
+    const page = await fetch(`${platform.urls.web}/`);
+    expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(await page.text()).toContain("<html");
+    expect(await (await fetch(`${platform.urls.web}/config.json`)).json()).toEqual({ apiUrl: platform.urls.api });
+    expect((await fetch(`${platform.urls.web}/../package.json`)).status).toBe(404);
+  });
+
+  it("runs the api against every emulator (health reports each dependency reachable)", async () => {
+    const health = await fetch(`${platform.urls.api}/health`);
+    expect(health.status, output.slice(-20).join("\n")).toBe(200);
+  });
+
+  it("lets the site's origin call the api (CORS as configured in Azure)", async () => {
+    const preflight = await fetch(`${platform.urls.api}/jobs`, {
+      method: "OPTIONS",
+      headers: { origin: platform.urls.web, "access-control-request-method": "POST", "access-control-request-headers": "content-type,x-dev-user" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe(platform.urls.web);
+  });
+
+  it("takes a job from POST to job.succeeded over Web PubSub, and GET shows the result", async () => {
+    const events: JobEvent[] = [];
+    const client = new WebPubSubClient({
+      getClientAccessUrl: async () => ((await (await fetch(`${platform.urls.api}/negotiate`, { headers: caller })).json()) as { url: string }).url,
+    });
+    client.on("group-message", (event) => void events.push(event.message.data as JobEvent));
+    await client.start();
+    try {
+      const created = await fetch(`${platform.urls.api}/jobs`, {
+        method: "POST",
+        headers: { ...caller, "content-type": "application/json" },
+        body: JSON.stringify({ kind: "text", text: "the local platform runs the whole system" }),
+      });
+      expect(created.status).toBe(202);
+      const { id } = (await created.json()) as { id: string };
+      const deadline = Date.now() + 20_000;
+      while (!events.some((e) => e.jobId === id && e.type === "job.succeeded")) {
+        if (Date.now() > deadline) throw new Error(`no job.succeeded for ${id}; events ${JSON.stringify(events)}; output:\n${output.slice(-30).join("\n")}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(events.filter((e) => e.jobId === id).map((e) => e.type)).toEqual(["job.running", "job.succeeded"]);
+      const job = (await (await fetch(`${platform.urls.api}/jobs/${id}`, { headers: caller })).json()) as { status: string; result?: { words: number } };
+      expect(job.status).toBe("succeeded");
+      expect(job.result?.words).toBe(7);
+    } finally {
+      await client.stop();
+    }
+  });
+
+  it("answers bad input with a problem from the api itself, not from the host", async () => {
+    const response = await fetch(`${platform.urls.api}/jobs`, { method: "POST", headers: { ...caller, "content-type": "application/json" }, body: "{}" });
+    // The api's own validation answer (the host's 404/405 never carry a body pointer).
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    expect(response.headers.get("content-type")).toContain("application/problem+json");
+    expect(JSON.stringify(await response.json())).toContain("kind");
+  });
+
+  it("names every taken port before starting anything", async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const attempt = assertPortsFree({ web: 0, api: port, blob: 0, cosmos: 0, serviceBus: 0, webPubSub: 0 });
+      await expect(attempt).rejects.toBeInstanceOf(PortInUseError);
+      await expect(attempt).rejects.toThrow(`port ${port} (api) is already in use`);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it("stops every process it started", async () => {
+    const pids = Object.values(platform.services).map((s) => s.pid);
+    await platform.stop();
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+    await expect(fetch(`${platform.urls.api}/health`)).rejects.toThrow();
+  });
+});
