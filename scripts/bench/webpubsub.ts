@@ -10,6 +10,8 @@
  *
  *   npx tsx scripts/bench/webpubsub.ts
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Worker } from "node:worker_threads";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { startWebPubSubEmulator } from "../../local/webpubsub/index.js";
@@ -18,8 +20,10 @@ export interface WebPubSubBenchOptions {
   clients?: number;
   /** How long to keep sending. */
   durationMs?: number;
-  /** REST sends in flight at once. */
+  /** REST calls in flight per sender, or unacknowledged client sends. @default 16 */
   concurrency?: number;
+  /** Threads sending REST group sends, each with its own SDK client. @default 2 */
+  restSenders?: number;
 }
 
 /** The clients' worker: opens them, counts parsed group messages, samples latency. */
@@ -166,12 +170,19 @@ export interface WebPubSubBenchFigures {
   restGroupSendsReliable: FanOutFigures;
   /** A client's sendToGroup to json.reliable.webpubsub.azure.v1 clients. */
   clientGroupSendsReliable: FanOutFigures;
+  /**
+   * The same REST senders against a server that answers 202 at once and does nothing: the most
+   * the SDK side can send here, whatever the emulator does. restGroupSends at or near it means
+   * the SDK, not the emulator, sets the REST figure.
+   */
+  restSdkCeiling: { groupSendsPerSecond: number; deliveriesPerSecondIfEachReached: number };
 }
 
 export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promise<WebPubSubBenchFigures> {
   const clientCount = options.clients ?? 100;
   const durationMs = options.durationMs ?? 3_000;
   const concurrency = options.concurrency ?? 16;
+  const restSenders = options.restSenders ?? 2;
   const emulator = await startWebPubSubEmulator({ hubs: ["bench"] });
   const service = new WebPubSubServiceClient(emulator.connectionString, "bench", { allowInsecureConnection: true });
   const urls = await Promise.all(
@@ -184,24 +195,31 @@ export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promi
   const run = async (clients: Worker, mode: "rest" | "client", count: number | undefined): Promise<FanOutFigures> => {
     clients.postMessage({ type: "reset" });
     await nextMessage(clients, "reset");
-    const sender = new Worker(senderWorkerSource, {
-      eval: true,
-      workerData: { mode, count, durationMs, concurrency, connectionString: emulator.connectionString, publisherUrl, ...paths },
+    // REST: several publishing services (the api and the agent both publish job events).
+    const senderCount = mode === "rest" ? restSenders : 1;
+    const senders = Array.from({ length: senderCount }, () => {
+      const perSender = count === undefined ? undefined : Math.ceil(count / senderCount);
+      const sender = new Worker(senderWorkerSource, {
+        eval: true,
+        workerData: { mode, count: perSender, durationMs, concurrency, connectionString: emulator.connectionString, publisherUrl, ...paths },
+      });
+      workers.push(sender);
+      return sender;
     });
-    workers.push(sender);
-    const sent = await nextMessage(sender, "sent");
-    const groupSends = sent.sends ?? 0;
+    const sentBySender = await Promise.all(senders.map((sender) => nextMessage(sender, "sent")));
+    const groupSends = sentBySender.reduce((sum, sent) => sum + (sent.sends ?? 0), 0);
+    const startedAt = Math.min(...sentBySender.map((sent) => sent.startedAt ?? Number.POSITIVE_INFINITY));
     const delivered = nextMessage(clients, "delivered");
     clients.postMessage({ type: "await", deliveries: groupSends * clientCount });
     const result = await delivered;
-    await sender.terminate();
-    const seconds = ((result.at ?? 0) - (sent.startedAt ?? 0)) / 1000;
+    await Promise.all(senders.map((sender) => sender.terminate()));
+    const seconds = ((result.at ?? 0) - startedAt) / 1000;
     const sorted = (result.latencies ?? []).sort((a, b) => a - b);
     const percentile = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
     return {
       sender:
         mode === "rest"
-          ? `@azure/web-pubsub group(...).sendToAll, ${concurrency} calls in flight`
+          ? `@azure/web-pubsub group(...).sendToAll from ${restSenders} sender threads, ${concurrency} calls in flight each`
           : `one client's sendToGroup with ackIds, ${concurrency} unacknowledged`,
       groupSends,
       deliveries: result.deliveries ?? 0,
@@ -225,9 +243,36 @@ export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promi
     return { rest, client };
   };
 
+  /** REST senders against a do-nothing server. */
+  const sdkCeiling = async () => {
+    const nullServer = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => res.writeHead(202).end());
+    });
+    await new Promise<void>((resolve) => nullServer.listen(0, "127.0.0.1", resolve));
+    try {
+      const connectionString = `Endpoint=http://127.0.0.1:${(nullServer.address() as AddressInfo).port};AccessKey=unused;Version=1.0;`;
+      const senders = Array.from({ length: restSenders }, () => {
+        const sender = new Worker(senderWorkerSource, { eval: true, workerData: { mode: "rest", durationMs, concurrency, connectionString, ...paths } });
+        workers.push(sender);
+        return sender;
+      });
+      const sent = await Promise.all(senders.map((sender) => nextMessage(sender, "sent")));
+      const finishedAt = Date.now();
+      await Promise.all(senders.map((sender) => sender.terminate()));
+      const sends = sent.reduce((sum, s) => sum + (s.sends ?? 0), 0);
+      const seconds = (finishedAt - Math.min(...sent.map((s) => s.startedAt ?? finishedAt))) / 1000;
+      const groupSendsPerSecond = Math.round(sends / seconds);
+      return { groupSendsPerSecond, deliveriesPerSecondIfEachReached: groupSendsPerSecond * clientCount };
+    } finally {
+      nullServer.close();
+    }
+  };
+
   try {
     const plain = await fanOut("json.webpubsub.azure.v1");
     const reliable = await fanOut("json.reliable.webpubsub.azure.v1");
+    const restSdkCeiling = await sdkCeiling();
     return {
       clients: clientCount,
       clientKind: "raw ws clients in one worker thread (the sender in another, the emulator on the main thread)",
@@ -235,6 +280,7 @@ export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promi
       clientGroupSends: plain.client,
       restGroupSendsReliable: reliable.rest,
       clientGroupSendsReliable: reliable.client,
+      restSdkCeiling,
     };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
