@@ -38,6 +38,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     "--blobPort",
     String(options.port ?? 0),
     "--disableTelemetry",
+    "--silent", // no access log; the "listens on" line is still printed
     "--loose",
     "--skipApiVersionCheck",
     ...(options.location ? ["--location", options.location] : ["--inMemoryPersistence", "--extentMemoryLimit", "256"]),
