@@ -13,9 +13,10 @@ type Message = ReturnType<MessageUtil["decode"]>;
 import type { Journal } from "./journal.js";
 import { handleManagementRequest, type ManagementReply } from "./management.js";
 import { BATCH_MESSAGE_FORMAT, MalformedMessageError, parseMessage, splitBatch, type Annotations } from "./message-codec.js";
-import { LockLostError, type Consumer, type MessageStore } from "./message-store.js";
+import { LockLostError, NotAllowedError, type Consumer, type MessageStore } from "./message-store.js";
 import { parseAddress, type Namespace, type ResolvedEntity, type SendTarget } from "./namespace.js";
 import {
+  batchFrameWrites,
   frames,
   message as amqpMessage,
   outcomeName,
@@ -249,8 +250,9 @@ function settleOutgoing(session: RheaSession, state: SessionState, id: number, d
         reply = outcomes.released().described();
     }
   } catch (error) {
-    if (!(error instanceof LockLostError)) throw error;
-    reply = outcomes.rejected({ error: errors.lockLost() }).described();
+    if (error instanceof LockLostError) reply = outcomes.rejected({ error: errors.lockLost() }).described();
+    else if (error instanceof NotAllowedError) reply = outcomes.rejected({ error: errors.notAllowed(error.message) }).described();
+    else throw error;
   }
   const journal = serverJournal.get(session.connection);
   if (!journal) writeDisposition(session, false, id, reply);
@@ -421,6 +423,7 @@ export class AmqpServer {
     c.on("connection_open", (context) => {
       const connection = context.connection as RheaConnection;
       this.connections.add(connection);
+      batchFrameWrites(connection);
       serverJournal.set(connection, options.journal);
     });
     c.on("disconnected", (context) => this.connections.delete(context.connection as RheaConnection));

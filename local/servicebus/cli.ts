@@ -122,9 +122,6 @@ async function main(): Promise<void> {
     process.stderr.write(`emulator:servicebus: ${message}\n`);
     process.exit((error as NodeJS.ErrnoException).code === undefined ? 2 : 1);
   }
-  const names = [...config.queues.map((q) => q.name), ...config.topics.map((t) => t.name)].join(", ");
-  log(`listening on ${config.host}:${emulator.port} (${names})${config.dataDir ? `, data in ${config.dataDir}` : ", in memory"}`);
-  process.stdout.write(`SERVICEBUS_CONNECTION_STRING=${emulator.connectionString}\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -140,6 +137,10 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  // Announce readiness only once a signal can stop the emulator cleanly.
+  const names = [...config.queues.map((q) => q.name), ...config.topics.map((t) => t.name)].join(", ");
+  log(`listening on ${config.host}:${emulator.port} (${names})${config.dataDir ? `, data in ${config.dataDir}` : ", in memory"}`);
+  process.stdout.write(`SERVICEBUS_CONNECTION_STRING=${emulator.connectionString}\n`);
 }
 
 if (require.main === module) {

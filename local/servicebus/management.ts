@@ -5,7 +5,7 @@
  */
 import type { MessageUtil } from "rhea";
 import { MalformedMessageError, parseMessage, scheduledEnqueueTime, type Annotations } from "./message-codec.js";
-import { LockLostError, MessageNotFoundError, type MessageStore } from "./message-store.js";
+import { LockLostError, MessageNotFoundError, NotAllowedError, type MessageStore } from "./message-store.js";
 import type { Namespace, ResolvedEntity } from "./namespace.js";
 import { string_to_uuid, types, uuid_to_string } from "./rhea-internals.js";
 
@@ -171,6 +171,9 @@ export function handleManagementRequest(entity: ResolvedEntity, request: Message
     }
     if (error instanceof LockLostError) {
       return { statusCode: 410, statusDescription: error.message, errorCondition: "com.microsoft:message-lock-lost" };
+    }
+    if (error instanceof NotAllowedError) {
+      return { statusCode: 400, statusDescription: error.message, errorCondition: "amqp:not-allowed" };
     }
     if (error instanceof MessageNotFoundError) {
       return { statusCode: 404, statusDescription: error.message, errorCondition: "com.microsoft:message-not-found" };

@@ -24,6 +24,9 @@ export class LockLostError extends Error {
   }
 }
 
+/** The operation makes no sense for this store (amqp:not-allowed for the client). */
+export class NotAllowedError extends Error {}
+
 /** A requested sequence number names no deferred message (MessageNotFound for the client). */
 export class MessageNotFoundError extends Error {}
 
@@ -175,6 +178,10 @@ export class MessageStore {
   }
 
   deadLetter(lockToken: string, now: number, reason?: string, description?: string, properties?: Record<string, unknown>): void {
+    if (!this.deadLetterStore) {
+      if (!this.locks.has(lockToken)) throw new LockLostError();
+      throw new NotAllowedError("A message in a dead-letter queue cannot be dead-lettered again: complete it instead.");
+    }
     const message = this.unlock(lockToken);
     const extra: Record<string, unknown> = { ...properties };
     if (reason !== undefined) extra.DeadLetterReason = reason;

@@ -202,7 +202,13 @@ describe("Service Bus emulator through @azure/service-bus", () => {
       deadLetterSource: "deadletter",
       applicationProperties: { kept: "yes", DeadLetterReason: "ValidationFailed" },
     });
-    await dlq.completeMessage(dead as ServiceBusReceivedMessage);
+    const again = await errorOf(dlq.deadLetterMessage(dead as ServiceBusReceivedMessage));
+    // amqp:not-allowed, which the SDK reports as a GeneralError carrying the server's reason.
+    expect(again).toMatchObject({ code: "GeneralError", message: expect.stringContaining("cannot be dead-lettered again") });
+    // The refused message stays in the dead-letter queue and comes back when its lock ends.
+    const [back] = await receiveAll(dlq, 1);
+    expect(back?.messageId).toBe("dl-1");
+    await dlq.completeMessage(back as ServiceBusReceivedMessage);
     expect(await dlq.receiveMessages(1, { maxWaitTimeInMs: 300 })).toHaveLength(0);
     await dlq.close();
     await receiver.close();
@@ -420,7 +426,7 @@ describe("Service Bus emulator through @azure/service-bus", () => {
     expect(mails.map((m) => m.body)).toEqual(["e1", "e2"]);
     expect(mails[0]?.sequenceNumber?.toNumber()).toBeLessThan(mails[1]?.sequenceNumber?.toNumber() ?? 0);
     await mailer.completeMessage(mails[0] as ServiceBusReceivedMessage);
-    await mailer.deadLetterMessage(mails[1] as ServiceBusReceivedMessage, { deadLetterReason: "NoAddress" });
+    await mailer.deadLetterMessage(mails[1] as ServiceBusReceivedMessage, { deadLetterReason: "NoAddress", deadLetterErrorDescription: "no mail address" });
     const mailerDlq = client.createReceiver("events", "mailer", { subQueueType: "deadLetter" });
     const [dead] = await receiveAll(mailerDlq, 1);
     expect(dead).toMatchObject({ body: "e2", deadLetterReason: "NoAddress" });
