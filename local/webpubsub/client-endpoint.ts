@@ -131,7 +131,7 @@ export class ClientEndpoint {
       hub.add(accepted, groups);
       this.serve(hub, accepted, ws);
       accepted.attach(ws);
-      void this.context.upstream.notify(eventFor(hub, accepted), "connected", {});
+      accepted.connectedEvent = this.context.upstream.notify(eventFor(hub, accepted), "connected", {});
     });
   }
 

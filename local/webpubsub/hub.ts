@@ -52,6 +52,8 @@ export class Connection {
   readonly protocol: ClientProtocol;
   readonly subprotocol: string | undefined;
   connectionState: string | undefined;
+  /** The connected event's delivery, so the disconnected event never overtakes it. */
+  connectedEvent: Promise<void> = Promise.resolve();
   /** Undefined while a reliable connection waits for its client to reconnect. */
   private socket: WebSocket | undefined;
   private nextSequenceId = 1;

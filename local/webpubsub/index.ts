@@ -85,7 +85,7 @@ export async function startWebPubSubEmulator(options: WebPubSubEmulatorOptions =
           subprotocol: connection.subprotocol,
           connectionState: connection.connectionState,
         };
-        void upstream.notify(event, "disconnected", reason === undefined ? {} : { reason });
+        void connection.connectedEvent.then(() => upstream.notify(event, "disconnected", reason === undefined ? {} : { reason }));
       });
       hubs.set(name, hub);
     }
