@@ -94,3 +94,24 @@ function stopChild(child: ChildProcess): Promise<void> {
     child.kill("SIGTERM");
   });
 }
+
+/**
+ * Lets browsers on `origins` upload straight to the emulator with the api's SAS URLs (a cross-origin
+ * PUT with x-ms-blob-type needs a CORS preflight answer). The Azure storage account needs the same
+ * rule for the site's origin.
+ */
+export async function allowBrowserUploads(connectionString: string, origins: string[]): Promise<void> {
+  const { BlobServiceClient } = await import("@azure/storage-blob");
+  const service = BlobServiceClient.fromConnectionString(connectionString);
+  await service.setProperties({
+    cors: [
+      {
+        allowedOrigins: origins.join(","),
+        allowedMethods: "PUT,OPTIONS",
+        allowedHeaders: "content-type,x-ms-blob-type,x-ms-version,x-ms-client-request-id,x-ms-date",
+        exposedHeaders: "etag,x-ms-request-id",
+        maxAgeInSeconds: 600,
+      },
+    ],
+  });
+}
