@@ -1,8 +1,7 @@
 /**
  * Records the spans the code under test creates, with the OpenTelemetry SDK the production exporter
- * uses: the copy that `@azure/monitor-opentelemetry` depends on, resolved from its location. (The
- * SDK cannot be a direct devDependency: its declared peer range excludes the @opentelemetry/api
- * version the package pins, although the distro runs on it.)
+ * uses: the very copy `@azure/monitor-opentelemetry` depends on, resolved from its location, so the
+ * tests cannot drift from the SDK that runs in Azure.
  */
 import { createRequire } from "node:module";
 import { context, trace, type SpanContext, type SpanKind, type Attributes, type SpanStatus } from "@opentelemetry/api";

@@ -176,6 +176,12 @@ async function startOnce(options: TelemetryOptions): Promise<boolean> {
       ? { connectionString: options.connectionString, credential }
       : { connectionString: options.connectionString },
     enableLiveMetrics: false,
+    // Every trace: with the distro's default rate-limited sampler (5 traces/s) the first spans after
+    // start-up were not recorded (tests/functions/telemetry-export.test.ts), and on a scale-to-zero
+    // app every job may come just after a start. One job is one trace of a few spans; host.json
+    // keeps the host's own sampling.
+    samplingRatio: 1,
+    tracesPerSecond: 0,
   });
   return true;
 }

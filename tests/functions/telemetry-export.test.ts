@@ -1,0 +1,107 @@
+/**
+ * startTelemetry with a connection string: the real Azure Monitor distro, exporting to a local
+ * HTTPS ingestion endpoint (the connection string's IngestionEndpoint). Asserts what Application Insights
+ * would show: the agent's span under the operation id (trace id) that came with the message, and
+ * the publish span as its child.
+ *
+ * Nothing may leave the machine: a guard refuses every socket to a non-loopback address (off Azure
+ * the distro probes the VM metadata endpoint), and its statsbeat reporting is switched off.
+ */
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import net from "node:net";
+import { gunzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SpanKind } from "@opentelemetry/api";
+import { extractTraceContext, startTelemetry, withSpan } from "../../functions/src/shared/telemetry.js";
+import { loopbackCertificateIn } from "../../local/certificates.js";
+import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
+
+const refusedHosts: string[] = [];
+const originalConnect = net.Socket.prototype.connect;
+function isLoopback(host: string | undefined) {
+  return host === undefined || host === "127.0.0.1" || host === "::1" || host === "localhost";
+}
+beforeAll(() => {
+  net.Socket.prototype.connect = function guardedConnect(this: net.Socket, ...args: unknown[]) {
+    const first = args[0];
+    const options = (Array.isArray(first) ? first[0] : typeof first === "object" && first !== null ? first : { host: args[1] }) as { host?: string; path?: string };
+    if (!options.path && !isLoopback(options.host)) {
+      refusedHosts.push(String(options.host));
+      process.nextTick(() => this.destroy(new Error(`test guard: no network beyond loopback (${options.host})`)));
+      return this;
+    }
+    return (originalConnect as (...a: unknown[]) => net.Socket).apply(this, args);
+  } as typeof net.Socket.prototype.connect;
+});
+
+interface Envelope {
+  name: string;
+  tags?: Record<string, string>;
+  data?: { baseType?: string; baseData?: { name?: string; id?: string } };
+}
+const envelopes: Envelope[] = [];
+let ingestion: Server;
+let ingestionPort: number;
+
+beforeAll(async () => {
+  // The exporter speaks https only; the global test setup trusts this loopback certificate.
+  const { cert, key } = await loopbackCertificateIn(TEST_CERTIFICATE_DIRECTORY);
+  ingestion = createServer({ cert, key }, (request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      let body = Buffer.concat(chunks);
+      if (request.headers["content-encoding"] === "gzip") body = gunzipSync(body);
+      const text = body.toString("utf8").trim();
+      const parsed: unknown = text.startsWith("[") ? JSON.parse(text) : text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+      envelopes.push(...(parsed as Envelope[]));
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify({ itemsReceived: (parsed as unknown[]).length, itemsAccepted: (parsed as unknown[]).length, errors: [] }));
+    });
+  });
+  await new Promise<void>((resolve) => ingestion.listen(0, "127.0.0.1", resolve));
+  ingestionPort = (ingestion.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  const { shutdownAzureMonitor } = require("@azure/monitor-opentelemetry") as typeof import("@azure/monitor-opentelemetry");
+  await shutdownAzureMonitor().catch(() => undefined);
+  ingestion.closeAllConnections();
+  await new Promise((resolve) => ingestion.close(resolve));
+  net.Socket.prototype.connect = originalConnect;
+});
+
+describe("startTelemetry with Application Insights configured", () => {
+  it("exports the agent's spans under the trace id the message carried", async () => {
+    process.env.APPLICATIONINSIGHTS_STATSBEAT_DISABLED = "true";
+    process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = "true";
+    process.env.APPLICATIONINSIGHTS_SDKSTATS_DISABLED = "true";
+    process.env.OTEL_NODE_RESOURCE_DETECTORS = "none";
+    const started = await startTelemetry({
+      connectionString: `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:${ingestionPort}/`,
+      serviceName: "agent",
+    });
+    expect(started).toBe(true);
+    await expect(startTelemetry({ connectionString: "ignored", serviceName: "agent" })).resolves.toBe(true); // once per process
+
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const producerSpanId = "00f067aa0ba902b7";
+    await withSpan("process job", { kind: SpanKind.CONSUMER, parent: extractTraceContext({ traceparent: `00-${traceId}-${producerSpanId}-01` }) }, async () =>
+      withSpan("publish job.succeeded", { kind: SpanKind.PRODUCER }, async () => undefined),
+    );
+    const { shutdownAzureMonitor } = require("@azure/monitor-opentelemetry") as typeof import("@azure/monitor-opentelemetry");
+    await shutdownAzureMonitor(); // flushes the batch
+
+    // The consumer span is a Request in Application Insights, the publish a RemoteDependency.
+    const agent = envelopes.find((envelope) => envelope.data?.baseType === "RequestData");
+    const publish = envelopes.find((envelope) => envelope.data?.baseType === "RemoteDependencyData" && envelope.data.baseData?.name === "publish job.succeeded");
+    expect(agent?.tags?.["ai.operation.id"]).toBe(traceId);
+    expect(agent?.tags?.["ai.operation.parentId"]).toBe(producerSpanId);
+    expect(agent?.tags?.["ai.cloud.role"]).toBe("agent");
+    expect(publish?.tags?.["ai.operation.id"]).toBe(traceId);
+    expect(publish?.tags?.["ai.operation.parentId"]).toBe(agent?.data?.baseData?.id);
+    // Off Azure the distro probes the VM metadata endpoint; the guard refused it, nothing else left.
+    expect(refusedHosts.filter((host) => host !== "169.254.169.254")).toEqual([]);
+  });
+});
