@@ -5,6 +5,8 @@ import path from "node:path";
 import { builtinModules } from "node:module";
 import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
 import { distDir, hostJsonPath, repoRoot, serviceAssets, serviceEntries, type PackageAsset, type ServiceName } from "./services";
+import { unzipSync } from "fflate";
+import { cacheKey, readCached, writeCached } from "./cache";
 import { deterministicZip, type PackageFile } from "./zip";
 
 /** What to bundle, and where the package goes. */
@@ -31,6 +33,11 @@ export interface ServiceBundleOptions {
    * @default []
    */
   readonly assets?: readonly PackageAsset[];
+  /**
+   * Reuse a package built from identical inputs (see cache.ts); none when absent.
+   * @default undefined
+   */
+  readonly cacheDir?: string;
 }
 
 /** One input's share of the bundle, from esbuild's metafile. */
@@ -60,6 +67,8 @@ export interface ServiceBundle {
   readonly duplicatedPackages: readonly string[];
   /** Inputs ranked by the bytes they put into the bundle, largest first. */
   readonly largestInputs: readonly BundleInput[];
+  /** Reused from the cache rather than built. */
+  readonly fromCache: boolean;
 }
 
 /** The bundle's file name inside the package; package.json `main` points at it. */
@@ -97,7 +106,24 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
     logLevel: "silent",
   } as const satisfies BuildOptions;
 
-  const deferred = await deferredPackages(entry, common);
+  const { deferred, ownInputs } = await analyse(entry, common);
+  const zipPath = path.resolve(options.outDir, `${options.name}.zip`);
+  const assets = options.assets ?? [];
+  const key = options.cacheDir
+    ? await cacheKey({
+        rootDir,
+        ownInputs,
+        files: [options.hostJson, ...assets.map((a) => a.source)],
+        settings: { name: options.name, sourcesContent: options.sourcesContent ?? false, assets: assets.map((a) => a.path), deferred },
+      })
+    : undefined;
+  if (options.cacheDir && key) {
+    const cached = await readCached<CachedMeta>(options.cacheDir, options.name, key);
+    if (cached) {
+      await writePackage(packageDir, zipPath, cached.zip, Object.entries(unzipSync(cached.zip)).map(([p, bytes]) => ({ path: p, bytes })));
+      return { ...cached.meta, name: options.name, zipPath, packageDir, fromCache: true };
+    }
+  }
   const outputs: { file: string; bytes: Uint8Array; metafile: Metafile }[] = [];
   if (deferred.length > 0) {
     const outfile = path.join(packageDir, deferredFileName);
@@ -124,7 +150,7 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
     { path: "package.json", bytes: Buffer.from(packageJsonFor(options.name)) },
     ...outputs.map((o) => ({ path: o.file, bytes: o.bytes })),
     ...(await Promise.all(
-      (options.assets ?? []).map(async (asset) => ({
+      assets.map(async (asset) => ({
         path: asset.path,
         bytes: await readFile(asset.source).catch((error: unknown) => {
           throw new Error(`asset ${asset.path} of ${options.name}: cannot read ${asset.source}: ${error instanceof Error ? error.message : String(error)}`);
@@ -134,23 +160,11 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
   ];
   const zip = deterministicZip(files);
 
-  await rm(packageDir, { recursive: true, force: true });
-  await mkdir(packageDir, { recursive: true });
-  await Promise.all(
-    files.map(async (f) => {
-      await mkdir(path.dirname(path.join(packageDir, f.path)), { recursive: true });
-      await writeFile(path.join(packageDir, f.path), f.bytes);
-    }),
-  );
-  const zipPath = path.resolve(options.outDir, `${options.name}.zip`);
-  await writeFile(zipPath, zip);
+  await writePackage(packageDir, zipPath, zip, files);
 
   const sizeOf = (file: string) => outputs.find((o) => o.file === file)?.bytes.byteLength ?? 0;
   const code = outputs.filter((o) => o.file.endsWith(".js"));
-  return {
-    name: options.name,
-    zipPath,
-    packageDir,
+  const meta: CachedMeta = {
     sha256: sha256Hex(zip),
     zipBytes: zip.byteLength,
     bundleBytes: sizeOf(bundleFileName),
@@ -160,6 +174,24 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
     largestInputs: mergeRanks(code.map((o) => rankInputs(o.metafile, path.relative(rootDir, path.join(packageDir, o.file))))),
     duplicatedPackages: duplicates(code.map((o) => o.metafile)),
   };
+  if (options.cacheDir && key) await writeCached(options.cacheDir, options.name, key, zip, meta);
+  return { ...meta, name: options.name, zipPath, packageDir, fromCache: false };
+}
+
+type CachedMeta = Omit<ServiceBundle, "name" | "zipPath" | "packageDir" | "fromCache">;
+
+/** The zip, and the same files unpacked beside it (for local hosts and benchmarks). */
+async function writePackage(packageDir: string, zipPath: string, zip: Uint8Array, files: readonly PackageFile[]): Promise<void> {
+  await rm(packageDir, { recursive: true, force: true });
+  await mkdir(packageDir, { recursive: true });
+  await Promise.all(
+    files.map(async (f) => {
+      await mkdir(path.dirname(path.join(packageDir, f.path)), { recursive: true });
+      await writeFile(path.join(packageDir, f.path), f.bytes);
+    }),
+  );
+  await mkdir(path.dirname(zipPath), { recursive: true });
+  await writeFile(zipPath, zip);
 }
 
 /** The second file of a package: packages loaded only through deferred `require()`. */
@@ -171,7 +203,7 @@ export const deferredFileName = "deferred.js";
  * own modules from the entry along static imports; every package imported on that walk is
  * needed at start, every other package the own code uses is deferred.
  */
-async function deferredPackages(entry: string, common: BuildOptions & { absWorkingDir: string }): Promise<string[]> {
+async function analyse(entry: string, common: BuildOptions & { absWorkingDir: string }): Promise<{ deferred: string[]; ownInputs: string[] }> {
   const analysis = await build({ ...common, entryPoints: [entry], outfile: path.join(path.dirname(entry), "analysis.js"), packages: "external", minify: false, sourcemap: false });
   const inputs = analysis.metafile!.inputs;
   // require.resolve() loads nothing: a package only resolved is neither needed nor deferred.
@@ -197,7 +229,8 @@ async function deferredPackages(entry: string, common: BuildOptions & { absWorki
       }
     }
   }
-  return [...used].filter((pkg) => !atStart.has(pkg)).sort();
+  const ownInputs = Object.keys(inputs).filter((input) => !input.includes("node_modules/"));
+  return { deferred: [...used].filter((pkg) => !atStart.has(pkg)).sort(), ownInputs };
 }
 
 /**
@@ -277,9 +310,12 @@ function packageOf(input: string): string {
   return first.startsWith("@") ? `${first}/${parts[at + 2] ?? ""}` : first;
 }
 
-/** Builds one of this repository's services (see services.ts) into dist/. */
-export async function buildService(name: ServiceName, outDir: string = distDir): Promise<ServiceBundle> {
+/** Where buildService keeps packages built from identical inputs. */
+export const defaultCacheDir = path.join(distDir, ".cache");
+
+/** Builds one of this repository's services (see services.ts) into dist/, reusing an identical earlier build. */
+export async function buildService(name: ServiceName, outDir: string = distDir, options: { cache?: boolean } = {}): Promise<ServiceBundle> {
   const entry = path.join(repoRoot, serviceEntries[name]);
   if (!existsSync(entry)) throw new Error(`service "${name}" has no entry point at ${serviceEntries[name]}`);
-  return buildServiceBundle({ name, entry, hostJson: hostJsonPath, outDir, assets: serviceAssets(name) });
+  return buildServiceBundle({ name, entry, hostJson: hostJsonPath, outDir, assets: serviceAssets(name), cacheDir: options.cache === false ? undefined : defaultCacheDir });
 }

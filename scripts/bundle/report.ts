@@ -10,7 +10,7 @@ export function formatBytes(bytes: number): string {
 export function formatBundleReport(bundle: ServiceBundle, topInputs = 8): string {
   const lines = [
     `${bundle.name}: bundle ${formatBytes(bundle.bundleBytes)} (map ${formatBytes(bundle.mapBytes)}), ` +
-      `zip ${formatBytes(bundle.zipBytes)}, sha256 ${bundle.sha256}`,
+      `zip ${formatBytes(bundle.zipBytes)}, sha256 ${bundle.sha256}${bundle.fromCache ? " (unchanged inputs: reused)" : ""}`,
     `  ${bundle.zipPath}`,
     ...(bundle.deferredPackages.length > 0
       ? [`  deferred.js ${formatBytes(bundle.deferredBytes)}, loaded on first use: ${bundle.deferredPackages.join(", ")}`]

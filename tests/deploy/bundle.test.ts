@@ -96,6 +96,38 @@ describe("service bundle", () => {
   });
 });
 
+describe("build cache", () => {
+  it("reuses a package built from identical inputs, and rebuilds when a source byte or the entry changes", async () => {
+    const cacheDir = path.join(work, "cache");
+    const src = path.join(work, "cached-src");
+    await cp(fixture, src, { recursive: true });
+    const options = { name: "hello", entry: path.join(src, "index.ts"), hostJson, cacheDir };
+    const built = await buildServiceBundle({ ...options, outDir: path.join(work, "cache-a") });
+    const reused = await buildServiceBundle({ ...options, outDir: path.join(work, "cache-b") });
+    expect([built.fromCache, reused.fromCache]).toEqual([false, true]);
+    expect(reused.sha256).toBe(built.sha256);
+    expect((await readFile(reused.zipPath)).equals(await readFile(built.zipPath))).toBe(true);
+    expect((await readFile(path.join(reused.packageDir, "main.js"))).equals(await readFile(path.join(built.packageDir, "main.js")))).toBe(true);
+    expect(reused.deferredPackages).toEqual(built.deferredPackages);
+
+    await writeFile(path.join(src, "greeting.ts"), (await readFile(path.join(src, "greeting.ts"), "utf8")).replace("Hello", "Hallo"));
+    const rebuilt = await buildServiceBundle({ ...options, outDir: path.join(work, "cache-c") });
+    expect(rebuilt.fromCache).toBe(false);
+    expect(rebuilt.sha256).not.toBe(built.sha256);
+  });
+
+  it("treats a damaged entry as a miss, never as a package", async () => {
+    const cacheDir = path.join(work, "cache-damaged");
+    const options = { name: "hello", entry: path.join(fixture, "index.ts"), hostJson, cacheDir };
+    const built = await buildServiceBundle({ ...options, outDir: path.join(work, "damaged-a") });
+    const { readdir } = await import("node:fs/promises");
+    for (const f of (await readdir(cacheDir)).filter((f) => f.endsWith(".zip"))) await writeFile(path.join(cacheDir, f), "not the package");
+    const again = await buildServiceBundle({ ...options, outDir: path.join(work, "damaged-b") });
+    expect(again.fromCache).toBe(false);
+    expect(again.sha256).toBe(built.sha256);
+  });
+});
+
 describe("service assets", () => {
   it("ship Swagger UI beside the api's code, where docs.ts looks for it, and nothing for the agent", async () => {
     const assets = serviceAssets("api");
