@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startWebPubSubEmulator, type WebPubSubEmulatorOptions } from "./index.js";
+import { hubNamePattern } from "./rest-api.js";
 import { systemEvents } from "./upstream.js";
 
 export const usage = `Usage: emulator:webpubsub [options]
@@ -61,7 +62,7 @@ export function parseCliArguments(argv: string[]): WebPubSubEmulatorOptions | "h
   if (values.host !== undefined) options.host = values.host;
   const hubs = values.hub ?? [];
   for (const hub of hubs) {
-    if (!/^[A-Za-z][A-Za-z0-9_`,.[\]]{0,127}$/.test(hub)) {
+    if (!hubNamePattern.test(hub)) {
       throw new CliUsageError(`--hub ${JSON.stringify(hub)} is not a valid hub name (a letter, then letters, digits, _ \` , . [ ])`);
     }
   }

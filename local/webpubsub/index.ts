@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { ClientEndpoint } from "./client-endpoint.js";
 import { defaultReconnectWindowMs, Hub } from "./hub.js";
-import { handleRestRequest } from "./rest-api.js";
+import { handleRestRequest, hubNamePattern } from "./rest-api.js";
 import { systemEvents, UpstreamClient, type EventHandlerSettings } from "./upstream.js";
 
 export type { EventHandlerSettings } from "./upstream.js";
@@ -54,6 +54,9 @@ const closeHandshakeTimeoutMs = 1_000;
 export async function startWebPubSubEmulator(options: WebPubSubEmulatorOptions = {}): Promise<WebPubSubEmulator> {
   const accessKey = options.accessKey ?? randomBytes(32).toString("base64");
   if (accessKey.length === 0 || accessKey.includes(";")) throw new Error("accessKey must be non-empty and contain no ';'");
+  for (const hub of options.hubs ?? []) {
+    if (!hubNamePattern.test(hub)) throw new Error(`hub name ${JSON.stringify(hub)} is invalid (a letter, then up to 127 letters, digits or _ \` , . [ ])`);
+  }
   for (const handler of options.eventHandlers ?? []) validateEventHandler(handler);
   const host = options.host ?? "127.0.0.1";
   const scheme = options.tls ? "https" : "http";

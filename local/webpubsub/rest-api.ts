@@ -33,7 +33,8 @@ class HttpError extends Error {
   }
 }
 
-const hubNamePattern = /^[A-Za-z][A-Za-z0-9_`,.[\]]{0,127}$/;
+/** The service's rule for hub names. */
+export const hubNamePattern = /^[A-Za-z][A-Za-z0-9_`,.[\]]{0,127}$/;
 
 /** True when the request was for this API (even when it failed). */
 export async function handleRestRequest(context: RestContext, req: IncomingMessage, res: ServerResponse): Promise<boolean> {

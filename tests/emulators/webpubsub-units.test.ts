@@ -126,7 +126,8 @@ describe("event signatures", () => {
 });
 
 describe("emulator options", () => {
-  it("refuses a mistyped event handler at start-up", async () => {
+  it("refuses an invalid hub name or a mistyped event handler at start-up", async () => {
+    await expect(startWebPubSubEmulator({ hubs: ["jobs", "no spaces"] })).rejects.toThrow(/hub name "no spaces" is invalid/);
     await expect(startWebPubSubEmulator({ eventHandlers: [{ hub: "h", urlTemplate: "localhost:7071/api" }] })).rejects.toThrow(/not an absolute http\(s\) URL/);
     await expect(startWebPubSubEmulator({ eventHandlers: [{ hub: "h", urlTemplate: "http://x/", systemEvents: ["conected"] }] })).rejects.toThrow(/unknown system events conected/);
   });
