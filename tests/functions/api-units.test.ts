@@ -1,7 +1,10 @@
 /** The api's pure pieces: identity, problem details, health aggregation. */
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import type { ApiDependencies } from "../../functions/src/api/dependencies.js";
+import { createApiHandlers } from "../../functions/src/api/handlers.js";
 import { checkHealth } from "../../functions/src/api/health.js";
+import { decode, httpRequest, invocationContext } from "../support/http.js";
 import { callerFrom, idFromPrincipal } from "../../functions/src/api/identity.js";
 import { HttpProblem, pointerFor, problemResponse, validationProblem } from "../../functions/src/api/problem.js";
 
@@ -70,5 +73,28 @@ describe("health", () => {
     );
     expect(report).toEqual({ status: "degraded", checks: { cosmos: "ok", blob: "unreachable", serviceBus: "unreachable", webPubSub: "ok" } });
     expect(logged).toEqual(["blob: secret-account.blob.core.windows.net refused", "serviceBus: no answer within 50 ms"]);
+  });
+});
+
+describe("GET /api/health", () => {
+  it("shares one round of probes between concurrent and recent requests", async () => {
+    let probes = 0;
+    const ping = async () => {
+      probes += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    };
+    const deps = {
+      jobs: { ping },
+      uploads: { ping },
+      queue: { ping },
+      realtime: { ping },
+      identity: { allowDevelopmentIdentity: false },
+    } as unknown as ApiDependencies; // only what the health route touches
+    const handlers = createApiHandlers(async () => deps);
+    const ask = async () => decode(await handlers.health(httpRequest({ path: "/api/health" }), invocationContext()));
+    const answers = await Promise.all([ask(), ask(), ask()]);
+    answers.push(await ask());
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    expect(probes).toBe(4); // one per dependency, once
   });
 });

@@ -7,7 +7,7 @@ import type { HttpRequest, InvocationContext } from "@azure/functions";
 import { InvalidContinuationToken, JobNotFound } from "../shared/job-store.js";
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../shared/job.js";
 import type { ApiDependencies, DependencyProvider } from "./dependencies.js";
-import { checkHealth } from "./health.js";
+import { checkHealth, type HealthReport } from "./health.js";
 import { byMethod, json, readJsonBody, readQuery, serve, type Handler } from "./http.js";
 import { callerFrom, type Caller } from "./identity.js";
 import { jobOf, listJobsOf, submitJob, toJobView, type Log } from "./jobs.js";
@@ -63,7 +63,11 @@ export interface ApiHandlers {
   health: Handler;
 }
 
+/** How long one health report answers later health requests. */
+const HEALTH_CACHE_MS = 5_000;
+
 export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers {
+  const recentHealth = new WeakMap<ApiDependencies, { at: number; report: Promise<HealthReport> }>();
   return {
     uploads: serve(
       "/api/uploads",
@@ -159,11 +163,21 @@ export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers
       byMethod({
         GET: async (_request, context) => {
           const deps = await dependencies();
-          const report = await checkHealth(
-            { cosmos: () => deps.jobs.ping(), blob: () => deps.uploads.ping(), serviceBus: () => deps.queue.ping(), webPubSub: () => deps.realtime.ping() },
-            (dependency, error) => context.warn(`health: ${dependency} unreachable`, error),
-            deps.healthProbeTimeoutMs,
-          );
+          // The route is anonymous: a flood of probes must not become a flood of calls to every
+          // dependency, so concurrent and recent requests share one report.
+          let cached = recentHealth.get(deps);
+          if (!cached || Date.now() - cached.at > HEALTH_CACHE_MS) {
+            cached = {
+              at: Date.now(),
+              report: checkHealth(
+                { cosmos: () => deps.jobs.ping(), blob: () => deps.uploads.ping(), serviceBus: () => deps.queue.ping(), webPubSub: () => deps.realtime.ping() },
+                (dependency, error) => context.warn(`health: ${dependency} unreachable`, error),
+                deps.healthProbeTimeoutMs,
+              ),
+            };
+            recentHealth.set(deps, cached);
+          }
+          const report = await cached.report;
           return json(report.status === "ok" ? 200 : 503, report);
         },
       }),
