@@ -155,11 +155,16 @@ export interface TelemetryOptions {
 let started: Promise<boolean> | undefined;
 
 /**
- * Starts OpenTelemetry with the Azure Monitor exporter once per process. Returns whether it was
- * started. Safe to call on every invocation: later calls return the first call's promise.
+ * Starts OpenTelemetry with the Azure Monitor exporter once per process. Resolves to whether it
+ * started; never rejects. Safe to call on every invocation: later calls share the first call's result.
  */
 export function startTelemetry(options: TelemetryOptions): Promise<boolean> {
-  started ??= startOnce(options);
+  // Telemetry must never take a service down: a failure to start it is reported and the service
+  // runs without it (spans stay no-ops).
+  started ??= startOnce(options).catch((error: unknown) => {
+    console.error(`telemetry is off: the Azure Monitor exporter did not start: ${(error as Error).message}`);
+    return false;
+  });
   return started;
 }
 
