@@ -290,12 +290,27 @@ export async function benchWebPubSub(options: WebPubSubBenchOptions = {}): Promi
 
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
 
+/** One line per figure, for `npm run bench:emulators` and a direct run. */
+export function printWebPubSubFigures(figures: WebPubSubBenchFigures): void {
+  console.log(`  ${figures.clients} clients: ${figures.clientKind}`);
+  const rows: [string, FanOutFigures][] = [
+    ["REST group sends -> json clients", figures.restGroupSends],
+    ["client sendToGroup -> json clients", figures.clientGroupSends],
+    ["REST group sends -> reliable clients", figures.restGroupSendsReliable],
+    ["client sendToGroup -> reliable clients", figures.clientGroupSendsReliable],
+  ];
+  for (const [name, f] of rows) {
+    console.log(
+      `  ${name}: ${f.deliveriesPerSecond} deliveries/s (${f.groupSendsPerSecond} sends/s, ${f.deliveries} delivered in ${f.seconds} s, ` +
+        `latency p50 ${f.latencyMs.p50} ms, p99 ${f.latencyMs.p99} ms) [${f.sender}]`,
+    );
+  }
+  console.log(`  REST sender ceiling against a do-nothing server: ${figures.restSdkCeiling.groupSendsPerSecond} sends/s`);
+}
+
 if (require.main === module) {
-  benchWebPubSub().then(
-    (figures) => console.log(JSON.stringify(figures, null, 2)),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
+  benchWebPubSub().then(printWebPubSubFigures, (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
 }
