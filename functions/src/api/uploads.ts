@@ -44,7 +44,7 @@ export class BlobUploads implements Uploads {
   constructor(
     private readonly service: BlobServiceClient,
     private readonly containerName: string,
-    private readonly signing: "userDelegation" | "accountKey",
+    readonly signing: "userDelegation" | "accountKey",
   ) {}
 
   private get container(): ContainerClient {

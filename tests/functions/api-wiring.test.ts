@@ -1,0 +1,60 @@
+/**
+ * The production wiring (clients.ts) from each settings shape, without any network: identity-based
+ * settings (Azure) sign uploads with user-delegation keys and never accept the development
+ * identity; connection strings (local platform) sign with the account key.
+ */
+import { describe, expect, it } from "vitest";
+import { createApiDependencies } from "../../functions/src/api/clients.js";
+import { BlobUploads } from "../../functions/src/api/uploads.js";
+import { SettingsError } from "../../functions/src/settings.js";
+
+const common = {
+  COSMOS_DATABASE_NAME: "app",
+  COSMOS_JOBS_CONTAINER_NAME: "jobs",
+  UPLOADS_CONTAINER_NAME: "uploads",
+  WEBPUBSUB_HUB: "jobs",
+  JOBS_QUEUE_NAME: "jobs",
+  UPLOAD_MAX_BYTES: "1048576",
+  UPLOAD_URL_TTL_SECONDS: "600",
+};
+
+describe("createApiDependencies", () => {
+  it("uses managed identity and user-delegation SAS for identity-based settings", async () => {
+    const deps = await createApiDependencies({
+      ...common,
+      Cosmos__accountEndpoint: "https://acct.documents.azure.com:443/",
+      Cosmos__clientId: "00000000-0000-0000-0000-000000000001",
+      UploadsStorage__blobServiceUri: "https://acct.blob.core.windows.net",
+      UploadsStorage__clientId: "00000000-0000-0000-0000-000000000001",
+      ServiceBus__fullyQualifiedNamespace: "ns.servicebus.windows.net",
+      ServiceBus__clientId: "00000000-0000-0000-0000-000000000001",
+      WebPubSub__serviceUri: "https://wps.webpubsub.azure.com",
+      WebPubSub__clientId: "00000000-0000-0000-0000-000000000001",
+    });
+    expect(deps.uploads).toBeInstanceOf(BlobUploads);
+    expect((deps.uploads as BlobUploads).signing).toBe("userDelegation");
+    expect(deps.identity.allowDevelopmentIdentity).toBe(false);
+    expect(deps.uploadMaxBytes).toBe(1048576);
+    expect(deps.uploadUrlTtlSeconds).toBe(600);
+    await deps.queue.close();
+  });
+
+  it("signs with the account key for a local connection string, and honours ALLOW_DEVELOPMENT_IDENTITY", async () => {
+    const deps = await createApiDependencies({
+      ...common,
+      Cosmos: "AccountEndpoint=https://127.0.0.1:8081/;AccountKey=a2V5;",
+      UploadsStorage: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
+      ServiceBus: "Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=k;SharedAccessKey=a2V5;UseDevelopmentEmulator=true;",
+      WebPubSub: "Endpoint=http://127.0.0.1:8080;AccessKey=a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5;Version=1.0;",
+      ALLOW_DEVELOPMENT_IDENTITY: "true",
+    });
+    expect((deps.uploads as BlobUploads).signing).toBe("accountKey");
+    expect(deps.identity.allowDevelopmentIdentity).toBe(true);
+    await deps.queue.close();
+  });
+
+  it("fails naming every missing setting", async () => {
+    await expect(createApiDependencies({ COSMOS_DATABASE_NAME: "app" })).rejects.toThrow(SettingsError);
+    await expect(createApiDependencies({ COSMOS_DATABASE_NAME: "app" })).rejects.toThrow(/UploadsStorage is missing[\s\S]*JOBS_QUEUE_NAME is missing/);
+  });
+});
