@@ -164,6 +164,8 @@ function echoDrain(link: RheaLink): void {
 }
 
 function writeDisposition(session: RheaSession, role: boolean, id: number, state: unknown): void {
+  // A settlement that waited for the journal may outlive its session.
+  if (!session.is_open()) return;
   session.output(frames.disposition({ role, first: id, last: id, settled: true, state }));
 }
 
@@ -302,7 +304,7 @@ class InboundLink {
     if (this.link.credit < SENDER_CREDIT / 2) this.link.flow?.(SENDER_CREDIT - this.link.credit);
     const session = this.link.session;
     const settle = (state: unknown) => {
-      if (!delivery.settled && session.is_open()) writeDisposition(session, true, delivery.id, state);
+      if (!delivery.settled) writeDisposition(session, true, delivery.id, state);
     };
     if (delivery.size > this.maxSize) {
       settle(

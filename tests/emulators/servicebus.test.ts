@@ -336,6 +336,18 @@ describe("Service Bus emulator through @azure/service-bus", () => {
     await intruder.close();
   });
 
+  it("refuses a link whose connection put no token on $cbs", async () => {
+    const condition = await new Promise<string | undefined>((resolve) => {
+      const connection = rhea.create_container().connect({ host: "127.0.0.1", port: emulator.port, reconnect: false });
+      const sender = connection.open_sender({ target: { address: "props" } });
+      sender.on("sender_error", (context) => {
+        resolve(context.sender?.error && (context.sender.error as { condition?: string }).condition);
+        connection.close();
+      });
+    });
+    expect(condition).toBe("amqp:unauthorized-access");
+  });
+
   it("refuses unknown entities with MessagingEntityNotFound", async () => {
     const sender = client.createSender("no-such-queue");
     expect((await errorOf(sender.sendMessages({ body: "x" }))).code).toBe("MessagingEntityNotFound");
