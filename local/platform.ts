@@ -46,11 +46,13 @@ const LOCAL_WEB_PUBSUB_KEY = "bG9jYWwtcGxhdGZvcm0td2ViLXB1YnN1Yi1hY2Nlc3Mta2V5LT
 export interface LocalPlatformOptions {
   /** Ports to listen on; 0 picks a free one. @default DEFAULT_PORTS */
   ports?: Partial<Record<PlatformPort, number>>;
-  /** Run the services from their TypeScript sources (tsx) or from the bundles in dist/. @default "source" */
+  /** Run the services from their TypeScript sources (tsx) or from the bundles `npm run bundle` builds. @default "source" */
   code?: "source" | "bundle";
+  /** Where the bundles are (`<directory>/<service>/main.js`), and where local.settings.json goes. @default dist/ */
+  bundleDirectory?: string;
   /** Where the loopback certificate is kept. @default <repository>/.tmp/local-platform */
   stateDirectory?: string;
-  /** Write dist/<service>/local.settings.json (for Core Tools' `func start`). @default true */
+  /** Write <bundleDirectory>/<service>/local.settings.json (for Core Tools' `func start`). @default true */
   writeLocalSettings?: boolean;
   /** Progress lines. @default stdout */
   progress?: (line: string) => void;
@@ -192,8 +194,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
   try {
     const code = options.code ?? "source";
+    const bundleDirectory = options.bundleDirectory ?? distDir;
     const entries = Object.fromEntries(
-      serviceNames.map((service) => [service, code === "bundle" ? join(distDir, service, "main.js") : join(repositoryRoot, serviceEntries[service])]),
+      serviceNames.map((service) => [service, code === "bundle" ? join(bundleDirectory, service, "main.js") : join(repositoryRoot, serviceEntries[service])]),
     ) as Record<ServiceName, string>;
     if (code === "bundle") {
       for (const [service, entry] of Object.entries(entries)) {
@@ -268,7 +271,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     if (options.writeLocalSettings ?? true) {
       await timed("local.settings.json for func start", async () => {
         for (const service of serviceNames) {
-          const directory = join(distDir, service);
+          const directory = join(bundleDirectory, service);
           await mkdir(directory, { recursive: true });
           const file = localSettingsFile(settings[service], service === "api" ? { port: ports.api, corsOrigins: webOrigins } : {});
           await writeFile(join(directory, "local.settings.json"), `${JSON.stringify(file, null, 2)}\n`);
@@ -284,7 +287,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
             startHostProcess({
               name: service,
               entry: entries[service],
-              hostJson: code === "bundle" ? join(distDir, service, "host.json") : hostJsonPath,
+              hostJson: code === "bundle" ? join(bundleDirectory, service, "host.json") : hostJsonPath,
               port: hostPorts[service],
               ...(service === "api" ? { corsAllowedOrigins: webOrigins } : {}),
               settings: settings[service],

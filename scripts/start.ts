@@ -61,7 +61,7 @@ function table(platform: LocalPlatform): string {
 
 async function main(): Promise<void> {
   const { ports, code } = parseOptions();
-  let platform: LocalPlatform | undefined;
+  const starting = startLocalPlatform({ ports, code });
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -71,6 +71,8 @@ async function main(): Promise<void> {
     stopping = true;
     process.stdout.write(`\n${signal}: stopping the local platform…\n`);
     const started = performance.now();
+    // Interrupted while starting: let the start finish (or fail and clean up), then stop what runs.
+    const platform = await starting.catch(() => undefined);
     await platform?.stop();
     process.stdout.write(`Stopped in ${Math.round(performance.now() - started)} ms.\n`);
     process.exit(0);
@@ -78,9 +80,11 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
 
+  let platform: LocalPlatform;
   try {
-    platform = await startLocalPlatform({ ports, code });
+    platform = await starting;
   } catch (error) {
+    if (stopping) return;
     if (error instanceof PortInUseError) {
       process.stderr.write(`\nCannot start: ${error.message}\n(defaults: ${Object.entries(DEFAULT_PORTS).map(([role, port]) => `${role} ${port}`).join(", ")})\n`);
     } else {
