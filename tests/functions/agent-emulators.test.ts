@@ -28,6 +28,8 @@ import { memoryLog } from "./agent-fakes.js";
 import { recordSpans } from "./telemetry-recorder.js";
 
 const MAX_DELIVERIES = 3;
+/** The redelivery backoff is tested on its own (agent.test.ts) and by the hosted run (agent-host.test.ts). */
+const noBackoff = { redeliveryDelayMs: () => 0 };
 
 let platform: TestPlatform;
 let uploadsContainer: ContainerClient;
@@ -121,7 +123,7 @@ describe("agent with the real SDKs against the emulators", () => {
     const producer = await enqueue(job);
 
     const receiver = serviceBusClient.createReceiver(TEST_QUEUE_NAME);
-    const handlers = createAgentHandlers(async () => deps);
+    const handlers = createAgentHandlers(async () => deps, noBackoff);
     const delivery = await deliverOnce(receiver, handlers.processJobMessage, "processJob");
     await receiver.close();
     expect(delivery.ok).toBe(true);
@@ -149,7 +151,7 @@ describe("agent with the real SDKs against the emulators", () => {
         throw Object.assign(new Error("storage is unavailable"), { statusCode: 503 });
       },
     };
-    const handlers = createAgentHandlers(async () => ({ ...deps, uploads: unavailable }));
+    const handlers = createAgentHandlers(async () => ({ ...deps, uploads: unavailable }), noBackoff);
     await enqueue(job);
 
     const receiver = serviceBusClient.createReceiver(TEST_QUEUE_NAME);

@@ -13,7 +13,7 @@ import { JobNotFound, StaleJob } from "../../functions/src/shared/job-store.js";
 import { uploadBlobName } from "../../functions/src/shared/upload-names.js";
 import { formatTraceparent, injectTraceContext, withSpan } from "../../functions/src/shared/telemetry.js";
 import { failDeadLetteredJob, deadLetterError } from "../../functions/src/agent/dead-letter.js";
-import { createAgentHandlers, parseJobMessage } from "../../functions/src/agent/handlers.js";
+import { createAgentHandlers, parseJobMessage, redeliveryDelayMs, REDELIVERY_BACKOFF } from "../../functions/src/agent/handlers.js";
 import { processJob, type AgentDependencies } from "../../functions/src/agent/process-job.js";
 import { InMemoryJobStore, InMemoryUploads, memoryLog, RecordingJobEvents } from "./agent-fakes.js";
 import { recordSpans } from "./telemetry-recorder.js";
@@ -242,7 +242,7 @@ describe("handlers (real InvocationContext)", () => {
     });
     return { context, logs };
   }
-  const handlers = () => createAgentHandlers(async () => deps);
+  const handlers = () => createAgentHandlers(async () => deps, { redeliveryDelayMs: () => 0 });
 
   it("continues the producer's trace, tags every log line with the job id, and finishes the job", async () => {
     const job = await queued({ kind: "text", text: "traced text" });
@@ -283,7 +283,7 @@ describe("handlers (real InvocationContext)", () => {
     const job = await queued({ kind: "blob", blobName: upload("b") });
     const { context, logs } = invocation({ deliveryCount: 3 });
     await expect(handlers().processJobMessage(messageFor(job), context)).rejects.toThrow("storage timeout");
-    expect(logs.some((line) => line.level === "error" && line.text.includes("delivery 3"))).toBe(true);
+    expect(logs.some((line) => line.level === "error" && line.text.includes("(delivery 3)"))).toBe(true);
     expect(recorder.spans().find((span) => span.name === "process job")?.status.code).toBe(2); // ERROR
   });
 

@@ -64,7 +64,32 @@ export interface AgentHandlers {
   failDeadLetteredJobMessage(message: unknown, context: InvocationContext): Promise<void>;
 }
 
-export function createAgentHandlers(dependencies: () => Promise<AgentDependencies>): AgentHandlers {
+/** First and longest wait before a failed delivery gives its message back. */
+export const REDELIVERY_BACKOFF = { initialMs: 1_000, maxMs: 30_000 } as const;
+
+/**
+ * How long a failed delivery waits before it throws (and the host abandons the message). Service Bus
+ * redelivers an abandoned message at once and the Functions Service Bus trigger has no retry
+ * policy, so without a wait every delivery would be spent within a second and a short outage
+ * (Cosmos throttling, a storage blip) would dead-letter, i.e. fail, the job. Exponential in the
+ * 1-based delivery count, capped, with jitter (50-100%) so failed deliveries do not return in
+ * lockstep; the host renews the message lock meanwhile (host.json maxAutoLockRenewalDuration).
+ */
+export function redeliveryDelayMs(deliveryCount: number | undefined, random: () => number = Math.random): number {
+  const attempt = Math.max(1, Math.min(deliveryCount ?? 1, 16));
+  const ceiling = Math.min(REDELIVERY_BACKOFF.maxMs, REDELIVERY_BACKOFF.initialMs * 2 ** (attempt - 1));
+  return Math.round(ceiling * (0.5 + random() / 2));
+}
+
+export interface AgentHandlerOptions {
+  /** @default redeliveryDelayMs */
+  redeliveryDelayMs?: (deliveryCount: number | undefined) => number;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function createAgentHandlers(dependencies: () => Promise<AgentDependencies>, options: AgentHandlerOptions = {}): AgentHandlers {
+  const delayBeforeRedelivery = options.redeliveryDelayMs ?? redeliveryDelayMs;
   return {
     async processJobMessage(message, context) {
       const metadata = messageMetadata(context);
@@ -98,8 +123,13 @@ export function createAgentHandlers(dependencies: () => Promise<AgentDependencie
               if (outcome.fallbackReason) span.setAttribute("analysis.fallback_reason", outcome.fallbackReason);
             }
           } catch (error) {
-            // Thrown on purpose: the host abandons the message and Service Bus redelivers it.
-            log.error(`attempt failed, Service Bus will redeliver (delivery ${metadata.deliveryCount ?? "?"}): ${(error as Error).message}`);
+            // Thrown on purpose, after a backoff: the host abandons the message and Service Bus
+            // redelivers it (or dead-letters it after maxDeliveryCount).
+            const delayMs = delayBeforeRedelivery(metadata.deliveryCount);
+            log.error(
+              `attempt failed (delivery ${metadata.deliveryCount ?? "?"}), handing the message back for redelivery in ${delayMs} ms: ${(error as Error).message}`,
+            );
+            await sleep(delayMs);
             throw error;
           }
         },
