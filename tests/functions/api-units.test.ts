@@ -98,3 +98,30 @@ describe("GET /api/health", () => {
     expect(probes).toBe(4); // one per dependency, once
   });
 });
+
+describe("unexpected failures", () => {
+  const failingWith = (error: unknown) => {
+    const deps = {
+      jobs: { list: () => Promise.reject(error) },
+      identity: { allowDevelopmentIdentity: true },
+    } as unknown as ApiDependencies; // only what listing touches
+    const handlers = createApiHandlers(async () => deps);
+    return handlers.jobs(httpRequest({ path: "/api/jobs", headers: { "x-dev-user": "u" } }), invocationContext()).then(decode);
+  };
+
+  it("answers 503 with Retry-After when a dependency throttles or is unreachable", async () => {
+    for (const error of [{ code: 429, message: "throttled" }, Object.assign(new Error("connect ECONNREFUSED 10.0.0.4:443"), { code: "ECONNREFUSED" }), { statusCode: 503 }]) {
+      const response = await failingWith(error);
+      expect(response.status).toBe(503);
+      expect(response.headers["retry-after"]).toBe("5");
+      expect(response.text).not.toMatch(/10\.0\.0\.4|throttled/);
+    }
+  });
+
+  it("answers 500 problem+json that reveals nothing for anything else", async () => {
+    const response = await failingWith(new Error("secret internals at cosmos://acct"));
+    expect(response.status).toBe(500);
+    expect(response.headers["content-type"]).toBe("application/problem+json");
+    expect(response.text).not.toContain("secret");
+  });
+});

@@ -51,6 +51,9 @@ export function serve(name: string, handler: Handler): Handler {
       } catch (error) {
         if (error instanceof HttpProblem) {
           response = problemResponse(error, path);
+        } else if (isTransient(error)) {
+          context.warn(`${request.method} ${path}: a dependency is unavailable`, error);
+          response = problemResponse(new HttpProblem(503, "A service the api depends on is unavailable; try again shortly.", { headers: { "retry-after": "5" } }), path);
         } else {
           context.error(`${request.method} ${path} failed`, error);
           response = problemResponse(new HttpProblem(500, "The request could not be completed. It has been logged."), path);
@@ -60,6 +63,21 @@ export function serve(name: string, handler: Handler): Handler {
       return response;
     });
   };
+}
+
+const TRANSIENT_NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EAI_AGAIN", "ENOTFOUND", "ServiceBusy", "ServiceCommunicationProblem", "ServiceTimeout"]);
+
+/**
+ * A failure a retry may cure (throttling, a dependency down or unreachable): the client gets 503
+ * with Retry-After rather than a 500 that reads as a bug. Covers the SDKs' shapes: HTTP status on
+ * `statusCode` (Blob, Web PubSub) or numeric `code` (Cosmos), a string `code` (Node, Service Bus).
+ */
+export function isTransient(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
+  const status = typeof statusCode === "number" ? statusCode : typeof code === "number" ? code : undefined;
+  if (status === 408 || status === 429 || status === 502 || status === 503 || status === 504) return true;
+  return typeof code === "string" && TRANSIENT_NETWORK_CODES.has(code);
 }
 
 /** Media types accepted for JSON bodies: application/json with an optional UTF-8 charset. */
