@@ -287,6 +287,28 @@ describe("handlers (real InvocationContext)", () => {
     expect(recorder.spans().find((span) => span.name === "process job")?.status.code).toBe(2); // ERROR
   });
 
+  it("waits the backoff for the delivery before handing a failed message back", async () => {
+    uploads.put(upload("b"), "text");
+    uploads.failWith = new Error("storage timeout");
+    const job = await queued({ kind: "blob", blobName: upload("b") });
+    const seen: (number | undefined)[] = [];
+    const slow = createAgentHandlers(async () => deps, { redeliveryDelayMs: (count) => (seen.push(count), 150) });
+    const started = Date.now();
+    await expect(slow.processJobMessage(messageFor(job), invocation({ deliveryCount: 4 }).context)).rejects.toThrow("storage timeout");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(seen).toEqual([4]);
+  });
+
+  it("backs off exponentially per delivery, capped, with jitter between half and all of it", () => {
+    const most = (count: number | undefined) => redeliveryDelayMs(count, () => 1);
+    const least = (count: number | undefined) => redeliveryDelayMs(count, () => 0);
+    expect([1, 2, 3, 4, 5, 6].map(most)).toEqual([1000, 2000, 4000, 8000, 16000, 30000]);
+    expect(most(1000)).toBe(REDELIVERY_BACKOFF.maxMs);
+    expect(least(3)).toBe(2000);
+    expect(most(undefined)).toBe(REDELIVERY_BACKOFF.initialMs);
+    expect(most(0)).toBe(REDELIVERY_BACKOFF.initialMs);
+  });
+
   it.each([
     ["camelCased by @azure/functions (a real invocation)", { deadLetterReason: "MaxDeliveryCountExceeded", deadLetterErrorDescription: "too many" }],
     ["as the SDK names them", { DeadLetterReason: "MaxDeliveryCountExceeded", DeadLetterErrorDescription: "too many" }],
