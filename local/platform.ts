@@ -14,7 +14,7 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { ensureJobsContainer } from "../functions/src/shared/job-store.js";
 import { loadSettings, serviceNames, type ServiceName, serviceSettings } from "../functions/src/settings.js";
 import { hostJsonPath, serviceEntries, distDir } from "../scripts/bundle/services.js";
-import { startAzurite } from "./azurite.js";
+import { AZURITE_ACCOUNT_KEY, AZURITE_ACCOUNT_NAME, startAzurite } from "./azurite.js";
 import { loopbackCertificateIn, type StoredLoopbackCertificate } from "./certificates.js";
 import { COSMOS_EMULATOR_KEY, startCosmosEmulator } from "./cosmos.js";
 import { startHostProcess, type HostProcess } from "./functions-host/host-process.js";
@@ -155,6 +155,11 @@ export function localSettingsFile(settings: Record<string, string>, host: { port
   };
 }
 
+/** Azurite's connection string for a known port (the same shape local/azurite.ts reports once it listens). */
+function azuriteConnectionString(port: number): string {
+  return `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT_NAME};AccountKey=${AZURITE_ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT_NAME};`;
+}
+
 async function exists(file: string): Promise<boolean> {
   return access(file).then(
     () => true,
@@ -179,7 +184,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   const ports: Record<PlatformPort, number> = { ...DEFAULT_PORTS, ...options.ports };
   const stateDirectory = options.stateDirectory ?? join(repositoryRoot, ".tmp", "local-platform");
   const timings: { step: string; ms: number }[] = [];
+  const siteConfig: Record<string, string> = {};
+  /** Emulators and the site, stopped in reverse start order after the services. */
   const stops: (() => Promise<void>)[] = [];
+  /** The Functions hosts: stopped first, together, so in-flight messages settle against live emulators. */
+  const serviceStops: (() => Promise<void>)[] = [];
   const timed = async <T>(step: string, work: () => Promise<T>, describe?: (value: T) => string): Promise<T> => {
     const started = performance.now();
     const value = await work();
@@ -189,7 +198,15 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     return value;
   };
   const stopAll = async () => {
+    await Promise.allSettled(serviceStops.splice(0).map((stop) => stop()));
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
+  };
+  /** Like Promise.all, but waits for every step, so whatever started is registered for stopAll before a failure surfaces. */
+  const allStarted = async <T extends readonly unknown[]>(steps: { [K in keyof T]: Promise<T[K]> }): Promise<T> => {
+    const outcomes = await Promise.allSettled(steps);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    if (failed) throw failed.reason;
+    return outcomes.map((o) => (o as PromiseFulfilledResult<unknown>).value) as unknown as T;
   };
 
   try {
@@ -199,7 +216,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       serviceNames.map((service) => [service, code === "bundle" ? join(bundleDirectory, service, "main.js") : join(repositoryRoot, serviceEntries[service])]),
     ) as Record<ServiceName, string>;
     if (code === "bundle") {
-      for (const [service, entry] of Object.entries(entries)) {
+      for (const entry of Object.values(entries)) {
         if (!(await exists(entry))) throw new Error(`${entry} does not exist: run \`npm run bundle\` first (or start from sources without --bundle)`);
       }
     }
@@ -208,9 +225,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const defaults = stackDefaults();
     const certificate = await timed("loopback certificate", () => loopbackCertificateIn(stateDirectory));
 
-    // The emulators do not depend on each other: start them side by side.
-    const [blob, cosmos, serviceBus, webPubSub] = await Promise.all([
-      timed("Azurite (Blob Storage)", () => startAzurite({ port: ports.blob }), (e) => e.blobEndpoint).then((e) => (stops.push(() => e.stop()), e)),
+    // Azurite is a separate process and by far the slowest to start: nothing waits for it that need not.
+    const blobStarting = timed("Azurite (Blob Storage)", () => startAzurite({ port: ports.blob }), (e) => e.blobEndpoint).then((e) => (stops.push(() => e.stop()), e));
+    const [cosmos, serviceBus, webPubSub, site] = await allStarted([
       timed("cosmosdb-server (Cosmos DB)", () => startCosmosEmulator({ certificate, port: ports.cosmos }), (e) => e.endpoint).then((e) => (stops.push(() => e.stop()), e)),
       timed(
         "Service Bus emulator",
@@ -238,34 +255,19 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         () => startWebPubSubEmulator({ port: ports.webPubSub, hubs: [platformNames.webPubSubHub], accessKey: LOCAL_WEB_PUBSUB_KEY, log: (line) => output("webpubsub", line, "stderr") }),
         (e) => `${e.endpoint}  hub "${platformNames.webPubSubHub}"`,
       ).then((e) => (stops.push(() => e.stop()), e)),
-    ]);
-
-    // The site comes first: its origin is what the api's CORS and the Blob CORS rule allow.
-    const siteConfig: Record<string, string> = {};
-    const site: StaticSite = await timed("static site (web/)", () => startStaticSite({ directory: join(repositoryRoot, "web"), port: ports.web, config: () => siteConfig }), (s) => s.url);
-    stops.push(() => site.close());
-    const webOrigins = [site.url, `http://localhost:${site.port}`];
-    await timed("Cosmos database and container, Blob container and CORS", async () => {
-      // This process started before the certificate existed: trust it for this one client instead.
-      const agent = new HttpsAgent({ ca: certificate.cert, keepAlive: false });
-      const cosmosClient = new CosmosClient({ endpoint: cosmos.endpoint, key: COSMOS_EMULATOR_KEY, agent });
-      const blobService = BlobServiceClient.fromConnectionString(blob.connectionString);
-      try {
-        await Promise.all([
-          ensureJobsContainer(cosmosClient, platformNames.cosmosDatabase, platformNames.jobsContainer),
-          blobService.getContainerClient(platformNames.uploadsContainer).createIfNotExists(),
-          // Browsers PUT uploads straight to Blob Storage with the SAS URL, as in Azure (Storage component's rule).
-          blobService.setProperties({
-            cors: [{ allowedOrigins: webOrigins.join(","), allowedMethods: "PUT", allowedHeaders: "content-type,x-ms-*", exposedHeaders: "etag,x-ms-request-id", maxAgeInSeconds: 3600 }],
-          }),
-        ]);
-      } finally {
-        cosmosClient.dispose();
-        agent.destroy();
-      }
+      // Its origin is what the api's CORS and the Blob CORS rule allow; /config.json is completed below.
+      timed("static site (web/)", () => startStaticSite({ directory: join(repositoryRoot, "web"), port: ports.web, config: () => siteConfig }), (s) => s.url).then(
+        (s) => (stops.push(() => s.close()), s),
+      ),
+    ] as const).catch(async (error: unknown) => {
+      await blobStarting.catch(() => undefined);
+      throw error;
     });
+    const webOrigins = [site.url, `http://localhost:${site.port}`];
 
-    const settings = localSettingsFor({ blob, cosmos, serviceBus, webPubSub }, defaults);
+    // With a fixed port Azurite's connection string is known before it listens, so the services start meanwhile.
+    const blobConnectionString = ports.blob !== 0 ? azuriteConnectionString(ports.blob) : (await blobStarting).connectionString;
+    const settings = localSettingsFor({ blob: { connectionString: blobConnectionString }, cosmos, serviceBus, webPubSub }, defaults);
     const nodeEnv = { NODE_EXTRA_CA_CERTS: await trustedCertificates(certificate, stateDirectory) };
     const hostPorts: Record<ServiceName, number> = { api: ports.api, agent: 0 };
     if (options.writeLocalSettings ?? true) {
@@ -279,30 +281,54 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       });
     }
 
-    const hosts = await Promise.all(
-      serviceNames.map((service) =>
-        timed(
-          `${service} (local Functions host, ${code === "bundle" ? "bundle" : "TypeScript source"})`,
-          () =>
-            startHostProcess({
-              name: service,
-              entry: entries[service],
-              hostJson: code === "bundle" ? join(bundleDirectory, service, "host.json") : hostJsonPath,
-              port: hostPorts[service],
-              ...(service === "api" ? { corsAllowedOrigins: webOrigins } : {}),
-              settings: settings[service],
-              nodeEnv,
-              output: (line, stream) => output(service, line, stream),
-            }),
-          (h) => `${h.url ?? "no HTTP triggers"}; ${h.functions.length} functions`,
-        ).then((h) => (stops.push(() => h.stop()), h)),
-      ),
+    const cosmosReady = timed("Cosmos database and container", async () => {
+      // This process started before the certificate existed: trust it for this one client instead.
+      const agent = new HttpsAgent({ ca: certificate.cert, keepAlive: false });
+      const cosmosClient = new CosmosClient({ endpoint: cosmos.endpoint, key: COSMOS_EMULATOR_KEY, agent });
+      try {
+        await ensureJobsContainer(cosmosClient, platformNames.cosmosDatabase, platformNames.jobsContainer);
+      } finally {
+        cosmosClient.dispose();
+        agent.destroy();
+      }
+    });
+    const blobReady = blobStarting.then((blob) =>
+      timed("Blob container and CORS", async () => {
+        const blobService = BlobServiceClient.fromConnectionString(blob.connectionString);
+        await Promise.all([
+          blobService.getContainerClient(platformNames.uploadsContainer).createIfNotExists(),
+          // Browsers PUT uploads straight to Blob Storage with the SAS URL, as in Azure (Storage component's rule).
+          blobService.setProperties({
+            cors: [{ allowedOrigins: webOrigins.join(","), allowedMethods: "PUT", allowedHeaders: "content-type,x-ms-*", exposedHeaders: "etag,x-ms-request-id", maxAgeInSeconds: 3600 }],
+          }),
+        ]);
+      }),
     );
+    const hostsStarting = serviceNames.map((service) =>
+      timed(
+        `${service} (local Functions host, ${code === "bundle" ? "bundle" : "TypeScript source"})`,
+        () =>
+          startHostProcess({
+            name: service,
+            entry: entries[service],
+            hostJson: code === "bundle" ? join(bundleDirectory, service, "host.json") : hostJsonPath,
+            port: hostPorts[service],
+            ...(service === "api" ? { corsAllowedOrigins: webOrigins } : {}),
+            settings: settings[service],
+            nodeEnv,
+            output: (line, stream) => output(service, line, stream),
+          }),
+        (h) => `${h.url ?? "no HTTP triggers"}; ${h.functions.length} functions`,
+      ).then((h) => (serviceStops.push(() => h.stop()), h)),
+    );
+    const [hosts, , , blob] = await allStarted([Promise.all(hostsStarting), cosmosReady, blobReady, blobStarting] as const).catch(async (error: unknown) => {
+      await Promise.allSettled(hostsStarting);
+      throw error;
+    });
     const services = Object.fromEntries(serviceNames.map((service, i) => [service, hosts[i]!])) as Record<ServiceName, HostProcess>;
     const apiUrl = services.api.url;
     if (!apiUrl) throw new Error("the api registered no HTTP functions");
     siteConfig.apiUrl = `${apiUrl}/api`;
-
 
     const startupMs = Math.round(performance.now() - began);
     let stopping: Promise<void> | undefined;
