@@ -7,7 +7,7 @@
  */
 import { AmqpServer } from "./amqp-server.js";
 import { validateEntities, type QueueOptions, type TopicOptions } from "./entities.js";
-import { memoryJournal, openJournal, type Journal } from "./journal.js";
+import { memoryJournal, openJournal, snapshotRecords, type Journal } from "./journal.js";
 import { Namespace } from "./namespace.js";
 import { randomKey } from "./sas.js";
 
@@ -27,6 +27,8 @@ export interface ServiceBusEmulatorOptions {
   key?: string;
   /** Accepted messages survive a crash and restart with the same directory. @default in memory only */
   dataDir?: string;
+  /** Journal size at which a running emulator rewrites it with the live messages only. @default 64 MiB */
+  journalCompactionBytes?: number;
   /** Largest message (or batch) accepted, in bytes. @default 262144 (Standard tier) */
   maxMessageSizeBytes?: number;
   /** Where diagnostics go. @default nowhere */
@@ -62,11 +64,13 @@ export async function startServiceBusEmulator(options: ServiceBusEmulatorOptions
   let journal: Journal = memoryJournal;
   let namespace: Namespace;
   if (options.dataDir) {
-    const opened = openJournal(options.dataDir);
+    const opened = openJournal(options.dataDir, options.journalCompactionBytes);
     journal = opened.journal;
     namespace = new Namespace(queues, topics, journal);
     const orphans = namespace.restore(opened.recovered, Date.now());
-    for (const path of orphans) log(`messages kept for '${path}', which is no longer declared, were dropped`);
+    const live = namespace;
+    journal.setSnapshotSource(() => snapshotRecords(live.snapshot()));
+    for (const path of orphans) log(`messages kept for '${path}', which is no longer declared, are ignored`);
   } else {
     namespace = new Namespace(queues, topics, journal);
   }

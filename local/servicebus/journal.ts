@@ -8,7 +8,7 @@
  * At start the journal is replayed, rewritten with only the live messages, and reopened.
  */
 import { closeSync, existsSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, write, writeSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { decodeAnnotations, encodeAnnotations, type Annotations, type HeaderFields } from "./message-codec.js";
 
 export type MessageState = "active" | "deferred" | "scheduled";
@@ -34,6 +34,11 @@ export type JournalRecord =
   | { kind: "sequence"; store: string; next: number };
 
 export interface Journal {
+  /**
+   * Where the live state comes from when the journal rewrites itself while running (the records
+   * that would rebuild every store as it is now).
+   */
+  setSnapshotSource(source: () => Iterable<JournalRecord>): void;
   append(record: JournalRecord): void;
   /** Calls back once every record appended so far is durable (at once for the in-memory journal). */
   sync(done: (error?: Error) => void): void;
@@ -48,6 +53,7 @@ export interface RecoveredStore {
 
 /** The journal used without a data directory: nothing to write, everything durable at once. */
 export const memoryJournal: Journal = {
+  setSnapshotSource() {},
   append() {},
   sync(done) {
     done();
@@ -169,13 +175,54 @@ function replay(data: Buffer): { stores: Map<string, Map<number, PersistedMessag
   return { stores, nextSeq };
 }
 
+/** Rewrites `file` with `records` through a temporary file, durably; returns an append descriptor. */
+function rewrite(file: string, records: Iterable<JournalRecord>): { fd: number; size: number } {
+  const encoded: Buffer[] = [];
+  for (const record of records) encoded.push(encodeRecord(record));
+  const data = Buffer.concat(encoded);
+  const temporary = `${file}.compacting`;
+  const tmpFd = openSync(temporary, "w");
+  try {
+    writeSync(tmpFd, data);
+    fsyncSync(tmpFd);
+  } finally {
+    closeSync(tmpFd);
+  }
+  renameSync(temporary, file);
+  const dirFd = openSync(dirname(file), "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+  return { fd: openSync(file, "a"), size: data.length };
+}
+
+/** Journal size that makes a running emulator rewrite it with the live messages only. */
+export const DEFAULT_COMPACTION_BYTES = 64 * 1024 * 1024;
+
 class FileJournal implements Journal {
   private pending: Buffer[] = [];
   private waiting: Array<(error?: Error) => void> = [];
   private flushing = false;
   private closed = false;
+  private snapshot: (() => Iterable<JournalRecord>) | undefined;
+  /** Twice the live state at least, so a large live set does not rewrite the file on every write. */
+  private nextCompactionAt: number;
 
-  constructor(private readonly fd: number) {}
+  constructor(
+    private fd: number,
+    private readonly file: string,
+    /** Bytes in the file; past compactAfterBytes the next flush rewrites it instead of appending. */
+    private size: number,
+    private readonly compactAfterBytes: number,
+  ) {
+    this.nextCompactionAt = Math.max(compactAfterBytes, size * 2);
+  }
+
+  setSnapshotSource(source: () => Iterable<JournalRecord>): void {
+    this.snapshot = source;
+  }
 
   append(record: JournalRecord): void {
     if (this.closed) return;
@@ -192,10 +239,15 @@ class FileJournal implements Journal {
   }
 
   private flush(): void {
+    if (this.snapshot && this.size > this.nextCompactionAt) {
+      this.compact();
+      return;
+    }
     const data = Buffer.concat(this.pending);
     const waiting = this.waiting;
     this.pending = [];
     this.waiting = [];
+    this.size += data.length;
     this.flushing = true;
     const finish = (error?: Error | null) => {
       this.flushing = false;
@@ -216,6 +268,29 @@ class FileJournal implements Journal {
     writeAll(0);
   }
 
+  /**
+   * Replaces the file with the live state. The state already includes every pending record, so
+   * once the new file is on disk those records are durable too. Synchronous: the live set of a
+   * local emulator is small, and nothing else may touch the stores meanwhile.
+   */
+  private compact(): void {
+    const waiting = this.waiting;
+    this.pending = [];
+    this.waiting = [];
+    let error: Error | undefined;
+    try {
+      const { fd, size } = rewrite(this.file, (this.snapshot as () => Iterable<JournalRecord>)());
+      closeSync(this.fd);
+      this.fd = fd;
+      this.size = size;
+      this.nextCompactionAt = Math.max(this.compactAfterBytes, size * 2);
+    } catch (caught) {
+      error = caught as Error;
+      process.stderr.write(`servicebus emulator: journal compaction failed: ${error.message}\n`);
+    }
+    for (const done of waiting) done(error);
+  }
+
   async close(): Promise<void> {
     // Flush whatever is still pending (a signal handler stops us while records wait).
     if (this.pending.length > 0 || this.flushing) {
@@ -230,30 +305,26 @@ class FileJournal implements Journal {
  * Opens the journal in `dataDir`, returning what it held. The file is rewritten with the live
  * messages only (compaction), so it never grows past one run's worth of churn.
  */
-export function openJournal(dataDir: string): { journal: Journal; recovered: Map<string, RecoveredStore> } {
+export function openJournal(
+  dataDir: string,
+  compactAfterBytes = DEFAULT_COMPACTION_BYTES,
+): { journal: Journal; recovered: Map<string, RecoveredStore> } {
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, "servicebus.journal");
   const { stores, nextSeq } = existsSync(file) ? replay(readFileSync(file)) : { stores: new Map(), nextSeq: new Map() };
   const recovered = new Map<string, RecoveredStore>();
-  const compacted: Buffer[] = [];
   for (const name of new Set([...stores.keys(), ...nextSeq.keys()])) {
     const messages = [...(stores.get(name)?.values() ?? [])].sort((a, b) => a.seq - b.seq);
-    const next = nextSeq.get(name) ?? 1;
-    recovered.set(name, { messages, nextSeq: next });
-    compacted.push(encodeRecord({ kind: "sequence", store: name, next }));
-    for (const message of messages) compacted.push(encodeRecord({ kind: "enqueue", store: name, message }));
+    recovered.set(name, { messages, nextSeq: nextSeq.get(name) ?? 1 });
   }
-  const temporary = `${file}.compacting`;
-  const tmpFd = openSync(temporary, "w");
-  writeSync(tmpFd, Buffer.concat(compacted));
-  fsyncSync(tmpFd);
-  closeSync(tmpFd);
-  renameSync(temporary, file);
-  const dirFd = openSync(dataDir, "r");
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
+  const { fd, size } = rewrite(file, snapshotRecords(recovered));
+  return { journal: new FileJournal(fd, file, size, compactAfterBytes), recovered };
+}
+
+/** The records that rebuild `stores` exactly (sequence counters first, then live messages). */
+export function* snapshotRecords(stores: Map<string, RecoveredStore>): Iterable<JournalRecord> {
+  for (const [store, state] of stores) {
+    yield { kind: "sequence", store, next: state.nextSeq };
+    for (const message of state.messages) yield { kind: "enqueue", store, message };
   }
-  return { journal: new FileJournal(openSync(file, "a")), recovered };
 }

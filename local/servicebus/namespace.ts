@@ -149,6 +149,15 @@ export class Namespace {
     return seq;
   }
 
+  /** Every store's live state, for the journal to rewrite itself with. */
+  snapshot(): Map<string, RecoveredStore> {
+    const state = new Map<string, RecoveredStore>();
+    for (const store of this.allStores) {
+      state.set(store.path, { messages: [...store.messages.values()], nextSeq: store.nextSequenceNumber });
+    }
+    return state;
+  }
+
   close(): void {
     for (const store of this.allStores) store.close();
   }

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiver } from "@azure/service-bus";
 import { afterAll, describe, expect, it } from "vitest";
+import { startServiceBusEmulator } from "../../local/servicebus/index.js";
 import { openJournal } from "../../local/servicebus/journal.js";
 
 const repoRoot = resolve(__dirname, "../..");
@@ -140,6 +141,36 @@ describe("Service Bus emulator durability (--data-dir)", () => {
     running.child.kill("SIGINT");
     expect(await running.exited).toBe(0);
   }, 60_000);
+
+  it("rewrites its journal while running once it grows past the compaction size, and restarts from it", async () => {
+    const dataDir = tempDir();
+    const journalFile = join(dataDir, "servicebus.journal");
+    const options = { queues: [{ name: "jobs" }], dataDir, journalCompactionBytes: 20_000 };
+    let emulator = await startServiceBusEmulator(options);
+    let client = new ServiceBusClient(emulator.connectionString);
+    const sender = client.createSender("jobs");
+    const receiver = client.createReceiver("jobs", { receiveMode: "receiveAndDelete" });
+    let sizeAfterSends = 0;
+    for (let round = 0; round < 5; round++) {
+      await sender.sendMessages(Array.from({ length: 40 }, (_, i) => ({ body: "x".repeat(200), messageId: `r${round}-${i}` })));
+      sizeAfterSends = Math.max(sizeAfterSends, statSync(journalFile).size);
+      let received = 0;
+      while (received < 40) received += (await receiver.receiveMessages(40 - received, { maxWaitTimeInMs: 2_000 })).length;
+    }
+    // 200 messages of about 450 journal bytes each went through; the file never held them all.
+    expect(sizeAfterSends).toBeLessThan(40_000);
+    await sender.sendMessages([{ body: "kept-1", messageId: "kept-1" }, { body: "kept-2", messageId: "kept-2" }]);
+    await client.close();
+    await emulator.stop();
+
+    emulator = await startServiceBusEmulator(options);
+    client = new ServiceBusClient(emulator.connectionString);
+    const after = await client.createReceiver("jobs", { receiveMode: "receiveAndDelete" }).receiveMessages(3, { maxWaitTimeInMs: 1_000 });
+    expect(after.map((m) => m.body)).toEqual(["kept-1", "kept-2"]);
+    expect(after[0]?.sequenceNumber?.toNumber()).toBe(201);
+    await client.close();
+    await emulator.stop();
+  });
 
   it("replays a journal whose last record was torn by a crash", () => {
     const dataDir = tempDir();
