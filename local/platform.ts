@@ -143,11 +143,14 @@ export function localSettingsFor(endpoints: Endpoints, defaults = stackDefaults(
   return settings;
 }
 
-/** What Core Tools reads: `func start` in dist/<service> runs the same service with the same settings. */
-export function localSettingsFile(settings: Record<string, string>, host: { port?: number; corsOrigins?: string[] }) {
+/**
+ * What Core Tools reads: `func start` in dist/<service> runs the same service with the same settings.
+ * AzureWebJobsStorage (the host's own state) goes to the local Azurite, as the host account does in Azure.
+ */
+export function localSettingsFile(settings: Record<string, string>, host: { storageConnectionString: string; port?: number; corsOrigins?: string[] }) {
   return {
     IsEncrypted: false,
-    Values: { FUNCTIONS_WORKER_RUNTIME: "node", AzureWebJobsStorage: "UseDevelopmentStorage=true", ...settings },
+    Values: { FUNCTIONS_WORKER_RUNTIME: "node", AzureWebJobsStorage: host.storageConnectionString, ...settings },
     Host: {
       ...(host.port ? { LocalHttpPort: host.port } : {}),
       ...(host.corsOrigins?.length ? { CORS: host.corsOrigins.join(","), CORSCredentials: false } : {}),
@@ -275,7 +278,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         for (const service of serviceNames) {
           const directory = join(bundleDirectory, service);
           await mkdir(directory, { recursive: true });
-          const file = localSettingsFile(settings[service], service === "api" ? { port: ports.api, corsOrigins: webOrigins } : {});
+          const host = { storageConnectionString: blobConnectionString, ...(service === "api" ? { port: ports.api, corsOrigins: webOrigins } : {}) };
+          const file = localSettingsFile(settings[service], host);
           await writeFile(join(directory, "local.settings.json"), `${JSON.stringify(file, null, 2)}\n`);
         }
       });

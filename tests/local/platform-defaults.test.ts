@@ -85,7 +85,7 @@ describe("the local platform mirrors the default stack", () => {
   });
 
   it("writes a local.settings.json that Core Tools reads (node worker, settings in Values, port and CORS in Host)", () => {
-    const file = localSettingsFile({ JOBS_QUEUE_NAME: "jobs" }, { port: 7071, corsOrigins: ["http://127.0.0.1:4280"] });
+    const file = localSettingsFile({ JOBS_QUEUE_NAME: "jobs" }, { storageConnectionString: "UseDevelopmentStorage=true", port: 7071, corsOrigins: ["http://127.0.0.1:4280"] });
     expect(file).toEqual({
       IsEncrypted: false,
       Values: { FUNCTIONS_WORKER_RUNTIME: "node", AzureWebJobsStorage: "UseDevelopmentStorage=true", JOBS_QUEUE_NAME: "jobs" },

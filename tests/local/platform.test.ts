@@ -4,13 +4,18 @@
  * browser-style client subscribed through /api/negotiate with @azure/web-pubsub-client, a job
  * created with the development identity, its events pushed, its result read back.
  */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertPortsFree, PortInUseError, startLocalPlatform, type LocalPlatform } from "../../local/platform.js";
 import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
 
 let platform: LocalPlatform;
+/** Where local.settings.json goes in this test (dist/ belongs to the bundler). */
+const bundleDirectory = mkdtempSync(join(tmpdir(), "local-platform-test-"));
 const output: string[] = [];
 const progress: string[] = [];
 const caller = { "x-dev-user": "local-platform-test" };
@@ -19,7 +24,7 @@ beforeAll(async () => {
   platform = await startLocalPlatform({
     ports: { web: 0, api: 0, blob: 0, cosmos: 0, serviceBus: 0, webPubSub: 0 },
     stateDirectory: TEST_CERTIFICATE_DIRECTORY,
-    writeLocalSettings: false,
+    bundleDirectory,
     progress: (line) => progress.push(line),
     output: (source, line) => output.push(`[${source}] ${line}`),
   });
@@ -27,6 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await platform?.stop();
+  rmSync(bundleDirectory, { recursive: true, force: true });
 });
 
 interface JobEvent {
@@ -41,6 +47,16 @@ describe("the local platform", () => {
     );
     expect(platform.startupMs).toBeGreaterThan(0);
     expect(progress.some((line) => line.includes("api (local Functions host"))).toBe(true);
+  });
+
+  it("writes each service's local.settings.json for Core Tools with the settings it runs with", () => {
+    for (const service of ["api", "agent"] as const) {
+      const file = JSON.parse(readFileSync(join(bundleDirectory, service, "local.settings.json"), "utf8")) as { IsEncrypted: boolean; Values: Record<string, string> };
+      expect(file.IsEncrypted).toBe(false);
+      expect(file.Values).toMatchObject({ FUNCTIONS_WORKER_RUNTIME: "node", ...platform.settings[service] });
+      expect(file.Values.AzureWebJobsStorage).toContain(platform.urls.blob);
+    }
+    expect(platform.settings.api.ALLOW_DEVELOPMENT_IDENTITY).toBe("true");
   });
 
   it("serves the site and tells it where the api is", async () => {
