@@ -72,6 +72,16 @@ describe("the local platform", () => {
     expect(health.status, output.slice(-20).join("\n")).toBe(200);
   });
 
+  it("serves the OpenAPI document and Swagger UI from the TypeScript sources (routes loaded on demand)", async () => {
+    const openapi = await fetch(`${platform.urls.api}/openapi.json`);
+    expect(openapi.status, output.slice(-20).join("\n")).toBe(200);
+    expect(((await openapi.json()) as { openapi: string }).openapi).toMatch(/^3\.1/);
+    const docs = await fetch(`${platform.urls.api}/docs/`);
+    expect(docs.status, output.slice(-20).join("\n")).toBe(200);
+    expect(await docs.text()).toContain("swagger-ui-bundle.js");
+    expect((await fetch(`${platform.urls.api}/docs/swagger-ui-bundle.js`)).status).toBe(200);
+  });
+
   it("lets the site's origin call the api (CORS as configured in Azure)", async () => {
     const preflight = await fetch(`${platform.urls.api}/jobs`, {
       method: "OPTIONS",
