@@ -74,7 +74,9 @@ export async function startHostProcess(options: HostProcessOptions): Promise<Hos
     (options.corsAllowedOrigins ?? []).join(","),
   ], {
     // tsx compiles the host and, for source entries, the service itself; a bundle needs no compiling.
-    execArgv: ["--require", require.resolve("tsx/cjs"), "--enable-source-maps"],
+    // `--import tsx` registers both loaders: TypeScript keeps a service's import() in CommonJS
+    // output, and only the ESM loader maps import("./x.js") to x.ts (the api loads its docs so).
+    execArgv: ["--import", "tsx", "--enable-source-maps"],
     env: { ...inherited, ...options.nodeEnv, ...options.settings },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });

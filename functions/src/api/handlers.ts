@@ -191,10 +191,8 @@ export const documentationHandlers: { openapi: Handler; docs: Handler } = {
     "/api/openapi.json",
     byMethod({
       GET: async () => {
-        // Loaded on demand: the OpenAPI generator is needed only by this route. A deferred require,
-        // not import(): TypeScript keeps import() in CommonJS output, and Node then looks for
-        // openapi.js beside the TypeScript source, which fails on the local host.
-        const { openApiJson } = require("./openapi.js") as typeof import("./openapi.js");
+        // Loaded on demand: the OpenAPI generator is needed only by this route.
+        const { openApiJson } = await import("./openapi.js");
         return { status: 200, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-cache" }, body: openApiJson() };
       },
     }),
@@ -203,7 +201,7 @@ export const documentationHandlers: { openapi: Handler; docs: Handler } = {
     "/api/docs",
     byMethod({
       GET: async (request) => {
-        const { docsAsset } = require("./docs.js") as typeof import("./docs.js");
+        const { docsAsset } = await import("./docs.js");
         const asset = await docsAsset(request.params.asset ?? "");
         if (!asset) throw new HttpProblem(404, "There is no such documentation asset.");
         return { status: 200, headers: { "content-type": asset.contentType, ...asset.headers }, body: asset.body };
