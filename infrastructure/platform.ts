@@ -137,6 +137,8 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
       ...shared,
       UPLOAD_MAX_BYTES: String(config.uploadMaxBytes),
       UPLOAD_URL_TTL_SECONDS: String(config.uploadUrlTtlSeconds),
+      // The api trusts the x-ms-client-principal headers only when Easy Auth is in front of it.
+      APP_SERVICE_AUTHENTICATION: config.authEntraClientId ? "true" : "false",
     },
     access: (identity) => [
       storage.grantFunctionsHost(identity),

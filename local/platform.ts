@@ -135,6 +135,8 @@ export function localSettingsFor(endpoints: Endpoints, defaults = stackDefaults(
   const api: LocalValues<"api"> = {
     ...shared,
     UPLOAD_URL_TTL_SECONDS: String(defaults.uploadUrlTtlSeconds),
+    // No Easy Auth locally: x-ms-client-principal headers are not trusted, x-dev-user is.
+    APP_SERVICE_AUTHENTICATION: "false",
     ALLOW_DEVELOPMENT_IDENTITY: "true",
   };
   const agent: LocalValues<"agent"> = { ...shared };

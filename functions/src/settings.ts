@@ -102,6 +102,12 @@ export const serviceSettings = {
     JOBS_QUEUE_NAME: { kind: "value", description: "Service Bus queue that carries jobs to the agent" },
     UPLOAD_MAX_BYTES: { kind: "value", parse: integer(1, 256 * 1024 * 1024), description: "Largest upload a SAS URL allows, in bytes" },
     UPLOAD_URL_TTL_SECONDS: { kind: "value", parse: integer(60, 3600), description: "Lifetime of an upload SAS URL, in seconds" },
+    APP_SERVICE_AUTHENTICATION: {
+      kind: "value",
+      parse: flag,
+      description:
+        'Whether App Service Authentication runs in front of the api ("true" only then): the x-ms-client-principal headers identify callers only because it strips and sets them; without it anyone could forge them, so they are ignored',
+    },
     ALLOW_DEVELOPMENT_IDENTITY: {
       kind: "value",
       parse: flag,

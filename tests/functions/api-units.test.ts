@@ -12,8 +12,9 @@ const headers = (values: Record<string, string>) => new Headers(values);
 const principal = (claims: { typ: string; val: string }[]) => Buffer.from(JSON.stringify({ auth_typ: "aad", claims })).toString("base64");
 
 describe("identity", () => {
-  const azure = { allowDevelopmentIdentity: false };
-  const local = { allowDevelopmentIdentity: true };
+  const azure = { trustAppServiceAuthentication: true, allowDevelopmentIdentity: false };
+  const local = { trustAppServiceAuthentication: false, allowDevelopmentIdentity: true };
+  const noAuthentication = { trustAppServiceAuthentication: false, allowDevelopmentIdentity: false };
 
   it("prefers the platform's principal id, then the oid/sub claims", () => {
     expect(callerFrom(headers({ "x-ms-client-principal-id": "abc" }), azure)).toEqual({ userId: "abc", source: "appServiceAuthentication" });
@@ -30,11 +31,17 @@ describe("identity", () => {
     expect(callerFrom(headers({ "x-ms-client-principal-id": "x".repeat(129) }), azure)).toBeUndefined();
   });
 
+  it("ignores the platform's headers when App Service Authentication is not in front of the app (anyone could forge them)", () => {
+    expect(callerFrom(headers({ "x-ms-client-principal-id": "abc" }), noAuthentication)).toBeUndefined();
+    expect(callerFrom(headers({ "x-ms-client-principal": principal([{ typ: "oid", val: "o-1" }]) }), noAuthentication)).toBeUndefined();
+    expect(callerFrom(headers({ "x-ms-client-principal-id": "abc" }), local)).toBeUndefined();
+  });
+
   it("honours x-dev-user only when the local-only setting allows it", () => {
     expect(callerFrom(headers({ "x-dev-user": "dev" }), azure)).toBeUndefined();
     expect(callerFrom(headers({ "x-dev-user": "dev" }), local)).toEqual({ userId: "dev", source: "development" });
     // An invalid development identity is refused, not silently replaced by another header.
-    expect(callerFrom(headers({ "x-dev-user": "bad user", "x-ms-client-principal-id": "abc" }), local)).toBeUndefined();
+    expect(callerFrom(headers({ "x-dev-user": "bad user", "x-ms-client-principal-id": "abc" }), { ...local, trustAppServiceAuthentication: true })).toBeUndefined();
   });
 });
 

@@ -16,6 +16,7 @@ const common = {
   JOBS_QUEUE_NAME: "jobs",
   UPLOAD_MAX_BYTES: "1048576",
   UPLOAD_URL_TTL_SECONDS: "600",
+  APP_SERVICE_AUTHENTICATION: "true",
 };
 
 describe("createApiDependencies", () => {
@@ -34,6 +35,7 @@ describe("createApiDependencies", () => {
     expect(deps.uploads).toBeInstanceOf(BlobUploads);
     expect((deps.uploads as BlobUploads).signing).toBe("userDelegation");
     expect(deps.identity.allowDevelopmentIdentity).toBe(false);
+    expect(deps.identity.trustAppServiceAuthentication).toBe(true);
     expect(deps.uploadMaxBytes).toBe(1048576);
     expect(deps.uploadUrlTtlSeconds).toBe(600);
     await deps.queue.close();

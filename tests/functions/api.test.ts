@@ -118,8 +118,11 @@ describe("identity", () => {
 
   it("rejects a malformed principal and ignores x-dev-user unless the local-only setting allows it", async () => {
     expectProblem(await call("jobs", { method: "GET", path: "/api/jobs", headers: { "x-ms-client-principal": "not base64 json" } }), 401);
-    current = { ...production, identity: { allowDevelopmentIdentity: false } };
+    current = { ...production, identity: { trustAppServiceAuthentication: true, allowDevelopmentIdentity: false } };
     expectProblem(await call("jobs", { method: "GET", path: "/api/jobs", user: newUser() }), 401);
+    // Without App Service Authentication in front, the platform's headers could be forged: refused.
+    current = { ...production, identity: { trustAppServiceAuthentication: false, allowDevelopmentIdentity: false } };
+    expectProblem(await call("jobs", { method: "GET", path: "/api/jobs", headers: { "x-ms-client-principal-id": newUser() } }), 401);
   });
 });
 

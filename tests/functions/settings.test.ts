@@ -37,6 +37,7 @@ describe("settings contract", () => {
       ...agentAzure,
       UPLOAD_MAX_BYTES: "1",
       UPLOAD_URL_TTL_SECONDS: "300",
+      APP_SERVICE_AUTHENTICATION: "false",
       // @ts-expect-error ALLOW_DEVELOPMENT_IDENTITY is local-only: the Azure type has no room for it
       ALLOW_DEVELOPMENT_IDENTITY: "true",
     } satisfies Partial<AzureSettingValues<"api">>;
@@ -66,6 +67,7 @@ describe("settings contract", () => {
       JOBS_QUEUE_NAME: "jobs",
       UPLOAD_MAX_BYTES: "1048576",
       UPLOAD_URL_TTL_SECONDS: "600",
+      APP_SERVICE_AUTHENTICATION: "true",
       ALLOW_DEVELOPMENT_IDENTITY: "true",
     });
     expect(settings.Cosmos).toEqual({ mode: "identity", endpoint: "https://acct.documents.azure.com:443/" });

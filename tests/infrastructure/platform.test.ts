@@ -446,6 +446,8 @@ describe("app settings", () => {
     const settings = appSettings(named(stack, "api-site"));
     expect(settings.get("UPLOAD_MAX_BYTES")).toBe("1048576");
     expect(settings.get("UPLOAD_URL_TTL_SECONDS")).toBe("120");
+    // Easy Auth is configured in this stack: only then may the api trust x-ms-client-principal.
+    expect(settings.get("APP_SERVICE_AUTHENTICATION")).toBe("true");
     expect(appSettings(named(stack, "agent-site")).get("UPLOAD_MAX_BYTES")).toBe("1048576");
   });
 

@@ -73,8 +73,10 @@ describe("the program with the dev stack", () => {
     }
   });
 
-  it("leaves App Service Authentication off when no Entra client ID is configured", () => {
+  it("leaves App Service Authentication off when no Entra client ID is configured, and tells the api not to trust its headers", () => {
     expect(ofType(stack, "azure-native:web:WebAppAuthSettingsV2")).toEqual([]);
+    const settings = (named(stack, "api-site").inputs["siteConfig"] as { appSettings: { name: string; value: string }[] }).appSettings;
+    expect(settings).toContainEqual({ name: "APP_SERVICE_AUTHENTICATION", value: "false" });
   });
 
   it("passes the configured external processor to the agent only", () => {

@@ -21,7 +21,7 @@ const shared = {
   ServiceBus: "bus.servicebus.windows.net",
   JOBS_QUEUE_NAME: "jobs",
 };
-const api: ApiSettings = { ...shared, UPLOAD_MAX_BYTES: "1024", UPLOAD_URL_TTL_SECONDS: "300" };
+const api: ApiSettings = { ...shared, UPLOAD_MAX_BYTES: "1024", UPLOAD_URL_TTL_SECONDS: "300", APP_SERVICE_AUTHENTICATION: "false" };
 const agent: AgentSettings = { ...shared };
 
 // @ts-expect-error UPLOAD_URL_TTL_SECONDS is missing: the api's code needs it.

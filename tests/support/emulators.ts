@@ -81,6 +81,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     WEBPUBSUB_HUB: TEST_HUB,
     UPLOAD_MAX_BYTES: String(TEST_UPLOAD_MAX_BYTES),
     UPLOAD_URL_TTL_SECONDS: "300",
+    APP_SERVICE_AUTHENTICATION: "true",
     ALLOW_DEVELOPMENT_IDENTITY: "true",
   };
 

@@ -50,7 +50,10 @@ export async function createApiDependencies(env: NodeJS.ProcessEnv): Promise<Api
     // platform only, Azurite) -> service SAS signed with the connection string's account key.
     uploads: new BlobUploads(blobService, settings.UPLOADS_CONTAINER_NAME, settings.UploadsStorage.mode === "identity" ? "userDelegation" : "accountKey"),
     realtime: new WebPubSubRealtime(webPubSub),
-    identity: { allowDevelopmentIdentity: settings.ALLOW_DEVELOPMENT_IDENTITY === true },
+    identity: {
+      trustAppServiceAuthentication: settings.APP_SERVICE_AUTHENTICATION,
+      allowDevelopmentIdentity: settings.ALLOW_DEVELOPMENT_IDENTITY === true,
+    },
     uploadMaxBytes: settings.UPLOAD_MAX_BYTES,
     uploadUrlTtlSeconds: settings.UPLOAD_URL_TTL_SECONDS,
   };

@@ -3,7 +3,8 @@
  * validates the caller's token, strips any client-sent `x-ms-client-principal*` headers and sets its
  * own: `x-ms-client-principal-id` and `x-ms-client-principal` (base64 JSON with the claims). The api
  * trusts those headers only because the platform owns them, which is why the infrastructure must
- * keep authentication enabled and required in front of the api.
+ * keep authentication enabled and required in front of the api, and says so through the
+ * APP_SERVICE_AUTHENTICATION setting; without it the headers are ignored and callers get 401.
  *
  * On the local platform there is no Easy Auth: a development identity header (`x-dev-user`) is
  * accepted only when ALLOW_DEVELOPMENT_IDENTITY=true, a local-only setting that cannot be set in
@@ -17,6 +18,8 @@ export interface Caller {
 }
 
 export interface IdentityOptions {
+  /** App Service Authentication runs in front of the app: only then are its headers the caller's. */
+  readonly trustAppServiceAuthentication: boolean;
   readonly allowDevelopmentIdentity: boolean;
 }
 
@@ -40,6 +43,9 @@ export function callerFrom(headers: HeaderSource, options: IdentityOptions): Cal
     const developmentUser = headers.get(DEVELOPMENT_IDENTITY_HEADER)?.trim();
     if (developmentUser) return USER_ID_PATTERN.test(developmentUser) ? { userId: developmentUser, source: "development" } : undefined;
   }
+  // Without App Service Authentication nothing strips client-sent x-ms-client-principal headers:
+  // trusting them then would let any caller claim any identity.
+  if (!options.trustAppServiceAuthentication) return undefined;
   const principalId = headers.get(PRINCIPAL_ID_HEADER)?.trim();
   const principal = headers.get(PRINCIPAL_HEADER);
   const userId = principalId || (principal ? idFromPrincipal(principal) : undefined);
