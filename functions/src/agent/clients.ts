@@ -3,8 +3,14 @@
  * at import: registration must not need settings, and cold start must not pay for SDKs before a
  * message arrives). A failed creation is not cached, so a later invocation retries it.
  */
-import { loadSettings, type Connection } from "../settings.js";
-import { createBlobServiceClient, createCosmosContainer, createWebPubSubClient } from "../shared/azure-clients.js";
+import { loadSettings } from "../settings.js";
+import {
+  createBlobServiceClient,
+  createCosmosContainer,
+  createdOnFirstUse,
+  createWebPubSubClient,
+  managedIdentityOf,
+} from "../shared/azure-clients.js";
 import { ExternalProcessor } from "../shared/external-processor.js";
 import { WebPubSubJobEvents } from "../shared/job-events.js";
 import { CosmosJobStore } from "../shared/job-store.js";
@@ -12,22 +18,7 @@ import { startTelemetry } from "../shared/telemetry.js";
 import { DEFAULT_MAX_BLOB_BYTES, type AgentDependencies } from "./process-job.js";
 import { BlobUploadsReader } from "./uploads.js";
 
-let dependencies: Promise<AgentDependencies> | undefined;
-
-export function agentDependencies(): Promise<AgentDependencies> {
-  dependencies ??= createAgentDependencies(process.env).catch((error: unknown) => {
-    dependencies = undefined;
-    throw error;
-  });
-  return dependencies;
-}
-
-/** The managed identity the app runs as, if its connections are identity-based (Azure). */
-function managedIdentityOf(connections: Connection[]): { clientId?: string } | undefined {
-  const identity = connections.find((connection) => connection.mode === "identity");
-  if (!identity || identity.mode !== "identity") return undefined;
-  return identity.clientId ? { clientId: identity.clientId } : {};
-}
+export const agentDependencies: () => Promise<AgentDependencies> = createdOnFirstUse(() => createAgentDependencies(process.env));
 
 export async function createAgentDependencies(env: NodeJS.ProcessEnv): Promise<AgentDependencies> {
   const settings = loadSettings("agent", env);

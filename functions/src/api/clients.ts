@@ -3,8 +3,15 @@
  * import: registration must not need settings, and cold start must not pay for the SDKs). A failed
  * creation is not cached, so a later request retries it.
  */
-import { loadSettings, type Connection } from "../settings.js";
-import { createBlobServiceClient, createCosmosContainer, createServiceBusClient, createWebPubSubClient } from "../shared/azure-clients.js";
+import { loadSettings } from "../settings.js";
+import {
+  createBlobServiceClient,
+  createCosmosContainer,
+  createdOnFirstUse,
+  createServiceBusClient,
+  createWebPubSubClient,
+  managedIdentityOf,
+} from "../shared/azure-clients.js";
 import { ServiceBusJobQueue } from "../shared/job-queue.js";
 import { CosmosJobStore } from "../shared/job-store.js";
 import { startTelemetry } from "../shared/telemetry.js";
@@ -12,22 +19,7 @@ import type { ApiDependencies } from "./dependencies.js";
 import { WebPubSubRealtime } from "./realtime.js";
 import { BlobUploads } from "./uploads.js";
 
-let dependencies: Promise<ApiDependencies> | undefined;
-
-export function apiDependencies(): Promise<ApiDependencies> {
-  dependencies ??= createApiDependencies(process.env).catch((error: unknown) => {
-    dependencies = undefined;
-    throw error;
-  });
-  return dependencies;
-}
-
-/** The managed identity the app runs as, if its connections are identity-based (Azure). */
-function managedIdentityOf(connections: Connection[]): { clientId?: string } | undefined {
-  const identity = connections.find((connection) => connection.mode === "identity");
-  if (!identity || identity.mode !== "identity") return undefined;
-  return identity.clientId ? { clientId: identity.clientId } : {};
-}
+export const apiDependencies: () => Promise<ApiDependencies> = createdOnFirstUse(() => createApiDependencies(process.env));
 
 export async function createApiDependencies(env: NodeJS.ProcessEnv): Promise<ApiDependencies> {
   const settings = loadSettings("api", env);

@@ -33,6 +33,28 @@ export function credentialFor(clientId: string | undefined): Promise<TokenCreden
   return credential;
 }
 
+/** The managed identity the app runs as, if its connections are identity-based (Azure). */
+export function managedIdentityOf(connections: Connection[]): { clientId?: string } | undefined {
+  const identity = connections.find((connection) => connection.mode === "identity");
+  if (!identity || identity.mode !== "identity") return undefined;
+  return identity.clientId ? { clientId: identity.clientId } : {};
+}
+
+/**
+ * A service's dependencies, created once per process on first use and shared by every invocation.
+ * A failed creation is not cached, so a later invocation retries it.
+ */
+export function createdOnFirstUse<T>(create: () => Promise<T>): () => Promise<T> {
+  let created: Promise<T> | undefined;
+  return () => {
+    created ??= create().catch((error: unknown) => {
+      created = undefined;
+      throw error;
+    });
+    return created;
+  };
+}
+
 /** True for http:// endpoints on a loopback address: the only place plain HTTP is acceptable. */
 export function isLoopbackHttp(endpoint: string): boolean {
   let url: URL;
