@@ -75,7 +75,7 @@ export interface ServiceBundle {
 export const bundleFileName = "main.js";
 
 /**
- * Builds one service into a self-contained package: minified CommonJS (Node 20 and 22) holding
+ * Builds one service into a self-contained package: minified CommonJS for Node 22 (the Functions runtime) holding
  * everything it imports except `@azure/functions-core`, which the Functions worker provides.
  *
  * Packages a start does not reach (the service's own code gets them only through a deferred
@@ -94,7 +94,7 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
     absWorkingDir: rootDir,
     bundle: true,
     platform: "node",
-    target: "node20",
+    target: "node22",
     format: "cjs",
     minify: true,
     // "linked": a separate .map plus the sourceMappingURL comment Node's --enable-source-maps follows.
