@@ -164,27 +164,24 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
             alwaysReady: (args.alwaysReady ?? []).filter((a) => a.instanceCount > 0).map((a) => ({ ...a })),
           },
         },
+        // Only what Microsoft's Flex Consumption references send (see flexSiteConfig).
         siteConfig: {
           minTlsVersion: "1.2",
-          scmMinTlsVersion: "1.2",
-          ftpsState: web.FtpsState.Disabled,
-          http20Enabled: true,
-          remoteDebuggingEnabled: false,
           cors: { allowedOrigins: args.corsAllowedOrigins ?? [], supportCredentials: false },
           appSettings: functionAppSettings(args.service, args.settings, args.hostBlobEndpoint, clientId),
         },
       },
       // The grants first: the app starts (and reads its package with its identity) as soon as it exists.
-      { parent: this, dependsOn: this.grants },
+      { parent: this, dependsOn: this.grants, transformations: [withFlexSiteConfig] },
     );
 
     // Deployment is Entra-only (OneDeploy with a bearer token): publishing-profile basic auth stays off.
-    for (const [suffix, Allowed] of [
-      ["scm-basic-auth", web.WebAppScmAllowed],
-      ["ftp-basic-auth", web.WebAppFtpAllowed],
-    ] as const) {
-      new Allowed(`${name}-${suffix}`, { name: this.site.name, resourceGroupName: args.resourceGroupName, allow: false }, { parent: this });
-    }
+    // Flex has no FTP at all (the portal hides the setting), so only the SCM policy is written.
+    const scmBasicAuth = new web.WebAppScmAllowed(
+      `${name}-scm-basic-auth`,
+      { name: this.site.name, resourceGroupName: args.resourceGroupName, allow: false },
+      { parent: this },
+    );
 
     if (args.entraAuthentication) {
       const auth = args.entraAuthentication;
@@ -209,7 +206,9 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
             },
           },
         },
-        { parent: this },
+        // One write at a time to the site's configuration: App Service answers concurrent ones with
+        // "cannot acquire exclusive lock" (pulumi-azure-native 4461).
+        { parent: this, dependsOn: [scmBasicAuth] },
       );
     }
 
@@ -227,6 +226,63 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
     });
   }
 }
+
+/**
+ * Site-config properties Flex Consumption refuses with ARM error 51021 ("... for Flex Consumption
+ * sites is invalid": FtpsState, Use32BitWorkerProcess, NetFrameworkVersion,
+ * FunctionsRuntimeScaleMonitoringEnabled; microsoft/azure-pipelines-tasks 21032,
+ * pulumi-azure-native 4168) or that belong to the classic plans (linuxFxVersion, functionAppScaleLimit:
+ * Flex takes runtime and scale from functionAppConfig).
+ */
+export const flexRejectedSiteConfig = [
+  "ftpsState",
+  "use32BitWorkerProcess",
+  "netFrameworkVersion",
+  "functionsRuntimeScaleMonitoringEnabled",
+  "linuxFxVersion",
+  "functionAppScaleLimit",
+] as const;
+
+/**
+ * The only site-config properties this component sends: the set Microsoft's Flex Consumption
+ * references send (Azure-Samples functions-quickstart-typescript-azd via the AVM site module:
+ * alwaysOn, minTlsVersion and app settings; CORS as `az functionapp cors` writes it).
+ */
+export const flexSiteConfigProperties = ["alwaysOn", "minTlsVersion", "cors", "appSettings"] as const;
+
+/**
+ * The site config as Flex accepts it. azure-native 3.28 adds `netFrameworkVersion: "v4.6"`,
+ * `localMySqlEnabled: false` and `http20Enabled: true` to every siteConfig it is given
+ * (siteConfigArgsProvideDefaults), and Flex refuses the first: those defaults are dropped. A
+ * property outside {@link flexSiteConfigProperties} that someone set on purpose (through a
+ * transform) fails here, naming it, instead of failing in Azure after minutes.
+ */
+export function flexSiteConfig(siteConfig: Record<string, unknown>): Record<string, unknown> {
+  const injectedDefaults: Record<string, unknown> = { netFrameworkVersion: "v4.6", localMySqlEnabled: false, http20Enabled: true };
+  const allowed = new Set<string>(flexSiteConfigProperties);
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(siteConfig)) {
+    if (value === undefined) continue;
+    if (allowed.has(key)) {
+      result[key] = value;
+      continue;
+    }
+    if (key in injectedDefaults && injectedDefaults[key] === value) continue;
+    const why = (flexRejectedSiteConfig as readonly string[]).includes(key) ? "Flex Consumption rejects it (ARM error 51021)" : "Microsoft's Flex references never send it";
+    throw new Error(`siteConfig.${key} cannot be set on a Flex Consumption app: ${why}; allowed: ${flexSiteConfigProperties.join(", ")}`);
+  }
+  return result;
+}
+
+/**
+ * Applies {@link flexSiteConfig} to a WebApp's final inputs, after azure-native added its defaults.
+ * A `transformations` option: it runs in the program itself (any Pulumi CLI, and under test mocks),
+ * where the newer `transforms` option needs engine support.
+ */
+export const withFlexSiteConfig: pulumi.ResourceTransformation = ({ props, opts }) => {
+  if (props["siteConfig"] === undefined) return undefined;
+  return { props: { ...props, siteConfig: pulumi.output(props["siteConfig"] as pulumi.Input<Record<string, unknown>>).apply(flexSiteConfig) }, opts };
+};
 
 /**
  * The app's settings: the service's contract values (identity-based connection shapes from
