@@ -1,7 +1,7 @@
 /** The naming function: every name obeys its service's rules, and stacks never collide. */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { nameRules, resourceNames, stackHash, type ResourceNames } from "../../infrastructure/naming";
+import { hostIdOf, nameRules, resourceNames, serviceNamePattern, stackHash, type ResourceNames } from "../../infrastructure/naming";
 import { deterministicGuid, roleDefinitionId, subscriptionOf } from "../../infrastructure/roles";
 
 const subscription = "11111111-2222-3333-4444-555555555555";
@@ -54,7 +54,7 @@ describe("resourceNames", () => {
     expect(hash).toMatch(/^[a-z0-9]{6}$/);
     expect(names.resourceGroup).toBe(`rg-plat-dev-${hash}`);
     expect(names.cosmosAccount).toBe(`plat-dev-${hash}-cosmos`);
-    expect(names.apps.api.site).toBe(`plat-dev-${hash}-api`);
+    expect(names.apps.api.site).toBe(`api-plat-dev-${hash}`);
     expect(names.dataStorageAccount).toBe(`platdev${hash}d`);
     expect(names.hostStorageAccount).toBe(`platdev${hash}h`);
   });
@@ -104,6 +104,31 @@ describe("resourceNames", () => {
   it("rejects a prefix that would break the rules", () => {
     expect(() => resourceNames({ ...base, prefix: "Plat", stack: "dev" })).toThrow(/lowercase/);
     expect(() => resourceNames({ ...base, prefix: "1plat", stack: "dev" })).toThrow(/starting with a letter/);
+  });
+
+  it("gives every app of a stack its own Functions host ID (they share one host storage account)", () => {
+    fc.assert(
+      fc.property(prefixes, stacks, (prefix, stack) => {
+        const { api, agent } = resourceNames({ ...base, prefix, stack }).apps;
+        expect(hostIdOf(api.site)).not.toBe(hostIdOf(agent.site));
+      }),
+      { numRuns: 300 },
+    );
+    // The review's collision: prefix "platform" and stack "pr-1234-uploads-ui" with <base>-<service> names.
+    const { api, agent } = resourceNames({ ...base, prefix: "platform", stack: "pr-1234-uploads-ui" }).apps;
+    expect(hostIdOf(api.site)).not.toBe(hostIdOf(agent.site));
+  });
+
+  it("keeps the host IDs of any two service names apart: `<service>-` differs within 32 characters", () => {
+    const services = fc.stringMatching(serviceNamePattern);
+    fc.assert(
+      fc.property(services, services, prefixes, stacks, (a, b, prefix, stack) => {
+        fc.pre(a !== b);
+        const rest = resourceNames({ ...base, prefix, stack }).apps.api.site.slice("api".length);
+        expect(hostIdOf(`${a}${rest}`)).not.toBe(hostIdOf(`${b}${rest}`));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it("keeps the Service Bus namespace clear of the reserved -sb and -mgmt endings", () => {

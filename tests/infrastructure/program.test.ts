@@ -48,7 +48,7 @@ describe("the program with the dev stack", () => {
     );
     for (const [key, value] of Object.entries(outputs)) expect(value, key).toBeTruthy();
     expect(findSecrets(outputs)).toEqual([]);
-    expect(String(outputs["apiUrl"])).toMatch(/^https:\/\/plat-dev-[a-z0-9]{6}-api\.azurewebsites\.net$/);
+    expect(String(outputs["apiUrl"])).toMatch(/^https:\/\/api-plat-dev-[a-z0-9]{6}\.azurewebsites\.net$/);
   });
 
   it("asks Azure who is deploying (getClientConfig) to name resources and grant the deployer", () => {
