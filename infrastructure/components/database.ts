@@ -42,6 +42,12 @@ export class Database extends pulumi.ComponentResource {
   readonly jobsContainerName: string;
   private readonly name: string;
   private readonly resourceGroupName: pulumi.Input<string>;
+  /**
+   * The account's last control-plane write so far: each new one (container, SQL role assignment)
+   * waits for it. Cosmos refuses concurrent writes to one account with 412 "another user operation
+   * in progress which requires an exclusive lock" (terraform-provider-azurerm 15842, 17233).
+   */
+  private lastWrite: pulumi.Resource;
 
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:azure:Database", name, {}, opts);
@@ -92,8 +98,9 @@ export class Database extends pulumi.ComponentResource {
           partitionKey: { paths: ["/userId"], kind: cosmosdb.PartitionKind.Hash, version: 2 },
         },
       },
-      { parent: this },
+      { parent: this, dependsOn: [this.database] },
     );
+    this.lastWrite = this.jobsContainer;
     this.registerOutputs({ endpoint: this.endpoint, databaseName: this.databaseName, jobsContainerName: this.jobsContainerName });
   }
 
@@ -103,7 +110,8 @@ export class Database extends pulumi.ComponentResource {
   }
 
   /**
-   * Read and write the job documents: Cosmos's built-in Data Contributor (Cosmos data-plane roles
+   * Read and write the job documents (after every earlier write to the account, and once a new
+   * identity has replicated: see {@link Grantee.replicated}): Cosmos's built-in Data Contributor (Cosmos data-plane roles
    * are Cosmos SQL role assignments, not Azure RBAC), scoped to the database. Cosmos also accepts a
    * container scope, but then the SDK's metadata reads of the database are refused (403 on
    * readMetadata for `dbs/<db>`, azure-cosmos-dotnet-v3 issue 3638); the database holds only the
@@ -112,7 +120,7 @@ export class Database extends pulumi.ComponentResource {
   grantReadWrite(grantee: Grantee) {
     const scope = this.databaseScope;
     const roleDefinitionId = pulumi.interpolate`${this.account.id}/sqlRoleDefinitions/${cosmosDataContributorRoleId}`;
-    return new cosmosdb.SqlResourceSqlRoleAssignment(
+    const assignment = new cosmosdb.SqlResourceSqlRoleAssignment(
       `${this.name}-${grantee.granteeName}-readwrite`,
       {
         accountName: this.account.name,
@@ -124,7 +132,9 @@ export class Database extends pulumi.ComponentResource {
           .all([scope, grantee.principalId])
           .apply(([s, principal]) => deterministicGuid(s, cosmosDataContributorRoleId, principal)),
       },
-      { parent: this, dependsOn: [this.database] },
+      { parent: this, dependsOn: [this.lastWrite, ...(grantee.replicated ? [grantee.replicated] : [])] },
     );
+    this.lastWrite = assignment;
+    return assignment;
   }
 }

@@ -3,6 +3,7 @@ import * as web from "@pulumi/azure-native/web";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import { azureAppSettings, type AzureSettingValues, type ServiceName } from "../../functions/src/settings";
 import type { Grantee } from "./grant";
+import { ReplicationWait } from "./replication-wait";
 
 /** Flex Consumption instance memory sizes (MB). */
 export type FlexInstanceMemory = 2048 | 4096;
@@ -108,6 +109,7 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
   readonly granteeName: string;
   readonly principalId: pulumi.Output<string>;
   readonly principalType = "ServicePrincipal" as const;
+  readonly replicated: ReplicationWait;
 
   constructor(name: string, args: FunctionAppArgs<S>, opts?: pulumi.ComponentResourceOptions) {
     super("platform:azure:FunctionApp", name, {}, opts);
@@ -121,7 +123,10 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
     this.identityId = this.identity.id;
     this.identityClientId = this.identity.clientId;
     this.principalId = this.identity.principalId;
-    this.grants = args.access({ granteeName: name, principalId: this.identity.principalId, principalType: "ServicePrincipal" }).flat();
+    this.replicated = new ReplicationWait(`${name}-entra-replication-wait`, { principalId: this.identity.principalId }, { parent: this });
+    this.grants = args
+      .access({ granteeName: name, principalId: this.identity.principalId, principalType: "ServicePrincipal", replicated: this.replicated })
+      .flat();
 
     this.plan = new web.AppServicePlan(
       `${name}-plan`,

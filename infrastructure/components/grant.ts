@@ -17,6 +17,12 @@ export interface Grantee {
    * identity replicates through Entra.
    */
   readonly principalType: "ServicePrincipal" | "User" | "Group";
+  /**
+   * Completes once a newly created principal is visible to services that cannot be told its type
+   * (Cosmos DB SQL role assignments): their grants depend on it. Absent for principals that exist
+   * before the deployment (the deployer).
+   */
+  readonly replicated?: pulumi.Resource;
 }
 
 /**

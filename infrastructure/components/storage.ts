@@ -167,7 +167,7 @@ export class Storage extends pulumi.ComponentResource {
     const containers: Record<string, storage.BlobContainer> = {};
     const urls: Record<string, pulumi.Output<string>> = {};
     for (const [service, containerName] of Object.entries(args.deploymentContainers)) {
-      containers[service] = new storage.BlobContainer(
+      const container = new storage.BlobContainer(
         `${name}-${service}-package`,
         {
           containerName,
@@ -177,7 +177,10 @@ export class Storage extends pulumi.ComponentResource {
         },
         { parent: this },
       );
-      urls[service] = pulumi.interpolate`${this.hostBlobEndpoint}${containerName}`;
+      // From the container's own name output, so the app (and its code deployment) depend on the
+      // container existing: OneDeploy into a missing container fails with 404.
+      containers[service] = container;
+      urls[service] = pulumi.interpolate`${this.hostBlobEndpoint}${container.name}`;
     }
     this.deploymentContainers = containers;
     this.deploymentContainerUrls = urls;

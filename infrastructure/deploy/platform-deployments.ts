@@ -27,8 +27,8 @@ export interface ContentDeploymentOptions {
  * the package with the app's identity), and created anew when the site is replaced, since a new
  * site has no code even though the package hash is unchanged.
  */
-export function codeDeploymentOptions(app: FunctionApp<ServiceName>): pulumi.CustomResourceOptions {
-  return { dependsOn: [app, ...app.grants], replaceWith: [app.site] };
+export function codeDeploymentOptions(app: FunctionApp<ServiceName>, deploymentContainer: pulumi.Resource): pulumi.CustomResourceOptions {
+  return { dependsOn: [app, ...app.grants, deploymentContainer], replaceWith: [app.site] };
 }
 
 /** Options of the site upload: after `$web` exists and the deployer may write to it. */
@@ -49,7 +49,7 @@ export function deployContent(platform: Pick<Platform, "apps" | "storage" | "dep
     code[service] = new FunctionCodeDeployment(
       `${service}-code`,
       { scmUrl: pulumi.interpolate`https://${app.scmHostName}`, packagePath: built.zipPath, packageHash: built.sha256 },
-      codeDeploymentOptions(app),
+      codeDeploymentOptions(app, platform.storage.deploymentContainers[service] ?? missingContainer(service)),
     );
   }
   const dir = path.resolve(options.siteDir ?? siteDir);
@@ -59,4 +59,8 @@ export function deployContent(platform: Pick<Platform, "apps" | "storage" | "dep
     siteDeploymentOptions(platform),
   );
   return { code, site };
+}
+
+function missingContainer(service: string): never {
+  throw new Error(`no deployment container for service "${service}"`);
 }

@@ -76,6 +76,7 @@ describe("content deployments in the program", () => {
       expect(deps.has(await urnOf(app.site))).toBe(true);
       expect(app.grants.length).toBeGreaterThan(0);
       for (const grant of app.grants) expect(deps.has(await urnOf(grant))).toBe(true);
+      expect(deps.has(await urnOf(platform.storage.deploymentContainers[service]!)), `${service}-code waits for its deployment container`).toBe(true);
     }
   });
 

@@ -93,7 +93,7 @@ describe("resources", () => {
   it("puts everything in the stack's resource group and region", () => {
     expect(named(stack, "resource-group").inputs).toMatchObject({ resourceGroupName: names.resourceGroup, location: "eastus" });
     for (const r of stack.resources) {
-      if (r.type === "azure-native:resources:ResourceGroup" || r.type.startsWith("platform:")) continue;
+      if (r.type === "azure-native:resources:ResourceGroup" || r.type.startsWith("platform:") || r.type.startsWith("pulumi-nodejs:dynamic")) continue;
       if (r.type === "azure-native:authorization:RoleAssignment") {
         expect(String(r.inputs["scope"]).startsWith(`/subscriptions/${subscriptionId}/resourceGroups/${names.resourceGroup}/`), r.name).toBe(true);
         continue;
@@ -404,6 +404,35 @@ describe("grants", () => {
       const other = service === "api" ? "agent" : "api";
       for (const grant of platform.apps[other].grants) expect(siteDependencies).not.toContain(await valueOf(grant.urn));
     }
+  });
+});
+
+describe("ordering on a fresh stack", () => {
+  const urnOf = (name: string) => {
+    const urn = urns.find((u) => u.endsWith(`::${name}`));
+    if (!urn) throw new Error(`no resource named ${name}`);
+    return urn;
+  };
+  const dependsOn = (name: string, on: string) => expect(stack.dependencies.get(name) ?? [], `${name} waits for ${on}`).toContain(urnOf(on));
+
+  it("writes to the Cosmos account one at a time: database, container, then each SQL role assignment in turn", () => {
+    dependsOn("database-jobs", "database-db");
+    const grants = ofType(stack, "azure-native:cosmosdb:SqlResourceSqlRoleAssignment").map((r) => r.name);
+    expect(grants).toEqual(["database-api-readwrite", "database-agent-readwrite"]);
+    dependsOn("database-api-readwrite", "database-jobs");
+    dependsOn("database-agent-readwrite", "database-api-readwrite");
+  });
+
+  it("assigns a Cosmos role only after the new identity had time to replicate through Entra", () => {
+    for (const service of ["api", "agent"] as const) {
+      const wait = named(stack, `${service}-entra-replication-wait`);
+      expect(wait.inputs).toMatchObject({ principalId: `principal-id-of-${names.apps[service].identity}`, seconds: 60 });
+      dependsOn(`database-${service}-readwrite`, `${service}-entra-replication-wait`);
+    }
+  });
+
+  it("creates each app only after its deployment container exists (OneDeploy into a missing container fails)", () => {
+    for (const service of ["api", "agent"] as const) dependsOn(`${service}-site`, `storage-${service}-package`);
   });
 });
 
