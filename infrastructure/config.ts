@@ -32,6 +32,11 @@ export const webPubSubSkus = ["Free_F1", "Standard_S1"] as const;
 /** BoundedStaleness is left out: it needs staleness bounds this template does not expose. */
 export const cosmosConsistencyLevels = ["Session", "Eventual", "ConsistentPrefix", "Strong"] as const;
 export const principalTypes = ["User", "ServicePrincipal", "Group"] as const;
+/**
+ * Web PubSub Standard unit counts Azure accepts: 1-10, then tens up to 100 ("How to scale an Azure
+ * Web PubSub Service instance"; ARM refuses e.g. 15).
+ */
+export const webPubSubUnitCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100] as const;
 
 const listOf = (values: readonly (string | number)[]) => values.join(", ");
 
@@ -75,7 +80,9 @@ export const configSchema = z
     jobsQueueLockDurationSeconds: integerIn(5, 300).default(60),
     jobsQueueMessageTtlHours: integerIn(1, 336).default(24),
     webPubSubSku: oneOf(webPubSubSkus).default("Standard_S1"),
-    webPubSubUnits: integerIn(1, 100).default(1),
+    webPubSubUnits: integerIn(1, 100)
+      .refine((units) => (webPubSubUnitCounts as readonly number[]).includes(units), { error: `allowed values: ${listOf(webPubSubUnitCounts)}` })
+      .default(1),
     functionMemoryMb: memory.default(2048),
     functionMaximumInstances: integerIn(40, 1000).default(100),
     apiAlwaysReadyInstances: integerIn(0, 100).default(0),

@@ -29,7 +29,11 @@ export interface PlatformContext {
 }
 
 /** Paths of the api that answer without a token when App Service Authentication is on. */
-export const publicApiPaths = ["/api/health", "/api/openapi.json", "/api/docs"];
+/**
+ * Paths of the api that answer without a token when App Service Authentication is on. Excluded
+ * paths match exactly; `/*` covers what is below (the Swagger UI's assets under /api/docs/).
+ */
+export const publicApiPaths = ["/api/health", "/api/openapi.json", "/api/docs", "/api/docs/*"];
 
 /** The stack outputs: URLs and names for people and for the code-deployment step. No secrets. */
 export interface StackOutputs {
@@ -56,7 +60,7 @@ export interface Platform {
   readonly apps: { readonly api: FunctionApp<"api">; readonly agent: FunctionApp<"agent"> };
   /** The principal running `pulumi up`: it uploads code and the website keylessly. */
   readonly deployer: Grantee;
-  /** The deployer's write grants on `$web` and the deployment containers; uploads must wait for them. */
+  /** The deployer's write grant on `$web`; the site upload must wait for it. */
   readonly deployerGrants: pulumi.Resource[];
   readonly outputs: StackOutputs;
 }
@@ -171,7 +175,9 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
   });
 
   const deployer: Grantee = { granteeName: "deployer", principalId: client.objectId, principalType: config.deployerPrincipalType };
-  const deployerGrants = [storage.grantWebsiteWrite(deployer), ...serviceNames.map((s) => storage.grantDeploymentWrite(deployer, s))];
+  // Code needs no storage grant for the deployer: OneDeploy is authorised on the site (ARM RBAC), and
+  // the site itself writes the package into its deployment container with its own identity.
+  const deployerGrants = [storage.grantWebsiteWrite(deployer)];
 
   const outputs: StackOutputs = {
     resourceGroupName,

@@ -225,13 +225,6 @@ export class Storage extends pulumi.ComponentResource {
     return assignRole(this, `${this.name}-${grantee.granteeName}-host-owner`, this.hostAccount.id, "storageBlobDataOwner", grantee);
   }
 
-  /** Upload access to one service's deployment container (for the keyless code-deployment step). */
-  grantDeploymentWrite(grantee: Grantee, service: string) {
-    const container = this.deploymentContainers[service];
-    if (!container) throw new Error(`no deployment container for service "${service}"`);
-    return assignRole(this, `${this.name}-${grantee.granteeName}-${service}-package-write`, container.id, "storageBlobDataContributor", grantee);
-  }
-
   /** Upload access to the static website's `$web` container. */
   grantWebsiteWrite(grantee: Grantee) {
     // `$web` exists only once the static website is enabled.

@@ -64,6 +64,7 @@ describe("parseConfig", () => {
     ["an http processor URL", { externalProcessorUrl: "http://example.com" }, ["externalProcessorUrl", "https://"]],
     ["a non-GUID client ID", { authEntraClientId: "my-app" }, ["authEntraClientId", "GUID"]],
     ["an unknown principal type", { deployerPrincipalType: "Robot" }, ["deployerPrincipalType", "User, ServicePrincipal, Group"]],
+    ["a Web PubSub unit count Azure refuses", { webPubSubUnits: "15" }, ["webPubSubUnits", "15", "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30"]],
     ["Free_F1 with 2 units", { webPubSubSku: "Free_F1", webPubSubUnits: "2" }, ["webPubSubUnits", "Free_F1", "allowed values: 1"]],
     ["more always-ready than maximum instances", { apiAlwaysReadyInstances: "60", functionMaximumInstances: "50" }, ["apiAlwaysReadyInstances", "50"]],
     ["a misspelt key", { functionMemory: "2048" }, ["functionMemory", "not a setting", "functionMemoryMb"]],

@@ -9,6 +9,7 @@ import { getClientConfigOutput } from "@pulumi/azure-native/authorization";
 import { connectionSettingNames, serviceSettings, connectionKinds, type SettingDeclaration } from "../../functions/src/settings";
 import { parseConfig, projectName } from "../../infrastructure/config";
 import { createPlatform, publicApiPaths, type Platform } from "../../infrastructure/platform";
+import { SWAGGER_UI_ASSET_FILES } from "../../functions/src/api/docs";
 import { builtInRoles, cosmosDataContributorRoleId, deterministicGuid } from "../../infrastructure/roles";
 import { resourceNames, type ResourceNames } from "../../infrastructure/naming";
 import { installMocks, named, ofType, valueOf, deployerObjectId, subscriptionId, tenantId, type MockedStack, type RecordedResource } from "./support/mocks";
@@ -201,7 +202,7 @@ describe("resources", () => {
     expect(named(stack, "api-auth").inputs).toMatchObject({
       name: names.apps.api.site,
       platform: { enabled: true },
-      globalValidation: { requireAuthentication: true, unauthenticatedClientAction: "Return401", excludedPaths: publicApiPaths },
+      globalValidation: { requireAuthentication: true, unauthenticatedClientAction: "Return401", excludedPaths: ["/api/health", "/api/openapi.json", "/api/docs", "/api/docs/*"] },
       identityProviders: {
         azureActiveDirectory: {
           enabled: true,
@@ -210,6 +211,14 @@ describe("resources", () => {
       },
     });
     expect(stack.resources.some((r) => r.name === "agent-auth")).toBe(false);
+  });
+
+  it("api: Easy Auth lets the docs page and every Swagger UI asset through (excluded paths match exactly, or by /*)", () => {
+    const excluded = (path: string) => publicApiPaths.some((p) => p === path || (p.endsWith("/*") && path.startsWith(p.slice(0, -1))));
+    for (const path of ["/api/health", "/api/openapi.json", "/api/docs", ...SWAGGER_UI_ASSET_FILES.map((file) => `/api/docs/${file}`)]) {
+      expect(excluded(path), path).toBe(true);
+    }
+    expect(excluded("/api/jobs")).toBe(false);
   });
 
   it("turns off publishing-profile (basic auth) deployment on both apps; Flex has no FTP to turn off", () => {
@@ -351,14 +360,8 @@ describe("grants", () => {
     );
   });
 
-  it("the deploying principal may write $web and the deployment containers, nothing else", () => {
-    expect(grantsOf(deployerObjectId)).toEqual(
-      [
-        "storageBlobDataContributor @ storage-data/$web",
-        "storageBlobDataContributor @ storage-api-package",
-        "storageBlobDataContributor @ storage-agent-package",
-      ].sort(),
-    );
+  it("the deploying principal may write $web, nothing else (OneDeploy needs no storage grant: the site uploads its package itself)", () => {
+    expect(grantsOf(deployerObjectId)).toEqual(["storageBlobDataContributor @ storage-data/$web"]);
   });
 
   it("grants nobody else anything", () => {
