@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import type { ContainerClient } from "@azure/storage-blob";
 import { handleWhen, retry, ExponentialBackoff } from "cockatiel";
-import { oneDeploy, type OneDeployOptions } from "./onedeploy";
+import { duration, oneDeploy, type OneDeployOptions } from "./onedeploy";
 import { readSiteFiles, siteContentHash } from "./site-files";
 import { syncStaticSite, webContainerClient, type SiteSyncResult } from "./static-site";
 
@@ -27,10 +27,21 @@ export interface FunctionCodeOutputs extends FunctionCodeInputs {
   readonly deploymentId: string;
 }
 
+/** Waits and retries of the OneDeploy client, for tests that cannot wait minutes. */
+export type OneDeployTuning = Pick<OneDeployOptions, "retry" | "poll" | "ongoingDeploymentWait" | "roleAssignmentWait" | "requestTimeout">;
+
+/**
+ * Progress on the console, each line naming the app (both apps deploy at once). Pulumi shows a
+ * dynamic provider's output as info messages of the `pulumi up` run.
+ */
+export function consoleProgress(label: string): (message: string) => void {
+  return (message) => console.log(`[${label}] ${message}`);
+}
+
 /** Deploys the package, after checking it is the one whose hash Pulumi planned with. */
 export async function deployFunctionCode(
   inputs: FunctionCodeInputs,
-  options: { credential?: TokenCredential; log?: (message: string) => void; tuning?: Pick<OneDeployOptions, "retry" | "poll"> } = {},
+  options: { credential?: TokenCredential; log?: (message: string) => void; tuning?: OneDeployTuning } = {},
 ): Promise<FunctionCodeOutputs> {
   const zip = await readFile(inputs.packagePath).catch((error: unknown) => {
     throw new Error(`cannot read the package ${inputs.packagePath}: ${error instanceof Error ? error.message : String(error)}`);
@@ -43,7 +54,7 @@ export async function deployFunctionCode(
     scmUrl: inputs.scmUrl,
     zip,
     credential: options.credential ?? new DefaultAzureCredential(),
-    log: options.log,
+    log: options.log ?? consoleProgress(new URL(inputs.scmUrl).hostname.split(".")[0] ?? inputs.scmUrl),
     ...options.tuning,
   });
   return { ...inputs, deploymentId: outcome.deploymentId ?? "" };
@@ -74,7 +85,13 @@ export async function deployStaticSite(
     throw new Error(`site ${inputs.siteDir} changed since it was hashed (planned ${inputs.siteHash}, found ${actual}); run the deployment again`);
   }
   const container = options.container ?? webContainerClient(inputs.blobEndpoint);
-  const result = await waitingForNewRoleAssignments(options.permissionWait).execute(() => syncStaticSite(container, files, options.log));
+  const log = options.log ?? consoleProgress("$web");
+  const policy = waitingForNewRoleAssignments(options.permissionWait);
+  const maxRetries = options.permissionWait?.maxRetries ?? 8;
+  policy.onRetry(({ delay, attempt }) =>
+    log(`your new role assignment on the storage account has not taken effect yet (403 AuthorizationPermissionMismatch); trying again in ${duration(delay)} (retry ${attempt} of ${maxRetries})`),
+  );
+  const result = await policy.execute(() => syncStaticSite(container, files, log));
   return { ...inputs, fileCount: files.length, ...result };
 }
 

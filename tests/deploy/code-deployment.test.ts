@@ -95,8 +95,13 @@ describe("the dynamic providers", () => {
 describe("deployFunctionCode", () => {
   it("deploys the package whose hash was planned", async () => {
     scm.on("POST", "/api/publish", text(202, '"d-1"')).on("GET", "/api/deployments/d-1", json(200, { status: 4 }));
-    const outs = await deployFunctionCode({ scmUrl: scm.url, packagePath: zipPath, packageHash: sha256Hex(zip) }, { credential: new RecordingCredential(), tuning: { poll: { intervalMs: 1 } } });
+    const logged: string[] = [];
+    const outs = await deployFunctionCode(
+      { scmUrl: scm.url, packagePath: zipPath, packageHash: sha256Hex(zip) },
+      { credential: new RecordingCredential(), tuning: { poll: { intervalMs: 1 } }, log: (line) => void logged.push(line) },
+    );
     expect(outs.deploymentId).toBe("d-1");
+    expect(logged).toContain("deployment d-1 succeeded");
     expect(scm.requests[0]?.body.equals(zip)).toBe(true);
   });
 
@@ -133,8 +138,15 @@ describe("deployStaticSite", () => {
   it("waits out a role assignment that has not propagated yet", async () => {
     const { calls, container } = fakeContainer(2);
     const siteHash = siteContentHash(await readSiteFiles(site));
-    const result = await deployStaticSite({ blobEndpoint: "https://x", siteDir: site, siteHash }, { container, permissionWait: { initialDelayMs: 1, maxDelayMs: 2 } });
+    const logged: string[] = [];
+    const result = await deployStaticSite(
+      { blobEndpoint: "https://x", siteDir: site, siteHash },
+      { container, permissionWait: { initialDelayMs: 1, maxDelayMs: 2 }, log: (line) => void logged.push(line) },
+    );
     expect(calls.list).toBe(3);
+    // Each wait says what it waits for and how many tries are left.
+    expect(logged.filter((line) => line.includes("role assignment on the storage account has not taken effect yet"))).toHaveLength(2);
+    expect(logged[0]).toMatch(/retry 1 of 8/);
     expect(calls.uploads).toEqual(["index.html"]);
     expect(result.fileCount).toBe(1);
   });

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertPortsFree, PortInUseError, startLocalPlatform, type LocalPlatform } from "../../local/platform.js";
+import { runSmoke } from "../../scripts/smoke/checks.js";
+import { smokeMain } from "../../scripts/smoke/cli.js";
 import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
 
 let platform: LocalPlatform;
@@ -127,6 +129,46 @@ describe("the local platform", () => {
     expect(response.status).toBeLessThan(500);
     expect(response.headers.get("content-type")).toContain("application/problem+json");
     expect(JSON.stringify(await response.json())).toContain("kind");
+  });
+
+  it("passes `npm run smoke` with the development user: every step, one line each, exit code 0", async () => {
+    const lines: string[] = [];
+    const code = await smokeMain([platform.urls.api, "--dev-user", "smoke-test", "--web-origin", platform.urls.web, "--timeout", "20"], (line) => void lines.push(line));
+    expect(code, `${lines.join("\n")}\n${output.slice(-20).join("\n")}`).toBe(0);
+    const step = (title: string) => lines.find((line) => line.includes(title)) ?? `(no line for ${title})`;
+    for (const title of [
+      "GET /api/health",
+      "GET /api/openapi.json",
+      "GET /api/docs/ and /api/docs/swagger-ui.css",
+      "CORS preflight of POST /api/jobs",
+      "GET /api/negotiate",
+      "connect to Web PubSub",
+      "POST /api/jobs",
+      "job.succeeded arrives over Web PubSub",
+      "GET /api/jobs/{id} shows the result",
+    ]) {
+      expect(step(title)).toMatch(/^PASS .* \d+ ms {2}\S/);
+    }
+    // Locally there is no App Service Authentication to check, and the line says so.
+    expect(step("without sign-in is refused")).toMatch(/^SKIP .*no App Service Authentication/);
+    expect(lines.at(-1)).toMatch(/^passed: 9 passed, 0 failed, 1 skipped/);
+  });
+
+  it("fails the smoke check, saying what it means, for an origin CORS does not allow and for a wrong base URL", async () => {
+    const lines: string[] = [];
+    expect(await smokeMain([platform.urls.api, "--web-origin", "https://not-the-site.example"], (line) => void lines.push(line))).toBe(1);
+    const cors = lines.findIndex((line) => line.startsWith("FAIL  CORS preflight"));
+    expect(cors, lines.join("\n")).toBeGreaterThan(0);
+    expect(lines[cors]).toContain("\n      usually means: CORS does not allow https://not-the-site.example");
+    expect(lines.at(-1)).toMatch(/^FAILED: 4 passed, 1 failed, 5 skipped/);
+
+    // The functions answer under /api only: any other base is a 404 from the host everywhere.
+    const wrongBase = await runSmoke({ apiBase: platform.urls.api.replace(/\/api$/, "/v1/api") });
+    expect(wrongBase.ok).toBe(false);
+    const health = wrongBase.steps[0];
+    expect(health).toMatchObject({ title: "GET /api/health", status: "fail" });
+    expect(health?.detail).toMatch(/^404 /);
+    expect(health?.meaning).toMatch(/code is not deployed .* or the Functions host has not started/);
   });
 
   it("names every taken port before starting anything", async () => {
