@@ -2,8 +2,10 @@
  * The stack configuration: read once here, validated by a pure function, handed to the program as
  * one typed object. Pulumi.yaml declares the same keys (type, description, default); a test keeps
  * the two in step.
+ *
+ * Only readConfig needs Pulumi, and it loads it when called: the local platform and the settings
+ * contract read the schema's defaults without paying for @pulumi/pulumi.
  */
-import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 
 /** The Pulumi project name (Pulumi.yaml `name`): the namespace of every config key below. */
@@ -76,9 +78,6 @@ export const configSchema = z
     blobSoftDeleteDays: integerIn(1, 365).default(7),
     cosmosConsistency: oneOf(cosmosConsistencyLevels).default("Session"),
     serviceBusSku: oneOf(serviceBusSkus).default("Standard"),
-    jobsQueueMaxDeliveryCount: integerIn(1, 100).default(5),
-    jobsQueueLockDurationSeconds: integerIn(5, 300).default(60),
-    jobsQueueMessageTtlHours: integerIn(1, 336).default(24),
     webPubSubSku: oneOf(webPubSubSkus).default("Standard_S1"),
     webPubSubUnits: integerIn(1, 100)
       .refine((units) => (webPubSubUnitCounts as readonly number[]).includes(units), { error: `allowed values: ${listOf(webPubSubUnitCounts)}` })
@@ -96,6 +95,8 @@ export const configSchema = z
   .strict();
 
 export type PlatformConfig = z.output<typeof configSchema>;
+/** The configuration of a stack that sets nothing: every default. */
+export const defaultConfig: PlatformConfig = configSchema.parse({});
 export type ConfigKey = keyof PlatformConfig;
 export const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 
@@ -147,9 +148,10 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>): PlatformCon
  * are reported too, so a misspelt key fails instead of silently falling back to its default.
  */
 export function readConfig(): PlatformConfig {
+  const { runtime } = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
   const prefix = `${projectName}:`;
   const raw: Record<string, string> = {};
-  for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+  for (const [fullKey, value] of Object.entries(runtime.allConfig())) {
     if (fullKey.startsWith(prefix)) raw[fullKey.slice(prefix.length)] = value;
   }
   return parseConfig(raw);

@@ -9,7 +9,7 @@
  * name (everyone's "dev") from colliding on the global names.
  */
 import { createHash } from "node:crypto";
-import { serviceNames, type ServiceName } from "../functions/src/settings";
+import { perService, type ServiceName } from "../functions/src/services";
 
 export interface NamingInput {
   /** Readable prefix: 2-10 lowercase letters/digits, starting with a letter (validated by config). */
@@ -58,13 +58,6 @@ export const nameRules = {
 } as const;
 
 /**
- * What a service name may be: 2-16 lowercase letters or digits, starting with a letter, no hyphen.
- * It starts its Function App's site name (see {@link resourceNames}), so no hyphen guarantees that
- * `<service>-` of two services always differ within the first 17 characters.
- */
-export const serviceNamePattern = /^[a-z][a-z0-9]{1,15}$/;
-
-/**
  * The Functions host ID Azure derives from a site name: its first 32 characters, lowercased
  * (azure-functions-host wiki "Host IDs"). Two apps that share a host storage account must not share
  * one: Functions v4 logs an error and shuts the host down.
@@ -101,9 +94,6 @@ export function resourceNames(input: NamingInput): ResourceNames {
   if (!/^[a-z][a-z0-9]{1,9}$/.test(input.prefix)) {
     throw new Error(`name prefix "${input.prefix}" must be 2 to 10 lowercase letters or digits, starting with a letter`);
   }
-  for (const service of serviceNames) {
-    if (!serviceNamePattern.test(service)) throw new Error(`service name "${service}" must be 2 to 16 lowercase letters or digits, starting with a letter`);
-  }
   const hash = stackHash(input);
   const base = [input.prefix, stackSlug(input.stack, STACK_SLUG_MAX), hash].filter(Boolean).join("-");
   // Storage accounts allow no hyphens and only 24 characters: prefix + as much of the stack as fits + hash + role letter.
@@ -112,9 +102,10 @@ export function resourceNames(input: NamingInput): ResourceNames {
     return `${input.prefix}${stackSlug(input.stack, room).replace(/-/g, "")}${hash}${role}`;
   };
   const app = (service: ServiceName): AppNames => ({
-    // The service comes first: the host ID is the site name's first 32 characters, and both apps
+    // The service comes first: the host ID is the site name's first 32 characters, and all apps
     // share one host storage account; with `<base>-<service>` a long prefix + stack pushed the
-    // service past character 32 and the two hosts collided (and shut down).
+    // service past character 32 and the hosts collided (and shut down). Service names have no
+    // hyphen (functions/src/platform/service-kinds.ts), so `<service>-` never starts another's.
     site: `${service}-${base}`,
     plan: `${base}-${service}-plan`,
     identity: `${base}-${service}-id`,
@@ -129,6 +120,6 @@ export function resourceNames(input: NamingInput): ResourceNames {
     webPubSub: `${base}-pubsub`,
     logAnalyticsWorkspace: `${base}-logs`,
     applicationInsights: `${base}-insights`,
-    apps: { api: app("api"), agent: app("agent") },
+    apps: perService(app),
   };
 }

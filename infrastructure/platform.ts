@@ -1,10 +1,17 @@
 /**
- * The platform: every component, wired. `createPlatform` is the whole program apart from reading
- * configuration, so tests build it under mocks with any configuration they like.
+ * The platform: every component, wired from the app's declarations. `createPlatform` is the whole
+ * program apart from reading configuration, so tests build it under mocks with any configuration
+ * they like.
+ *
+ * Nothing here names the app's services or resources: the components get the resources declared
+ * in functions/src/resources.ts, and one Function App is made per service of
+ * functions/src/services.ts, with the settings and role assignments its links stand for.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
-import { serviceNames, type ServiceName } from "../functions/src/settings";
+import type { AnyLinkDeclaration } from "../functions/src/platform/links";
+import { resources as appResources } from "../functions/src/resources";
+import { declarationOf, perService, type ServiceName } from "../functions/src/services";
 import type { PlatformConfig } from "./config";
 import { deploymentContainerName, resourceNames, type ResourceNames } from "./naming";
 import { Storage, websiteContainerName } from "./components/storage";
@@ -12,8 +19,9 @@ import { Database } from "./components/database";
 import { Messaging } from "./components/messaging";
 import { Realtime } from "./components/realtime";
 import { Monitoring } from "./components/monitoring";
-import { FunctionApp } from "./components/function-app";
+import { FunctionApp, type AlwaysReady, type EntraAuthentication, type HostNeeds } from "./components/function-app";
 import type { Grantee } from "./components/grant";
+import type { Link } from "./components/link";
 
 /** Who runs the deployment, from `authorization.getClientConfig`. */
 export interface ClientConfig {
@@ -28,22 +36,22 @@ export interface PlatformContext {
   readonly client: pulumi.Input<ClientConfig>;
 }
 
-/** Paths of the api that answer without a token when App Service Authentication is on. */
 /**
- * Paths of the api that answer without a token when App Service Authentication is on. Excluded
- * paths match exactly; `/*` covers what is below (the Swagger UI's assets under /api/docs/).
+ * Paths of a service that answer without a token when App Service Authentication is on: its
+ * anonymous routes under /api/. Excluded paths match exactly; `/*` covers what is below.
  */
-export const publicApiPaths = ["/api/health", "/api/openapi.json", "/api/docs", "/api/docs/*"];
+export function anonymousPaths(service: ServiceName): string[] {
+  return (declarationOf(service).http?.anonymousRoutes ?? []).map((route) => `/api/${route}`);
+}
 
 /** The stack outputs: URLs and names for people and for the code-deployment step. No secrets. */
 export interface StackOutputs {
   readonly resourceGroupName: pulumi.Output<string>;
-  readonly apiUrl: pulumi.Output<string>;
   readonly webUrl: pulumi.Output<string>;
   readonly webPubSubEndpoint: pulumi.Output<string>;
-  readonly webPubSubHub: string;
-  readonly apiAppName: pulumi.Output<string>;
-  readonly agentAppName: pulumi.Output<string>;
+  /** Every Function App's name and URL, by service. */
+  readonly appNames: Readonly<Record<ServiceName, pulumi.Output<string>>>;
+  readonly appUrls: Readonly<Record<ServiceName, pulumi.Output<string>>>;
   readonly dataStorageAccountName: pulumi.Output<string>;
   readonly webContainerName: string;
   readonly hostStorageAccountName: pulumi.Output<string>;
@@ -57,7 +65,7 @@ export interface Platform {
   readonly messaging: Messaging;
   readonly realtime: Realtime;
   readonly monitoring: Monitoring;
-  readonly apps: { readonly api: FunctionApp<"api">; readonly agent: FunctionApp<"agent"> };
+  readonly apps: Readonly<Record<ServiceName, FunctionApp<ServiceName>>>;
   /** The principal running `pulumi up`: it uploads code and the website keylessly. */
   readonly deployer: Grantee;
   /** The deployer's write grant on `$web`; the site upload must wait for it. */
@@ -89,89 +97,74 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     hostAccountName: name((n) => n.hostStorageAccount),
     sku: config.storageSku,
     softDeleteDays: config.blobSoftDeleteDays,
-    deploymentContainers: Object.fromEntries(serviceNames.map((s) => [s, deploymentContainerName(s)])),
+    containers: appResources.blobContainers,
+    deploymentContainers: perService(deploymentContainerName),
   });
   const database = new Database("database", {
     ...placement,
     accountName: name((n) => n.cosmosAccount),
     consistency: config.cosmosConsistency,
+    databaseName: appResources.cosmos.database,
+    containers: appResources.cosmos.containers,
   });
   const messaging = new Messaging("messaging", {
     ...placement,
     namespaceName: name((n) => n.serviceBusNamespace),
     tier: config.serviceBusSku,
-    maxDeliveryCount: config.jobsQueueMaxDeliveryCount,
-    lockDurationSeconds: config.jobsQueueLockDurationSeconds,
-    messageTtlHours: config.jobsQueueMessageTtlHours,
+    queues: appResources.queues,
   });
   const realtime = new Realtime("realtime", {
     ...placement,
     serviceName: name((n) => n.webPubSub),
     sku: config.webPubSubSku,
     units: config.webPubSubUnits,
+    hubs: appResources.hubs,
   });
 
-  const shared = {
-    Cosmos: database.endpoint,
-    COSMOS_DATABASE_NAME: database.databaseName,
-    COSMOS_JOBS_CONTAINER_NAME: database.jobsContainerName,
-    UploadsStorage: storage.dataBlobEndpoint,
-    UPLOADS_CONTAINER_NAME: storage.uploadsContainerName,
-    WebPubSub: realtime.serviceUri,
-    WEBPUBSUB_HUB: realtime.hubName,
-    APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.connectionString,
-    ServiceBus: messaging.fullyQualifiedNamespace,
-    JOBS_QUEUE_NAME: messaging.jobsQueueName,
+  /** The component that owns a link's resource, resolving it. */
+  const linkTo = (declaration: AnyLinkDeclaration): Link => {
+    switch (declaration.kind) {
+      case "queue":
+        return messaging.link(declaration);
+      case "cosmosContainer":
+        return database.link(declaration);
+      case "blobContainer":
+        return storage.link(declaration);
+      case "hub":
+        return realtime.link(declaration);
+    }
   };
-  const appPlacement = (service: ServiceName) => ({
-    ...placement,
-    siteName: name((n) => n.apps[service].site),
-    planName: name((n) => n.apps[service].plan),
-    identityName: name((n) => n.apps[service].identity),
-    hostBlobEndpoint: storage.hostBlobEndpoint,
-    deploymentContainerUrl: storage.deploymentContainerUrls[service] ?? missing(service),
-    instanceMemoryMb: config.functionMemoryMb,
-    maximumInstanceCount: config.functionMaximumInstances,
-  });
 
-  const api = new FunctionApp("api", {
-    service: "api",
-    ...appPlacement("api"),
-    settings: {
-      ...shared,
-      UPLOAD_MAX_BYTES: String(config.uploadMaxBytes),
-      UPLOAD_URL_TTL_SECONDS: String(config.uploadUrlTtlSeconds),
-      // The api trusts the x-ms-client-principal headers only when Easy Auth is in front of it.
-      APP_SERVICE_AUTHENTICATION: config.authEntraClientId ? "true" : "false",
-    },
-    access: (identity) => [
-      storage.grantFunctionsHost(identity),
-      monitoring.grantPublish(identity),
-      messaging.grantSend(identity),
-      database.grantReadWrite(identity),
-      storage.grantUploadDelegation(identity),
-      realtime.grantPublish(identity),
-    ],
-    alwaysReady: [{ name: "http", instanceCount: config.apiAlwaysReadyInstances }],
-    corsAllowedOrigins: [storage.webOrigin],
-    ...(config.authEntraClientId
-      ? { entraAuthentication: { clientId: config.authEntraClientId, tenantId: client.tenantId, excludedPaths: publicApiPaths } }
-      : {}),
-  });
-  // The agent has only a Service Bus trigger and its dead-letter handler: cold starts delay a job by
-  // a second or two, so it gets no always-ready instances (they would bill around the clock).
-  const agent = new FunctionApp("agent", {
-    service: "agent",
-    ...appPlacement("agent"),
-    settings: { ...shared, UPLOAD_MAX_BYTES: String(config.uploadMaxBytes), EXTERNAL_PROCESSOR_URL: config.externalProcessorUrl },
-    access: (identity) => [
-      storage.grantFunctionsHost(identity),
-      monitoring.grantPublish(identity),
-      messaging.grantReceive(identity),
-      database.grantReadWrite(identity),
-      storage.grantUploadsRead(identity),
-      realtime.grantPublish(identity),
-    ],
+  const apps = perService((service) => {
+    const http = declarationOf(service).http;
+    const host: HostNeeds = {
+      storageBlobEndpoint: storage.hostBlobEndpoint,
+      deploymentContainerUrl: storage.deploymentContainerUrls[service] ?? missing(service),
+      telemetryConnectionString: monitoring.connectionString,
+      grant: (grantee) => [storage.grantFunctionsHost(grantee), monitoring.grantPublish(grantee)],
+    };
+    // Browser-facing HTTP services: CORS for the web origin, and Entra sign-in in front when configured.
+    const browserFacing = http?.browserFacing === true;
+    const entraAuthentication: EntraAuthentication | undefined =
+      browserFacing && config.authEntraClientId
+        ? { clientId: config.authEntraClientId, tenantId: client.tenantId, excludedPaths: anonymousPaths(service) }
+        : undefined;
+    const alwaysReady: AlwaysReady[] = http?.alwaysReadyConfig ? [{ name: "http", instanceCount: config[http.alwaysReadyConfig] }] : [];
+    return new FunctionApp(service, {
+      service,
+      ...placement,
+      siteName: name((n) => n.apps[service].site),
+      planName: name((n) => n.apps[service].plan),
+      identityName: name((n) => n.apps[service].identity),
+      host,
+      links: declarationOf(service).links.map(linkTo),
+      config,
+      instanceMemoryMb: config.functionMemoryMb,
+      maximumInstanceCount: config.functionMaximumInstances,
+      alwaysReady,
+      ...(browserFacing ? { corsAllowedOrigins: [storage.webOrigin] } : {}),
+      ...(entraAuthentication ? { entraAuthentication } : {}),
+    });
   });
 
   const deployer: Grantee = { granteeName: "deployer", principalId: client.objectId, principalType: config.deployerPrincipalType };
@@ -181,18 +174,16 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
 
   const outputs: StackOutputs = {
     resourceGroupName,
-    apiUrl: api.url,
     webUrl: storage.websiteUrl,
     webPubSubEndpoint: realtime.serviceUri,
-    webPubSubHub: realtime.hubName,
-    apiAppName: api.appName,
-    agentAppName: agent.appName,
+    appNames: perService((service) => apps[service].appName),
+    appUrls: perService((service) => apps[service].url),
     dataStorageAccountName: storage.dataAccount.name,
     webContainerName: websiteContainerName,
     hostStorageAccountName: storage.hostAccount.name,
-    deploymentContainerUrls: { api: api.deploymentContainerUrl, agent: agent.deploymentContainerUrl },
+    deploymentContainerUrls: perService((service) => apps[service].deploymentContainerUrl),
   };
-  return { resourceGroup, storage, database, messaging, realtime, monitoring, apps: { api, agent }, deployer, deployerGrants, outputs };
+  return { resourceGroup, storage, database, messaging, realtime, monitoring, apps, deployer, deployerGrants, outputs };
 }
 
 function missing(service: string): never {

@@ -16,8 +16,14 @@ export const builtInRoles = {
 } as const;
 export type BuiltInRole = keyof typeof builtInRoles;
 
-/** Cosmos DB's data-plane "Built-in Data Contributor" (a Cosmos SQL role, not an Azure RBAC role). */
-export const cosmosDataContributorRoleId = "00000000-0000-0000-0000-000000000002";
+/**
+ * Cosmos DB's data-plane built-in roles, by link access level: "Built-in Data Reader" and
+ * "Built-in Data Contributor" (Cosmos SQL role definitions, not Azure RBAC roles).
+ */
+export const cosmosDataRoleIds = {
+  read: "00000000-0000-0000-0000-000000000001",
+  readWrite: "00000000-0000-0000-0000-000000000002",
+} as const;
 
 /**
  * A GUID derived from scope, role and principal (UUID v5 layout over SHA-256), so the same grant

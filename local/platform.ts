@@ -1,9 +1,10 @@
 /**
  * The whole system on one machine, on loopback: Azurite and cosmosdb-server, our Service Bus and Web
- * PubSub emulators, the api and the agent each under the local Functions host in its own process,
- * and the static site. Entities carry the names and defaults of a deployed stack
- * (platform-defaults.ts); each service gets its settings from the settings contract, in their local
- * shape (connection strings), validated by the same loader the code uses.
+ * PubSub emulators, every service of the registry (functions/src/services.ts) under the local
+ * Functions host in its own process, and the static site. The emulators hold the app's resources
+ * (functions/src/resources.ts) with the defaults a deployed stack gets; each service gets its
+ * settings from the settings contract, in their local shape (connection strings) and with the stack
+ * configuration's defaults, validated by the same loader the code uses.
  */
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { Agent as HttpsAgent } from "node:https";
@@ -11,30 +12,42 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { CosmosClient } from "@azure/cosmos";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { ensureJobsContainer } from "../functions/src/shared/job-store.js";
-import { loadSettings, serviceNames, type ServiceName, serviceSettings } from "../functions/src/settings.js";
-import { hostJsonPath, serviceEntries, distDir } from "../scripts/bundle/services.js";
+import { defaultConfig, type PlatformConfig } from "../infrastructure/config.js";
+import type { ConnectionFamily } from "../functions/src/platform/links.js";
+import { resources } from "../functions/src/resources.js";
+import { declarationOf, perService, serviceNames, type ServiceName } from "../functions/src/services.js";
+import { loadSettings, localAppSettings } from "../functions/src/settings.js";
+import { distDir, hostJsonPath, repoRoot, serviceEntries } from "../scripts/bundle/services.js";
+import { emulatorQueues, ensureBlobResources, ensureCosmosResources, hubNames } from "./app-resources.js";
 import { AZURITE_ACCOUNT_KEY, AZURITE_ACCOUNT_NAME, startAzurite } from "./azurite.js";
 import { loopbackCertificateIn, type StoredLoopbackCertificate } from "./certificates.js";
 import { COSMOS_EMULATOR_KEY, startCosmosEmulator } from "./cosmos.js";
 import { startHostProcess, type HostProcess } from "./functions-host/host-process.js";
-import { DUPLICATE_DETECTION_MINUTES, platformNames, repositoryRoot, stackDefaults } from "./platform-defaults.js";
-import { startStaticSite, type StaticSite } from "./platform-web.js";
+import { startStaticSite } from "./platform-web.js";
 import { startServiceBusEmulator } from "./servicebus/index.js";
 import { startWebPubSubEmulator } from "./webpubsub/index.js";
 
-/** Every listener of the platform. */
-export type PlatformPort = "web" | "api" | "blob" | "cosmos" | "serviceBus" | "webPubSub";
+/** The emulators and the site. */
+export type EmulatorPort = "web" | "blob" | "cosmos" | "serviceBus" | "webPubSub";
+/** Every listener of the platform: the emulators, the site, and each service's HTTP functions. */
+export type PlatformPort = EmulatorPort | ServiceName;
 
-/** The ports `npm start` uses: the tools' own defaults where they have one (func 7071, Azurite 10000, Cosmos 8081, AMQP 5672). */
+/**
+ * The ports `npm start` uses: the tools' own defaults where they have one (Azurite 10000, Cosmos
+ * 8081, AMQP 5672), and each service's declared local port (func's 7071 for the api); 0 for a
+ * service without HTTP functions.
+ */
 export const DEFAULT_PORTS: Readonly<Record<PlatformPort, number>> = {
   web: 4280,
-  api: 7071,
   blob: 10000,
   cosmos: 8081,
   serviceBus: 5672,
   webPubSub: 8080,
+  ...perService((service) => declarationOf(service).http?.localPort ?? 0),
 };
+
+/** Every listener on a free port of the system's choosing (tests and benches run beside `npm start`). */
+export const FREE_PORTS: Readonly<Record<PlatformPort, number>> = Object.fromEntries(Object.keys(DEFAULT_PORTS).map((role) => [role, 0])) as Record<PlatformPort, number>;
 
 /**
  * Fixed keys, so local.settings.json stays valid across restarts. They open only emulators bound to
@@ -62,8 +75,11 @@ export interface LocalPlatformOptions {
 
 export interface LocalPlatformUrls {
   web: string;
+  /** The browser-facing service's API (what the web app calls): `<origin>/api`. */
   api: string;
   docs: string;
+  /** Each HTTP service's `<origin>/api`. */
+  services: Partial<Record<ServiceName, string>>;
   blob: string;
   cosmos: string;
   serviceBus: string;
@@ -109,40 +125,21 @@ export async function assertPortsFree(ports: Record<PlatformPort, number>): Prom
   if (taken.length > 0) throw new PortInUseError(taken);
 }
 
-type LocalValues<S extends ServiceName> = { [K in keyof (typeof serviceSettings)[S]]?: string };
-
 /** The emulators' connection strings, by the Azure service they stand for. */
-type Endpoints = Record<"blob" | "cosmos" | "serviceBus" | "webPubSub", { readonly connectionString: string }>;
+export type EmulatorConnections = Readonly<Record<ConnectionFamily, string>>;
 
 /**
- * Each service's app settings in their local shapes, from the settings contract. The loader the code
- * uses validates them here, so a setting the contract gains and the platform lacks fails at start,
- * naming it, rather than in the first request.
+ * Each service's app settings in their local shapes, from the settings contract: the emulators'
+ * connection strings for its links, its declared settings from the configuration's defaults (or
+ * their local value). The loader the code uses validates them here, so a setting the contract gains
+ * and the platform cannot give fails at start, naming it, rather than in the first request.
  */
-export function localSettingsFor(endpoints: Endpoints, defaults = stackDefaults()): Record<ServiceName, Record<string, string>> {
-  const shared = {
-    Cosmos: endpoints.cosmos.connectionString,
-    COSMOS_DATABASE_NAME: platformNames.cosmosDatabase,
-    COSMOS_JOBS_CONTAINER_NAME: platformNames.jobsContainer,
-    UploadsStorage: endpoints.blob.connectionString,
-    UPLOADS_CONTAINER_NAME: platformNames.uploadsContainer,
-    WebPubSub: endpoints.webPubSub.connectionString,
-    WEBPUBSUB_HUB: platformNames.webPubSubHub,
-    ServiceBus: endpoints.serviceBus.connectionString,
-    JOBS_QUEUE_NAME: platformNames.jobsQueue,
-    UPLOAD_MAX_BYTES: String(defaults.uploadMaxBytes),
-  };
-  const api: LocalValues<"api"> = {
-    ...shared,
-    UPLOAD_URL_TTL_SECONDS: String(defaults.uploadUrlTtlSeconds),
-    // No Easy Auth locally: x-ms-client-principal headers are not trusted, x-dev-user is.
-    APP_SERVICE_AUTHENTICATION: "false",
-    ALLOW_DEVELOPMENT_IDENTITY: "true",
-  };
-  const agent: LocalValues<"agent"> = { ...shared };
-  const settings = { api, agent } as Record<ServiceName, Record<string, string>>;
-  for (const service of serviceNames) loadSettings(service, settings[service]);
-  return settings;
+export function localSettingsFor(connections: EmulatorConnections, config: PlatformConfig = defaultConfig): Record<ServiceName, Record<string, string>> {
+  return perService((service) => {
+    const settings = localAppSettings(service, { connectionStrings: connections, config });
+    loadSettings(service, settings);
+    return settings;
+  });
 }
 
 /**
@@ -187,7 +184,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   const output =
     options.output ?? ((source: string, line: string, stream: "stdout" | "stderr") => (stream === "stderr" ? process.stderr : process.stdout).write(`[${source}] ${line}\n`));
   const ports: Record<PlatformPort, number> = { ...DEFAULT_PORTS, ...options.ports };
-  const stateDirectory = options.stateDirectory ?? join(repositoryRoot, ".tmp", "local-platform");
+  const stateDirectory = options.stateDirectory ?? join(repoRoot, ".tmp", "local-platform");
   const timings: { step: string; ms: number }[] = [];
   const siteConfig: Record<string, string> = {};
   /** Emulators and the site, stopped in reverse start order after the services. */
@@ -217,9 +214,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   try {
     const code = options.code ?? "source";
     const bundleDirectory = options.bundleDirectory ?? distDir;
-    const entries = Object.fromEntries(
-      serviceNames.map((service) => [service, code === "bundle" ? join(bundleDirectory, service, "main.js") : join(repositoryRoot, serviceEntries[service])]),
-    ) as Record<ServiceName, string>;
+    const entries = perService((service) => (code === "bundle" ? join(bundleDirectory, service, "main.js") : join(repoRoot, serviceEntries[service])));
     if (code === "bundle") {
       for (const entry of Object.values(entries)) {
         if (!(await exists(entry))) throw new Error(`${entry} does not exist: run \`npm run bundle\` first (or start from sources without --bundle)`);
@@ -227,7 +222,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     }
     progress("Starting the local platform");
     await assertPortsFree(ports);
-    const defaults = stackDefaults();
     const certificate = await timed("loopback certificate", () => loopbackCertificateIn(stateDirectory));
 
     // Azurite is a separate process and by far the slowest to start: nothing waits for it that need not.
@@ -240,28 +234,18 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
           startServiceBusEmulator({
             port: ports.serviceBus,
             key: LOCAL_SERVICE_BUS_KEY,
-            queues: [
-              {
-                name: platformNames.jobsQueue,
-                maxDeliveryCount: defaults.jobsQueueMaxDeliveryCount,
-                lockDurationMs: defaults.jobsQueueLockDurationSeconds * 1000,
-                defaultMessageTtlMs: defaults.jobsQueueMessageTtlHours * 3_600_000,
-                deadLetteringOnMessageExpiration: true,
-                requiresDuplicateDetection: true,
-                duplicateDetectionWindowMs: DUPLICATE_DETECTION_MINUTES * 60_000,
-              },
-            ],
+            queues: emulatorQueues(resources),
             log: (line) => output("servicebus", line, "stderr"),
           }),
-        (e) => `sb://127.0.0.1:${e.port}  queue "${platformNames.jobsQueue}" (maxDeliveryCount ${defaults.jobsQueueMaxDeliveryCount})`,
+        (e) => `sb://127.0.0.1:${e.port}  queues ${emulatorQueues(resources).map((q) => `"${q.name}" (maxDeliveryCount ${q.maxDeliveryCount})`).join(", ")}`,
       ).then((e) => (stops.push(() => e.stop()), e)),
       timed(
         "Web PubSub emulator",
-        () => startWebPubSubEmulator({ port: ports.webPubSub, hubs: [platformNames.webPubSubHub], accessKey: LOCAL_WEB_PUBSUB_KEY, log: (line) => output("webpubsub", line, "stderr") }),
-        (e) => `${e.endpoint}  hub "${platformNames.webPubSubHub}"`,
+        () => startWebPubSubEmulator({ port: ports.webPubSub, hubs: hubNames(resources), accessKey: LOCAL_WEB_PUBSUB_KEY, log: (line) => output("webpubsub", line, "stderr") }),
+        (e) => `${e.endpoint}  hubs ${hubNames(resources).map((h) => `"${h}"`).join(", ")}`,
       ).then((e) => (stops.push(() => e.stop()), e)),
       // Its origin is what the api's CORS and the Blob CORS rule allow; /config.json is completed below.
-      timed("static site (web/)", () => startStaticSite({ directory: join(repositoryRoot, "web"), port: ports.web, config: () => siteConfig }), (s) => s.url).then(
+      timed("static site (web/)", () => startStaticSite({ directory: join(repoRoot, "web"), port: ports.web, config: () => siteConfig }), (s) => s.url).then(
         (s) => (stops.push(() => s.close()), s),
       ),
     ] as const).catch(async (error: unknown) => {
@@ -272,43 +256,44 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
     // With a fixed port Azurite's connection string is known before it listens, so the services start meanwhile.
     const blobConnectionString = ports.blob !== 0 ? azuriteConnectionString(ports.blob) : (await blobStarting).connectionString;
-    const settings = localSettingsFor({ blob: { connectionString: blobConnectionString }, cosmos, serviceBus, webPubSub }, defaults);
+    const settings = localSettingsFor({
+      blob: blobConnectionString,
+      cosmos: cosmos.connectionString,
+      serviceBus: serviceBus.connectionString,
+      webPubSub: webPubSub.connectionString,
+    });
     const nodeEnv = { NODE_EXTRA_CA_CERTS: await trustedCertificates(certificate, stateDirectory) };
-    const hostPorts: Record<ServiceName, number> = { api: ports.api, agent: 0 };
+    // HTTP services listen on their port and, when browsers call them, allow the web origins (CORS).
+    const http = perService((service) => {
+      const surface = declarationOf(service).http;
+      return surface ? { port: ports[service], ...(surface.browserFacing ? { corsOrigins: webOrigins } : {}) } : undefined;
+    });
     if (options.writeLocalSettings ?? true) {
       await timed("local.settings.json for func start", async () => {
         for (const service of serviceNames) {
           const directory = join(bundleDirectory, service);
           await mkdir(directory, { recursive: true });
-          const host = { storageConnectionString: blobConnectionString, ...(service === "api" ? { port: ports.api, corsOrigins: webOrigins } : {}) };
+          const host = { storageConnectionString: blobConnectionString, ...http[service] };
           const file = localSettingsFile(settings[service], host);
           await writeFile(join(directory, "local.settings.json"), `${JSON.stringify(file, null, 2)}\n`);
         }
       });
     }
 
-    const cosmosReady = timed("Cosmos database and container", async () => {
+    const cosmosReady = timed("Cosmos database and containers", async () => {
       // This process started before the certificate existed: trust it for this one client instead.
       const agent = new HttpsAgent({ ca: certificate.cert, keepAlive: false });
       const cosmosClient = new CosmosClient({ endpoint: cosmos.endpoint, key: COSMOS_EMULATOR_KEY, agent });
       try {
-        await ensureJobsContainer(cosmosClient, platformNames.cosmosDatabase, platformNames.jobsContainer);
+        await ensureCosmosResources(cosmosClient, resources.cosmos);
       } finally {
         cosmosClient.dispose();
         agent.destroy();
       }
     });
     const blobReady = blobStarting.then((blob) =>
-      timed("Blob container and CORS", async () => {
-        const blobService = BlobServiceClient.fromConnectionString(blob.connectionString);
-        await Promise.all([
-          blobService.getContainerClient(platformNames.uploadsContainer).createIfNotExists(),
-          // Browsers PUT uploads straight to Blob Storage with the SAS URL, as in Azure (Storage component's rule).
-          blobService.setProperties({
-            cors: [{ allowedOrigins: webOrigins.join(","), allowedMethods: "PUT", allowedHeaders: "content-type,x-ms-*", exposedHeaders: "etag,x-ms-request-id", maxAgeInSeconds: 3600 }],
-          }),
-        ]);
-      }),
+      // Browsers PUT uploads straight to Blob Storage with SAS URLs, as in Azure (the Storage component's CORS rule).
+      timed("Blob containers and CORS", () => ensureBlobResources(BlobServiceClient.fromConnectionString(blob.connectionString), resources.blobContainers, webOrigins)),
     );
     const hostsStarting = serviceNames.map((service) =>
       timed(
@@ -318,8 +303,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
             name: service,
             entry: entries[service],
             hostJson: code === "bundle" ? join(bundleDirectory, service, "host.json") : hostJsonPath,
-            port: hostPorts[service],
-            ...(service === "api" ? { corsAllowedOrigins: webOrigins } : {}),
+            port: http[service]?.port ?? 0,
+            ...(http[service]?.corsOrigins ? { corsAllowedOrigins: http[service].corsOrigins } : {}),
             settings: settings[service],
             nodeEnv,
             output: (line, stream) => output(service, line, stream),
@@ -331,18 +316,27 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       await Promise.allSettled(hostsStarting);
       throw error;
     });
-    const services = Object.fromEntries(serviceNames.map((service, i) => [service, hosts[i]!])) as Record<ServiceName, HostProcess>;
-    const apiUrl = services.api.url;
-    if (!apiUrl) throw new Error("the api registered no HTTP functions");
-    siteConfig.apiUrl = `${apiUrl}/api`;
+    const services = perService((service) => hosts[serviceNames.indexOf(service)]!);
+    const serviceUrls: Partial<Record<ServiceName, string>> = {};
+    for (const service of serviceNames) {
+      const url = services[service].url;
+      if (declarationOf(service).http && !url) throw new Error(`${service} is declared with HTTP functions but registered none`);
+      if (url) serviceUrls[service] = `${url}/api`;
+    }
+    // The web app calls the browser-facing service.
+    const browserFacing = serviceNames.find((service) => declarationOf(service).http?.browserFacing);
+    const apiUrl = browserFacing ? serviceUrls[browserFacing] : undefined;
+    if (!apiUrl) throw new Error("no service is declared browser-facing with HTTP functions (functions/src/services.ts)");
+    siteConfig.apiUrl = apiUrl;
 
     const startupMs = Math.round(performance.now() - began);
     let stopping: Promise<void> | undefined;
     return {
       urls: {
         web: site.url,
-        api: `${apiUrl}/api`,
-        docs: `${apiUrl}/api/docs/`,
+        api: apiUrl,
+        docs: `${apiUrl}/docs/`,
+        services: serviceUrls,
         blob: blob.blobEndpoint,
         cosmos: cosmos.endpoint,
         serviceBus: `sb://127.0.0.1:${serviceBus.port}`,

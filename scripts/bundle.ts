@@ -5,7 +5,7 @@
  */
 import { buildService } from "./bundle/build";
 import { formatBundleReport } from "./bundle/report";
-import { serviceNames, type ServiceName } from "./bundle/services";
+import { serviceNames, type ServiceName } from "../functions/src/services";
 
 async function main(argv: readonly string[]): Promise<void> {
   const cache = !argv.includes("--no-cache");

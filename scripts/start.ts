@@ -5,15 +5,18 @@
  *
  *   npm start                         sources through tsx, default ports
  *   npm start -- --bundle             the bundles from `npm run bundle` (what Azure runs)
- *   npm start -- --api-port 7171      any of --web-port --api-port --blob-port --cosmos-port
- *                                     --servicebus-port --webpubsub-port (0: a free port)
+ *   npm start -- --api-port 7171      any of --web-port --<service>-port (each service with HTTP
+ *                                     functions) --blob-port --cosmos-port --servicebus-port
+ *                                     --webpubsub-port (0: a free port)
  */
 import { parseArgs } from "node:util";
+import { declarationOf, serviceNames } from "../functions/src/services.js";
 import { DEFAULT_PORTS, PortInUseError, startLocalPlatform, type LocalPlatform, type PlatformPort } from "../local/platform.js";
 
+/** `--<role>-port` for the site, each emulator, and each service with HTTP functions. */
 const portFlags: Record<string, PlatformPort> = {
   "web-port": "web",
-  "api-port": "api",
+  ...Object.fromEntries(serviceNames.filter((service) => declarationOf(service).http).map((service) => [`${service}-port`, service])),
   "blob-port": "blob",
   "cosmos-port": "cosmos",
   "servicebus-port": "serviceBus",
@@ -48,7 +51,7 @@ function parseOptions() {
 function table(platform: LocalPlatform): string {
   const rows: [string, string][] = [
     ["web", `${platform.urls.web}/`],
-    ["api", platform.urls.api],
+    ...Object.entries(platform.urls.services).map(([service, url]): [string, string] => [service, url]),
     ["api docs", platform.urls.docs],
     ["Blob (Azurite)", platform.urls.blob],
     ["Cosmos DB (cosmosdb-server)", platform.urls.cosmos],

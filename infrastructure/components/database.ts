@@ -1,7 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as cosmosdb from "@pulumi/azure-native/cosmosdb";
-import { cosmosDataContributorRoleId, deterministicGuid } from "../roles";
+import type { LinkDeclaration } from "../../functions/src/platform/links";
+import type { CosmosContainerOptions } from "../../functions/src/platform/resource-kinds";
+import { cosmosDataRoleIds, deterministicGuid } from "../roles";
 import type { Grantee } from "./grant";
+import { GrantsOnce, type Link } from "./link";
+import { transformed, type Transform } from "./transform";
 
 export interface DatabaseArgs {
   /** Resource group that holds the account. */
@@ -15,93 +19,116 @@ export interface DatabaseArgs {
    * @default "Session"
    */
   readonly consistency?: cosmosdb.DefaultConsistencyLevel;
+  /** SQL database name. */
+  readonly databaseName: string;
   /**
-   * SQL database name.
-   * @default "platform"
+   * The containers, by name.
+   * @example { jobs: { partitionKey: "/userId" } }
    */
-  readonly databaseName?: string;
+  readonly containers: Readonly<Record<string, CosmosContainerOptions>>;
   /**
-   * Container of job documents, partitioned by `/userId` (each user's jobs live together, and
-   * listing a user's jobs is a single-partition query).
-   * @default "jobs"
+   * Changes to the arguments of the account, the database and each container (see transform.ts).
+   * @default no changes
    */
-  readonly jobsContainerName?: string;
+  readonly transform?: {
+    /** Changes to the account(s). @default unchanged */
+    readonly account?: Transform<cosmosdb.DatabaseAccountArgs>;
+    /** Changes to the SQL database. @default unchanged */
+    readonly database?: Transform<cosmosdb.SqlResourceSqlDatabaseArgs>;
+    /** Changes to every container. @default unchanged */
+    readonly container?: Transform<cosmosdb.SqlResourceSqlContainerArgs>;
+  };
 }
 
 /**
  * A serverless Cosmos DB (NoSQL) account (billed per request unit and GB; nothing when idle), with
- * key auth off: the data plane accepts only Entra tokens, granted through Cosmos SQL role assignments.
+ * key auth off: the data plane accepts only Entra tokens, granted through Cosmos SQL role
+ * assignments that links create.
+ *
+ * Every control-plane write to the account (each container, each SQL role assignment) waits for the
+ * one before it: Cosmos refuses concurrent writes to one account with 412 "another user operation
+ * in progress which requires an exclusive lock" (terraform-provider-azurerm 15842, 17233).
  */
 export class Database extends pulumi.ComponentResource {
   readonly account: cosmosdb.DatabaseAccount;
   readonly database: cosmosdb.SqlResourceSqlDatabase;
-  readonly jobsContainer: cosmosdb.SqlResourceSqlContainer;
+  readonly containers: Readonly<Record<string, cosmosdb.SqlResourceSqlContainer>>;
   /** Account endpoint, e.g. `https://<account>.documents.azure.com:443/`. */
   readonly endpoint: pulumi.Output<string>;
   readonly databaseName: string;
-  readonly jobsContainerName: string;
   private readonly name: string;
   private readonly resourceGroupName: pulumi.Input<string>;
-  /**
-   * The account's last control-plane write so far: each new one (container, SQL role assignment)
-   * waits for it. Cosmos refuses concurrent writes to one account with 412 "another user operation
-   * in progress which requires an exclusive lock" (terraform-provider-azurerm 15842, 17233).
-   */
+  /** The account's last control-plane write so far: the next one waits for it. */
   private lastWrite: pulumi.Resource;
+  private readonly grants = new GrantsOnce();
 
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:azure:Database", name, {}, opts);
     this.name = name;
     this.resourceGroupName = args.resourceGroupName;
-    this.databaseName = args.databaseName ?? "platform";
-    this.jobsContainerName = args.jobsContainerName ?? "jobs";
+    this.databaseName = args.databaseName;
     this.account = new cosmosdb.DatabaseAccount(
-      `${name}-account`,
-      {
-        accountName: args.accountName,
-        resourceGroupName: args.resourceGroupName,
-        location: args.location,
-        kind: cosmosdb.DatabaseAccountKind.GlobalDocumentDB,
-        databaseAccountOfferType: cosmosdb.DatabaseAccountOfferType.Standard,
-        capabilities: [{ name: "EnableServerless" }],
-        consistencyPolicy: { defaultConsistencyLevel: args.consistency ?? "Session" },
-        locations: [{ locationName: args.location, failoverPriority: 0, isZoneRedundant: false }],
-        disableLocalAuth: true,
-        disableKeyBasedMetadataWriteAccess: true,
-        minimalTlsVersion: cosmosdb.MinimalTlsVersion.Tls12,
-        // Point-in-time restore for the last 7 days; the 7-day tier has no charge.
-        backupPolicy: { type: "Continuous", continuousModeProperties: { tier: cosmosdb.ContinuousTier.Continuous7Days } },
-        publicNetworkAccess: cosmosdb.PublicNetworkAccess.Enabled,
-      },
-      { parent: this },
+      ...transformed(
+        args.transform?.account,
+        `${name}-account`,
+        {
+          accountName: args.accountName,
+          resourceGroupName: args.resourceGroupName,
+          location: args.location,
+          kind: cosmosdb.DatabaseAccountKind.GlobalDocumentDB,
+          databaseAccountOfferType: cosmosdb.DatabaseAccountOfferType.Standard,
+          capabilities: [{ name: "EnableServerless" }],
+          consistencyPolicy: { defaultConsistencyLevel: args.consistency ?? "Session" },
+          locations: [{ locationName: args.location, failoverPriority: 0, isZoneRedundant: false }],
+          disableLocalAuth: true,
+          disableKeyBasedMetadataWriteAccess: true,
+          minimalTlsVersion: cosmosdb.MinimalTlsVersion.Tls12,
+          // Point-in-time restore for the last 7 days; the 7-day tier has no charge.
+          backupPolicy: { type: "Continuous", continuousModeProperties: { tier: cosmosdb.ContinuousTier.Continuous7Days } },
+          publicNetworkAccess: cosmosdb.PublicNetworkAccess.Enabled,
+        },
+        { parent: this },
+      ),
     );
     this.endpoint = this.account.documentEndpoint;
     this.database = new cosmosdb.SqlResourceSqlDatabase(
-      `${name}-db`,
-      {
-        accountName: this.account.name,
-        resourceGroupName: args.resourceGroupName,
-        databaseName: this.databaseName,
-        resource: { id: this.databaseName },
-      },
-      { parent: this },
-    );
-    this.jobsContainer = new cosmosdb.SqlResourceSqlContainer(
-      `${name}-jobs`,
-      {
-        accountName: this.account.name,
-        resourceGroupName: args.resourceGroupName,
-        databaseName: this.database.name,
-        containerName: this.jobsContainerName,
-        resource: {
-          id: this.jobsContainerName,
-          partitionKey: { paths: ["/userId"], kind: cosmosdb.PartitionKind.Hash, version: 2 },
+      ...transformed(
+        args.transform?.database,
+        `${name}-db`,
+        {
+          accountName: this.account.name,
+          resourceGroupName: args.resourceGroupName,
+          databaseName: this.databaseName,
+          resource: { id: this.databaseName },
         },
-      },
-      { parent: this, dependsOn: [this.database] },
+        { parent: this },
+      ),
     );
-    this.lastWrite = this.jobsContainer;
-    this.registerOutputs({ endpoint: this.endpoint, databaseName: this.databaseName, jobsContainerName: this.jobsContainerName });
+    this.lastWrite = this.database;
+    const containers: Record<string, cosmosdb.SqlResourceSqlContainer> = {};
+    for (const [containerName, options] of Object.entries(args.containers)) {
+      const container = new cosmosdb.SqlResourceSqlContainer(
+        ...transformed(
+          args.transform?.container,
+          `${name}-${containerName}`,
+          {
+            accountName: this.account.name,
+            resourceGroupName: args.resourceGroupName,
+            databaseName: this.database.name,
+            containerName,
+            resource: {
+              id: containerName,
+              partitionKey: { paths: [options.partitionKey], kind: cosmosdb.PartitionKind.Hash, version: 2 },
+            },
+          },
+          { parent: this, dependsOn: [this.lastWrite] },
+        ),
+      );
+      containers[containerName] = container;
+      this.lastWrite = container;
+    }
+    this.containers = containers;
+    this.registerOutputs({ endpoint: this.endpoint, databaseName: this.databaseName, containers: Object.keys(containers) });
   }
 
   /** The database as a Cosmos role-assignment scope. */
@@ -110,27 +137,40 @@ export class Database extends pulumi.ComponentResource {
   }
 
   /**
-   * Read and write the job documents (after every earlier write to the account, and once a new
-   * identity has replicated: see {@link Grantee.replicated}): Cosmos's built-in Data Contributor (Cosmos data-plane roles
-   * are Cosmos SQL role assignments, not Azure RBAC), scoped to the database. Cosmos also accepts a
-   * container scope, but then the SDK's metadata reads of the database are refused (403 on
-   * readMetadata for `dbs/<db>`, azure-cosmos-dotnet-v3 issue 3638); the database holds only the
-   * `jobs` container, so the database scope grants nothing more.
+   * A container linked for `read` (Cosmos Built-in Data Reader) or `readWrite` (Built-in Data
+   * Contributor). Cosmos data-plane roles are Cosmos SQL role assignments, not Azure RBAC. They are
+   * scoped to the database, not the container: with a container scope the SDK's metadata reads of
+   * the database are refused (403 on readMetadata for `dbs/<db>`, azure-cosmos-dotnet-v3 3638). So a
+   * link to one container gives that access to every container of the database; one assignment per
+   * identity and level serves all its links.
+   *
+   * Each assignment waits for the account's previous write and, for a new identity, for its
+   * replication through Entra (see {@link Grantee.replicated}).
    */
-  grantReadWrite(grantee: Grantee) {
+  link(declaration: LinkDeclaration<"cosmosContainer">): Link {
+    if (!this.containers[declaration.name]) {
+      throw new Error(`no container "${declaration.name}" in ${this.name}; declared: ${Object.keys(this.containers).join(", ")}`);
+    }
+    const roleId = cosmosDataRoleIds[declaration.access];
+    return {
+      declaration,
+      family: "cosmos",
+      endpoint: this.endpoint,
+      grant: (grantee: Grantee) => [this.grants.get(grantee, declaration.access, () => this.assign(grantee, declaration.access, roleId))],
+    };
+  }
+
+  private assign(grantee: Grantee, access: string, roleId: string): cosmosdb.SqlResourceSqlRoleAssignment {
     const scope = this.databaseScope;
-    const roleDefinitionId = pulumi.interpolate`${this.account.id}/sqlRoleDefinitions/${cosmosDataContributorRoleId}`;
     const assignment = new cosmosdb.SqlResourceSqlRoleAssignment(
-      `${this.name}-${grantee.granteeName}-readwrite`,
+      `${this.name}-${grantee.granteeName}-${access.toLowerCase()}`,
       {
         accountName: this.account.name,
         resourceGroupName: this.resourceGroupName,
         principalId: grantee.principalId,
-        roleDefinitionId,
+        roleDefinitionId: pulumi.interpolate`${this.account.id}/sqlRoleDefinitions/${roleId}`,
         scope,
-        roleAssignmentId: pulumi
-          .all([scope, grantee.principalId])
-          .apply(([s, principal]) => deterministicGuid(s, cosmosDataContributorRoleId, principal)),
+        roleAssignmentId: pulumi.all([scope, grantee.principalId]).apply(([s, principal]) => deterministicGuid(s, roleId, principal)),
       },
       { parent: this, dependsOn: [this.lastWrite, ...(grantee.replicated ? [grantee.replicated] : [])] },
     );

@@ -1,9 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as web from "@pulumi/azure-native/web";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
-import { azureAppSettings, type AzureSettingValues, type ServiceName } from "../../functions/src/settings";
+import type { PlatformConfig } from "../config";
+import { describeLink, type ConnectionFamily } from "../../functions/src/platform/links";
+import { declarationOf, type ServiceName } from "../../functions/src/services";
+import { azureAppSettings, TELEMETRY_SETTING } from "../../functions/src/settings";
 import type { Grantee } from "./grant";
+import type { Link } from "./link";
 import { ReplicationWait } from "./replication-wait";
+import { transformed, type Transform } from "./transform";
 
 /** Flex Consumption instance memory sizes (MB). */
 export type FlexInstanceMemory = 2048 | 4096;
@@ -26,6 +31,21 @@ export interface EntraAuthentication {
   readonly excludedPaths?: string[];
 }
 
+/**
+ * What the Functions host itself needs, whatever the service: its storage (AzureWebJobsStorage, and
+ * the deployment container it reads its package from) and telemetry ingestion.
+ */
+export interface HostNeeds {
+  /** Blob endpoint of the Functions host storage account, e.g. `https://<acct>.blob.core.windows.net/`. */
+  readonly storageBlobEndpoint: pulumi.Input<string>;
+  /** `<host blob endpoint><container>`: where Flex reads the app's deployment package. */
+  readonly deploymentContainerUrl: pulumi.Input<string>;
+  /** Application Insights connection string (an endpoint; ingestion needs an Entra token). */
+  readonly telemetryConnectionString: pulumi.Input<string>;
+  /** The host's role assignments: Blob Data Owner on its storage, Monitoring Metrics Publisher on App Insights. */
+  grant(grantee: Grantee): pulumi.Resource[];
+}
+
 export interface FunctionAppArgs<S extends ServiceName> {
   /** Which service of the settings contract this app runs; decides the settings it must be given. */
   readonly service: S;
@@ -39,18 +59,17 @@ export interface FunctionAppArgs<S extends ServiceName> {
   readonly planName: pulumi.Input<string>;
   /** User-assigned identity name. */
   readonly identityName: pulumi.Input<string>;
-  /** Blob endpoint of the Functions host storage account (AzureWebJobsStorage), e.g. `https://<acct>.blob.core.windows.net/`. */
-  readonly hostBlobEndpoint: pulumi.Input<string>;
-  /** `<host blob endpoint><container>`: where Flex reads the app's deployment package. */
-  readonly deploymentContainerUrl: pulumi.Input<string>;
-  /** Every setting the service's code reads, as Azure values (endpoints, names; never a key). */
-  readonly settings: AzureSettingValues<S, pulumi.Input<string>>;
+  /** The Functions host's own storage and telemetry. */
+  readonly host: HostNeeds;
   /**
-   * Role assignments the app needs, created from its identity before the app exists, so the first
-   * start already has its access. Return what the accessed components' grant methods return.
-   * @example (identity) => [messaging.grantSend(identity), database.grantReadWrite(identity)]
+   * The service's links, resolved by the components (Messaging, Database, Storage, Realtime): exactly
+   * the links the service registry declares. Each gives the app a connection setting and its role
+   * assignments, created from the app's identity before the app exists, so its first start already
+   * has its access.
    */
-  readonly access: (identity: Grantee) => (pulumi.Resource | pulumi.Resource[])[];
+  readonly links: readonly Link[];
+  /** The stack configuration: the values of the service's declared settings come from it. */
+  readonly config: PlatformConfig;
   /**
    * Memory per instance, in MB.
    * @default 2048
@@ -76,6 +95,18 @@ export interface FunctionAppArgs<S extends ServiceName> {
    * @default undefined
    */
   readonly entraAuthentication?: EntraAuthentication;
+  /**
+   * Changes to the arguments of the identity, the plan and the site (see transform.ts).
+   * @default no changes
+   */
+  readonly transform?: {
+    /** Changes to the user-assigned identity. @default unchanged */
+    readonly identity?: Transform<managedidentity.UserAssignedIdentityArgs>;
+    /** Changes to the Flex Consumption plan. @default unchanged */
+    readonly plan?: Transform<web.AppServicePlanArgs>;
+    /** Changes to the site (the Flex site-config rules still apply after it). @default unchanged */
+    readonly site?: Transform<web.WebAppArgs>;
+  };
 }
 
 /**
@@ -115,35 +146,42 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
     super("platform:azure:FunctionApp", name, {}, opts);
     this.service = args.service;
     this.granteeName = name;
+    assertLinksAsDeclared(args.service, args.links);
     this.identity = new managedidentity.UserAssignedIdentity(
-      `${name}-identity`,
-      { resourceName: args.identityName, resourceGroupName: args.resourceGroupName, location: args.location },
-      { parent: this },
+      ...transformed(
+        args.transform?.identity,
+        `${name}-identity`,
+        { resourceName: args.identityName, resourceGroupName: args.resourceGroupName, location: args.location },
+        { parent: this },
+      ),
     );
     this.identityId = this.identity.id;
     this.identityClientId = this.identity.clientId;
     this.principalId = this.identity.principalId;
     this.replicated = new ReplicationWait(`${name}-entra-replication-wait`, { principalId: this.identity.principalId }, { parent: this });
-    this.grants = args
-      .access({ granteeName: name, principalId: this.identity.principalId, principalType: "ServicePrincipal", replicated: this.replicated })
-      .flat();
+    const grantee: Grantee = { granteeName: name, principalId: this.identity.principalId, principalType: "ServicePrincipal", replicated: this.replicated };
+    this.grants = [...args.host.grant(grantee), ...args.links.flatMap((link) => link.grant(grantee))];
 
     this.plan = new web.AppServicePlan(
-      `${name}-plan`,
-      {
-        name: args.planName,
-        resourceGroupName: args.resourceGroupName,
-        location: args.location,
-        kind: "functionapp",
-        reserved: true,
-        sku: { name: "FC1", tier: "FlexConsumption" },
-      },
-      { parent: this },
+      ...transformed(
+        args.transform?.plan,
+        `${name}-plan`,
+        {
+          name: args.planName,
+          resourceGroupName: args.resourceGroupName,
+          location: args.location,
+          kind: "functionapp",
+          reserved: true,
+          sku: { name: "FC1", tier: "FlexConsumption" },
+        },
+        { parent: this },
+      ),
     );
     this.planId = this.plan.id;
 
     const clientId = this.identity.clientId;
-    this.site = new web.WebApp(
+    const [siteName, siteArgs, siteOptions] = transformed(
+      args.transform?.site,
       `${name}-site`,
       {
         name: args.siteName,
@@ -158,7 +196,7 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
           deployment: {
             storage: {
               type: "blobContainer",
-              value: args.deploymentContainerUrl,
+              value: args.host.deploymentContainerUrl,
               authentication: { type: "UserAssignedIdentity", userAssignedIdentityResourceId: this.identity.id },
             },
           },
@@ -173,12 +211,14 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
         siteConfig: {
           minTlsVersion: "1.2",
           cors: { allowedOrigins: args.corsAllowedOrigins ?? [], supportCredentials: false },
-          appSettings: functionAppSettings(args.service, args.settings, args.hostBlobEndpoint, clientId),
+          appSettings: functionAppSettings(args, clientId),
         },
       },
       // The grants first: the app starts (and reads its package with its identity) as soon as it exists.
-      { parent: this, dependsOn: this.grants, transformations: [withFlexSiteConfig] },
+      { parent: this, dependsOn: this.grants },
     );
+    // After any user transform: whatever it added, Flex must accept the result.
+    this.site = new web.WebApp(siteName, siteArgs, { ...siteOptions, transformations: [...(siteOptions.transformations ?? []), withFlexSiteConfig] });
 
     // Deployment is Entra-only (OneDeploy with a bearer token): publishing-profile basic auth stays off.
     // Flex has no FTP at all (the portal hides the setting), so only the SCM policy is written.
@@ -221,7 +261,7 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
     this.defaultHostName = this.site.defaultHostName;
     this.scmHostName = pulumi.interpolate`${this.site.name}.scm.azurewebsites.net`;
     this.url = pulumi.interpolate`https://${this.site.defaultHostName}`;
-    this.deploymentContainerUrl = pulumi.output(args.deploymentContainerUrl);
+    this.deploymentContainerUrl = pulumi.output(args.host.deploymentContainerUrl);
     this.registerOutputs({
       appName: this.appName,
       url: this.url,
@@ -290,26 +330,40 @@ export const withFlexSiteConfig: pulumi.ResourceTransformation = ({ props, opts 
 };
 
 /**
- * The app's settings: the service's contract values (identity-based connection shapes from
- * `azureAppSettings`) plus what the Functions host itself reads: AzureWebJobsStorage through the
- * identity, and Entra-authenticated App Insights ingestion. Throws on a name clash.
+ * A FunctionApp must get exactly the links its service declares (functions/src/services.ts): the
+ * platform resolves them from the registry, and this guard keeps a hand-built app from drifting.
  */
-export function functionAppSettings<S extends ServiceName>(
-  service: S,
-  values: AzureSettingValues<S, pulumi.Input<string>>,
-  hostBlobEndpoint: pulumi.Input<string>,
+export function assertLinksAsDeclared(service: ServiceName, links: readonly Link[]): void {
+  const declared = declarationOf(service).links.map(describeLink).sort();
+  const given = links.map((link) => describeLink(link.declaration)).sort();
+  if (JSON.stringify(declared) !== JSON.stringify(given)) {
+    throw new Error(`${service}: links given (${given.join(", ") || "none"}) differ from the registry's (${declared.join(", ") || "none"})`);
+  }
+}
+
+/**
+ * The app's settings: what the Functions host itself reads (AzureWebJobsStorage through the
+ * identity, Entra-authenticated App Insights ingestion), then the service's contract: an
+ * identity-based connection per linked Azure service and its declared settings from the stack
+ * configuration. Throws on a name clash.
+ */
+export function functionAppSettings(
+  args: Pick<FunctionAppArgs<ServiceName>, "service" | "host" | "links" | "config">,
   identityClientId: pulumi.Input<string>,
 ): { name: string; value: pulumi.Input<string> }[] {
   const platform: { name: string; value: pulumi.Input<string> }[] = [
-    { name: "AzureWebJobsStorage__blobServiceUri", value: hostBlobEndpoint },
+    { name: "AzureWebJobsStorage__blobServiceUri", value: args.host.storageBlobEndpoint },
     { name: "AzureWebJobsStorage__credential", value: "managedidentity" },
     { name: "AzureWebJobsStorage__clientId", value: identityClientId },
+    { name: TELEMETRY_SETTING, value: args.host.telemetryConnectionString },
     { name: "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", value: pulumi.interpolate`Authorization=AAD;ClientId=${identityClientId}` },
   ];
-  const contract = azureAppSettings(service, values, { clientId: identityClientId });
+  const endpoints: Partial<Record<ConnectionFamily, pulumi.Input<string>>> = {};
+  for (const link of args.links) endpoints[link.family] ??= link.endpoint;
+  const contract = azureAppSettings(args.service, { endpoints, config: args.config, identityClientId });
   const seen = new Set<string>();
   for (const { name } of [...platform, ...contract]) {
-    if (seen.has(name)) throw new Error(`${service}: app setting ${name} is set twice`);
+    if (seen.has(name)) throw new Error(`${args.service}: app setting ${name} is set twice`);
     seen.add(name);
   }
   return [...platform, ...contract];

@@ -1,6 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as servicebus from "@pulumi/azure-native/servicebus";
+import type { LinkDeclaration } from "../../functions/src/platform/links";
+import { resolveQueue, type QueueOptions, type ResolvedQueue } from "../../functions/src/platform/resource-kinds";
 import { assignRole, type Grantee } from "./grant";
+import type { Link } from "./link";
+import { transformed, type Transform } from "./transform";
 
 export type ServiceBusTier = "Basic" | "Standard";
 
@@ -17,102 +21,104 @@ export interface MessagingArgs {
    */
   readonly tier?: ServiceBusTier;
   /**
-   * Name of the queue that carries jobs from the api to the agent.
-   * @default "jobs"
+   * The queues, by name, each with dead-lettering (options left out take the defaults of
+   * functions/src/platform/resource-kinds.ts).
+   * @example { jobs: { maxDeliveryCount: 5 } }
    */
-  readonly jobsQueueName?: string;
+  readonly queues: Readonly<Record<string, QueueOptions>>;
   /**
-   * Deliveries before a message goes to the dead-letter queue (where the agent marks the job failed).
-   * @default 5
+   * Changes to the arguments of the namespace and of each queue (see transform.ts).
+   * @default no changes
    */
-  readonly maxDeliveryCount?: number;
-  /**
-   * How long a receiver holds a message before it is redelivered, in seconds (5-300).
-   * @default 60
-   */
-  readonly lockDurationSeconds?: number;
-  /**
-   * Time to live of a job message, in hours; an expired message is dead-lettered, not dropped.
-   * @default 24
-   */
-  readonly messageTtlHours?: number;
-  /**
-   * Window in which a second message with the same messageId (the job ID) is discarded (Standard only).
-   * @default 10
-   */
-  readonly duplicateDetectionMinutes?: number;
+  readonly transform?: {
+    /** Changes to the namespace. @default unchanged */
+    readonly namespace?: Transform<servicebus.NamespaceArgs>;
+    /** Changes to every queue. @default unchanged */
+    readonly queue?: Transform<servicebus.QueueArgs>;
+  };
 }
 
-/** The queue's properties for a tier: a pure decision, so it is tested directly. */
-export function jobsQueueProperties(args: Pick<MessagingArgs, "tier" | "maxDeliveryCount" | "lockDurationSeconds" | "messageTtlHours" | "duplicateDetectionMinutes">) {
-  const tier = args.tier ?? "Standard";
+/** A queue's ARM properties on a tier: a pure decision, tested directly. */
+export function queueProperties(queue: ResolvedQueue, tier: ServiceBusTier = "Standard") {
   const duplicateDetection = tier !== "Basic";
   return {
-    maxDeliveryCount: args.maxDeliveryCount ?? 5,
-    lockDuration: `PT${args.lockDurationSeconds ?? 60}S`,
-    defaultMessageTimeToLive: `PT${args.messageTtlHours ?? 24}H`,
+    maxDeliveryCount: queue.maxDeliveryCount,
+    lockDuration: `PT${queue.lockDurationSeconds}S`,
+    defaultMessageTimeToLive: `PT${queue.messageTtlHours}H`,
     deadLetteringOnMessageExpiration: true,
     requiresDuplicateDetection: duplicateDetection,
-    ...(duplicateDetection ? { duplicateDetectionHistoryTimeWindow: `PT${args.duplicateDetectionMinutes ?? 10}M` } : {}),
+    ...(duplicateDetection ? { duplicateDetectionHistoryTimeWindow: `PT${queue.duplicateDetectionMinutes}M` } : {}),
     requiresSession: false,
     enablePartitioning: false,
   };
 }
 
 /**
- * A Service Bus namespace with local (SAS key) auth off and one `jobs` queue with dead-lettering.
- * Access is per queue: the api may only send, the agent may only receive.
+ * A Service Bus namespace with local (SAS key) auth off and the app's queues, each with a
+ * dead-letter sub-queue. Access is per queue and per direction: a link for `send` grants Azure
+ * Service Bus Data Sender on that queue only, `receive` grants Data Receiver (which covers its
+ * dead-letter sub-queue).
  */
 export class Messaging extends pulumi.ComponentResource {
   readonly namespace: servicebus.Namespace;
-  readonly jobsQueue: servicebus.Queue;
+  readonly queues: Readonly<Record<string, servicebus.Queue>>;
   /** `<namespace>.servicebus.windows.net`: what identity-based clients connect to. */
   readonly fullyQualifiedNamespace: pulumi.Output<string>;
-  readonly jobsQueueName: string;
   private readonly name: string;
 
   constructor(name: string, args: MessagingArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:azure:Messaging", name, {}, opts);
     this.name = name;
     const tier = args.tier ?? "Standard";
-    this.jobsQueueName = args.jobsQueueName ?? "jobs";
     this.namespace = new servicebus.Namespace(
-      `${name}-namespace`,
-      {
-        namespaceName: args.namespaceName,
-        resourceGroupName: args.resourceGroupName,
-        location: args.location,
-        sku: { name: tier, tier },
-        disableLocalAuth: true,
-        minimumTlsVersion: "1.2",
-        publicNetworkAccess: "Enabled",
-      },
-      { parent: this },
+      ...transformed(
+        args.transform?.namespace,
+        `${name}-namespace`,
+        {
+          namespaceName: args.namespaceName,
+          resourceGroupName: args.resourceGroupName,
+          location: args.location,
+          sku: { name: tier, tier },
+          disableLocalAuth: true,
+          minimumTlsVersion: "1.2",
+          publicNetworkAccess: "Enabled",
+        },
+        { parent: this },
+      ),
     );
     this.fullyQualifiedNamespace = this.namespace.serviceBusEndpoint.apply((endpoint) => new URL(endpoint).hostname);
-    this.jobsQueue = new servicebus.Queue(
-      `${name}-jobs`,
-      {
-        queueName: this.jobsQueueName,
-        namespaceName: this.namespace.name,
-        resourceGroupName: args.resourceGroupName,
-        ...jobsQueueProperties(args),
-      },
-      { parent: this },
-    );
-    this.registerOutputs({ fullyQualifiedNamespace: this.fullyQualifiedNamespace, jobsQueueName: this.jobsQueueName });
+    const queues: Record<string, servicebus.Queue> = {};
+    for (const [queueName, options] of Object.entries(args.queues)) {
+      queues[queueName] = new servicebus.Queue(
+        ...transformed(
+          args.transform?.queue,
+          `${name}-${queueName}`,
+          {
+            queueName,
+            namespaceName: this.namespace.name,
+            resourceGroupName: args.resourceGroupName,
+            ...queueProperties(resolveQueue(options), tier),
+          },
+          { parent: this },
+        ),
+      );
+    }
+    this.queues = queues;
+    this.registerOutputs({ fullyQualifiedNamespace: this.fullyQualifiedNamespace, queues: Object.keys(queues) });
   }
 
-  /** Send to the `jobs` queue (Azure Service Bus Data Sender on the queue). */
-  grantSend(grantee: Grantee) {
-    return assignRole(this, `${this.name}-${grantee.granteeName}-send`, this.jobsQueue.id, "serviceBusDataSender", grantee);
-  }
-
-  /**
-   * Receive from the `jobs` queue and its dead-letter sub-queue (Azure Service Bus Data Receiver on
-   * the queue; the sub-queue inherits the queue's assignments).
-   */
-  grantReceive(grantee: Grantee) {
-    return assignRole(this, `${this.name}-${grantee.granteeName}-receive`, this.jobsQueue.id, "serviceBusDataReceiver", grantee);
+  /** A queue linked for `send` (Data Sender) or `receive` (Data Receiver, dead-letter sub-queue included). */
+  link(declaration: LinkDeclaration<"queue">): Link {
+    const queue = this.queues[declaration.name];
+    if (!queue) throw new Error(`no queue "${declaration.name}" in ${this.name}; declared: ${Object.keys(this.queues).join(", ")}`);
+    const role = declaration.access === "send" ? "serviceBusDataSender" : "serviceBusDataReceiver";
+    return {
+      declaration,
+      family: "serviceBus",
+      endpoint: this.fullyQualifiedNamespace,
+      grant: (grantee: Grantee) => [
+        assignRole(this, `${this.name}-${grantee.granteeName}-${declaration.name}-${declaration.access}`, queue.id, role, grantee),
+      ],
+    };
   }
 }

@@ -1,6 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as webpubsub from "@pulumi/azure-native/webpubsub";
+import type { LinkDeclaration } from "../../functions/src/platform/links";
+import type { HubOptions } from "../../functions/src/platform/resource-kinds";
 import { assignRole, type Grantee } from "./grant";
+import { GrantsOnce, type Link } from "./link";
+import { transformed, type Transform } from "./transform";
 
 export type WebPubSubSku = "Free_F1" | "Standard_S1";
 
@@ -22,63 +26,91 @@ export interface RealtimeArgs {
    */
   readonly units?: number;
   /**
-   * Hub the job events go through.
-   * @default "jobs"
+   * The hubs, by name.
+   * @example { jobs: {} }
    */
-  readonly hubName?: string;
+  readonly hubs: Readonly<Record<string, HubOptions>>;
+  /**
+   * Changes to the arguments of the service and of each hub (see transform.ts).
+   * @default no changes
+   */
+  readonly transform?: {
+    /** Changes to the Web PubSub service. @default unchanged */
+    readonly service?: Transform<webpubsub.WebPubSubArgs>;
+    /** Changes to every hub. @default unchanged */
+    readonly hub?: Transform<webpubsub.WebPubSubHubArgs>;
+  };
 }
 
 /**
- * Web PubSub pushes job events to browsers. Access keys are off (tokens come from Entra-authorised
- * REST calls), anonymous connections to the hub are denied (a browser needs a client token from the
- * api), and the hub has no event handler: browsers only receive.
+ * Web PubSub pushes events to browsers. Access keys are off (tokens come from Entra-authorised
+ * REST calls), anonymous connections to every hub are denied (a browser needs a client token from a
+ * service), and hubs have no event handler: browsers only receive.
  */
 export class Realtime extends pulumi.ComponentResource {
   readonly service: webpubsub.WebPubSub;
-  readonly hub: webpubsub.WebPubSubHub;
+  readonly hubs: Readonly<Record<string, webpubsub.WebPubSubHub>>;
   /** `https://<name>.webpubsub.azure.com`. */
   readonly serviceUri: pulumi.Output<string>;
-  readonly hubName: string;
   private readonly name: string;
+  private readonly grants = new GrantsOnce();
 
   constructor(name: string, args: RealtimeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:azure:Realtime", name, {}, opts);
     this.name = name;
-    this.hubName = args.hubName ?? "jobs";
     const sku = args.sku ?? "Standard_S1";
     this.service = new webpubsub.WebPubSub(
-      `${name}-service`,
-      {
-        resourceName: args.serviceName,
-        resourceGroupName: args.resourceGroupName,
-        location: args.location,
-        sku: { name: sku, tier: sku === "Free_F1" ? "Free" : "Standard", capacity: sku === "Free_F1" ? 1 : (args.units ?? 1) },
-        disableLocalAuth: true,
-        disableAadAuth: false,
-        publicNetworkAccess: "Enabled",
-        tls: { clientCertEnabled: false },
-      },
-      { parent: this },
+      ...transformed(
+        args.transform?.service,
+        `${name}-service`,
+        {
+          resourceName: args.serviceName,
+          resourceGroupName: args.resourceGroupName,
+          location: args.location,
+          sku: { name: sku, tier: sku === "Free_F1" ? "Free" : "Standard", capacity: sku === "Free_F1" ? 1 : (args.units ?? 1) },
+          disableLocalAuth: true,
+          disableAadAuth: false,
+          publicNetworkAccess: "Enabled",
+          tls: { clientCertEnabled: false },
+        },
+        { parent: this },
+      ),
     );
     this.serviceUri = pulumi.interpolate`https://${this.service.hostName}`;
-    this.hub = new webpubsub.WebPubSubHub(
-      `${name}-hub`,
-      {
-        hubName: this.hubName,
-        resourceName: this.service.name,
-        resourceGroupName: args.resourceGroupName,
-        properties: { anonymousConnectPolicy: "Deny" },
-      },
-      { parent: this },
-    );
-    this.registerOutputs({ serviceUri: this.serviceUri, hubName: this.hubName });
+    const hubs: Record<string, webpubsub.WebPubSubHub> = {};
+    for (const hubName of Object.keys(args.hubs)) {
+      hubs[hubName] = new webpubsub.WebPubSubHub(
+        ...transformed(
+          args.transform?.hub,
+          `${name}-${hubName}-hub`,
+          {
+            hubName,
+            resourceName: this.service.name,
+            resourceGroupName: args.resourceGroupName,
+            properties: { anonymousConnectPolicy: "Deny" },
+          },
+          { parent: this },
+        ),
+      );
+    }
+    this.hubs = hubs;
+    this.registerOutputs({ serviceUri: this.serviceUri, hubs: Object.keys(hubs) });
   }
 
   /**
-   * Publish to groups and generate client tokens (Web PubSub Service Owner). Web PubSub documents
-   * the resource as its narrowest RBAC scope (no hub-level assignments), so the scope is the service.
+   * A hub linked for `publish`: send to groups and users, and generate client tokens (Web PubSub
+   * Service Owner). Web PubSub documents the resource as its narrowest RBAC scope (no hub-level
+   * assignments), so the scope is the service, and one assignment serves all of a grantee's hubs.
    */
-  grantPublish(grantee: Grantee) {
-    return assignRole(this, `${this.name}-${grantee.granteeName}-publish`, this.service.id, "webPubSubServiceOwner", grantee);
+  link(declaration: LinkDeclaration<"hub">): Link {
+    if (!this.hubs[declaration.name]) throw new Error(`no hub "${declaration.name}" in ${this.name}; declared: ${Object.keys(this.hubs).join(", ")}`);
+    return {
+      declaration,
+      family: "webPubSub",
+      endpoint: this.serviceUri,
+      grant: (grantee: Grantee) => [
+        this.grants.get(grantee, "publish", () => assignRole(this, `${this.name}-${grantee.granteeName}-publish`, this.service.id, "webPubSubServiceOwner", grantee)),
+      ],
+    };
   }
 }

@@ -1,6 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as storage from "@pulumi/azure-native/storage";
+import type { LinkDeclaration } from "../../functions/src/platform/links";
+import type { BlobContainerOptions } from "../../functions/src/platform/resource-kinds";
 import { assignRole, type Grantee } from "./grant";
+import { GrantsOnce, type Link } from "./link";
+import { transformed, type Transform } from "./transform";
 
 export interface StorageArgs {
   /** Resource group that holds both accounts. */
@@ -27,15 +31,26 @@ export interface StorageArgs {
    */
   readonly deploymentContainers: Readonly<Record<string, string>>;
   /**
-   * Name of the container browsers upload into.
-   * @default "uploads"
+   * The data account's containers, by name. Those with `browserUploads` get CORS PUT from the web
+   * origin (the account's CORS rule covers its whole blob service).
+   * @example { uploads: { browserUploads: true } }
    */
-  readonly uploadsContainerName?: string;
+  readonly containers: Readonly<Record<string, BlobContainerOptions>>;
   /**
-   * How long browsers may cache the CORS preflight answer of the uploads endpoint, in seconds.
+   * How long browsers may cache the CORS preflight answer of the upload endpoint, in seconds.
    * @default 3600
    */
   readonly corsMaxAgeSeconds?: number;
+  /**
+   * Changes to the arguments of both accounts and of each container (see transform.ts).
+   * @default no changes
+   */
+  readonly transform?: {
+    /** Changes to the account(s). @default unchanged */
+    readonly account?: Transform<storage.StorageAccountArgs>;
+    /** Changes to every container. @default unchanged */
+    readonly container?: Transform<storage.BlobContainerArgs>;
+  };
 }
 
 /** The `$web` container the static website serves from. */
@@ -45,9 +60,9 @@ export const websiteContainerName = "$web";
  * Two storage accounts, both keyless (shared-key access off), HTTPS-only, TLS 1.2, no public blob
  * access, with blob and container soft delete:
  *
- * - the data account holds what users touch: the `uploads` container (written directly by browsers
- *   through user-delegation SAS URLs, so its blob service allows CORS PUT from the web origin) and
- *   the static website (`$web`);
+ * - the data account holds what users touch: the app's containers (those browsers upload into
+ *   directly, through user-delegation SAS URLs, make its blob service allow CORS PUT from the web
+ *   origin) and the static website (`$web`);
  * - the host account holds the Functions runtime's own state (AzureWebJobsStorage) and the
  *   deployment packages.
  *
@@ -59,7 +74,7 @@ export const websiteContainerName = "$web";
 export class Storage extends pulumi.ComponentResource {
   readonly dataAccount: storage.StorageAccount;
   readonly hostAccount: storage.StorageAccount;
-  readonly uploadsContainer: storage.BlobContainer;
+  readonly containers: Readonly<Record<string, storage.BlobContainer>>;
   readonly website: storage.StorageAccountStaticWebsite;
   readonly deploymentContainers: Readonly<Record<string, storage.BlobContainer>>;
   /** Blob endpoint of the data account, e.g. `https://<account>.blob.core.windows.net/`. */
@@ -70,10 +85,10 @@ export class Storage extends pulumi.ComponentResource {
   readonly websiteUrl: pulumi.Output<string>;
   /** The website's origin (no trailing slash): what CORS rules allow. */
   readonly webOrigin: pulumi.Output<string>;
-  readonly uploadsContainerName: string;
   /** `<host blob endpoint><container>` of each deployment container, keyed by service. */
   readonly deploymentContainerUrls: Readonly<Record<string, pulumi.Output<string>>>;
   private readonly name: string;
+  private readonly grants = new GrantsOnce();
 
   constructor(name: string, args: StorageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:azure:Storage", name, {}, opts);
@@ -81,8 +96,7 @@ export class Storage extends pulumi.ComponentResource {
     const softDelete = { enabled: true, days: args.softDeleteDays ?? 7 };
     const account = (suffix: string, accountName: pulumi.Input<string>) =>
       new storage.StorageAccount(
-        `${name}-${suffix}`,
-        {
+        ...transformed(args.transform?.account, `${name}-${suffix}`, {
           accountName,
           resourceGroupName: args.resourceGroupName,
           location: args.location,
@@ -96,8 +110,7 @@ export class Storage extends pulumi.ComponentResource {
           defaultToOAuthAuthentication: true,
           allowCrossTenantReplication: false,
           publicNetworkAccess: "Enabled",
-        },
-        { parent: this },
+        }, { parent: this }),
       );
 
     this.dataAccount = account("data", args.dataAccountName);
@@ -116,16 +129,18 @@ export class Storage extends pulumi.ComponentResource {
         deleteRetentionPolicy: softDelete,
         containerDeleteRetentionPolicy: softDelete,
         cors: {
-          corsRules: [
-            {
-              // Browsers PUT the file straight to Blob Storage with the SAS URL the api hands out.
-              allowedOrigins: [this.webOrigin],
-              allowedMethods: ["PUT"],
-              allowedHeaders: ["content-type", "x-ms-*"],
-              exposedHeaders: ["etag", "x-ms-request-id"],
-              maxAgeInSeconds: args.corsMaxAgeSeconds ?? 3600,
-            },
-          ],
+          corsRules: Object.values(args.containers).some((c) => c.browserUploads)
+            ? [
+                {
+                  // Browsers PUT files straight to Blob Storage with the SAS URLs a service hands out.
+                  allowedOrigins: [this.webOrigin],
+                  allowedMethods: ["PUT"],
+                  allowedHeaders: ["content-type", "x-ms-*"],
+                  exposedHeaders: ["etag", "x-ms-request-id"],
+                  maxAgeInSeconds: args.corsMaxAgeSeconds ?? 3600,
+                },
+              ]
+            : [],
         },
       },
       { parent: this },
@@ -142,17 +157,11 @@ export class Storage extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    this.uploadsContainerName = args.uploadsContainerName ?? "uploads";
-    this.uploadsContainer = new storage.BlobContainer(
-      `${name}-uploads`,
-      {
-        containerName: this.uploadsContainerName,
-        accountName: this.dataAccount.name,
-        resourceGroupName: args.resourceGroupName,
-        publicAccess: storage.PublicAccess.None,
-      },
-      { parent: this },
-    );
+    const dataContainers: Record<string, storage.BlobContainer> = {};
+    for (const containerName of Object.keys(args.containers)) {
+      dataContainers[containerName] = this.blobContainer(args, `${name}-${containerName}`, containerName, this.dataAccount);
+    }
+    this.containers = dataContainers;
     this.website = new storage.StorageAccountStaticWebsite(
       `${name}-website`,
       {
@@ -167,16 +176,7 @@ export class Storage extends pulumi.ComponentResource {
     const containers: Record<string, storage.BlobContainer> = {};
     const urls: Record<string, pulumi.Output<string>> = {};
     for (const [service, containerName] of Object.entries(args.deploymentContainers)) {
-      const container = new storage.BlobContainer(
-        `${name}-${service}-package`,
-        {
-          containerName,
-          accountName: this.hostAccount.name,
-          resourceGroupName: args.resourceGroupName,
-          publicAccess: storage.PublicAccess.None,
-        },
-        { parent: this },
-      );
+      const container = this.blobContainer(args, `${name}-${service}-package`, containerName, this.hostAccount);
       // From the container's own name output, so the app (and its code deployment) depend on the
       // container existing: OneDeploy into a missing container fails with 404.
       containers[service] = container;
@@ -193,27 +193,46 @@ export class Storage extends pulumi.ComponentResource {
     });
   }
 
+  private blobContainer(args: StorageArgs, resourceName: string, containerName: string, account: storage.StorageAccount): storage.BlobContainer {
+    return new storage.BlobContainer(
+      ...transformed(
+        args.transform?.container,
+        resourceName,
+        { containerName, accountName: account.name, resourceGroupName: args.resourceGroupName, publicAccess: storage.PublicAccess.None },
+        { parent: this },
+      ),
+    );
+  }
+
   /** The `$web` container's resource ID (the static website resource creates the container). */
   get websiteContainerId(): pulumi.Output<string> {
     return pulumi.interpolate`${this.dataAccount.id}/blobServices/default/containers/${websiteContainerName}`;
   }
 
   /**
-   * What a service needs to hand out write-only user-delegation SAS URLs for `uploads`: Storage Blob
-   * Delegator on the account (user delegation keys are an account-level operation, the narrowest
-   * scope Azure offers for it) and Storage Blob Data Contributor on the container (a SAS cannot
-   * exceed its signer's own rights, so the signer needs write there).
+   * A data container linked for `read` (Storage Blob Data Reader on the container), `readWrite`
+   * (Storage Blob Data Contributor on it), or `delegatedWrite`: handing out write-only
+   * user-delegation SAS URLs for it, which needs Storage Blob Delegator on the account (user
+   * delegation keys are an account-level operation, the narrowest scope Azure offers for it) and
+   * Data Contributor on the container (a SAS cannot exceed its signer's own rights).
    */
-  grantUploadDelegation(grantee: Grantee) {
-    return [
-      assignRole(this, `${this.name}-${grantee.granteeName}-delegator`, this.dataAccount.id, "storageBlobDelegator", grantee),
-      assignRole(this, `${this.name}-${grantee.granteeName}-uploads-write`, this.uploadsContainer.id, "storageBlobDataContributor", grantee),
-    ];
-  }
-
-  /** Read access to the uploaded files (Storage Blob Data Reader on the `uploads` container). */
-  grantUploadsRead(grantee: Grantee) {
-    return assignRole(this, `${this.name}-${grantee.granteeName}-uploads-read`, this.uploadsContainer.id, "storageBlobDataReader", grantee);
+  link(declaration: LinkDeclaration<"blobContainer">): Link {
+    const container = this.containers[declaration.name];
+    if (!container) throw new Error(`no container "${declaration.name}" in ${this.name}; declared: ${Object.keys(this.containers).join(", ")}`);
+    const grant = (grantee: Grantee): pulumi.Resource[] => {
+      switch (declaration.access) {
+        case "read":
+          return [assignRole(this, `${this.name}-${grantee.granteeName}-${declaration.name}-read`, container.id, "storageBlobDataReader", grantee)];
+        case "readWrite":
+          return [assignRole(this, `${this.name}-${grantee.granteeName}-${declaration.name}-write`, container.id, "storageBlobDataContributor", grantee)];
+        case "delegatedWrite":
+          return [
+            this.grants.get(grantee, "delegator", () => assignRole(this, `${this.name}-${grantee.granteeName}-delegator`, this.dataAccount.id, "storageBlobDelegator", grantee)),
+            assignRole(this, `${this.name}-${grantee.granteeName}-${declaration.name}-write`, container.id, "storageBlobDataContributor", grantee),
+          ];
+      }
+    };
+    return { declaration, family: "blob", endpoint: this.dataBlobEndpoint, grant };
   }
 
   /**

@@ -1,7 +1,8 @@
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { buildService, type ServiceBundle } from "../../scripts/bundle/build";
-import { repoRoot, type ServiceName } from "../../scripts/bundle/services";
+import { perService, type ServiceName } from "../../functions/src/services";
+import { repoRoot } from "../../scripts/bundle/services";
 import type { Platform } from "../platform";
 import type { FunctionApp } from "../components/function-app";
 import { FunctionCodeDeployment, StaticSiteDeployment } from "./code-deployment";
@@ -43,15 +44,15 @@ export function siteDeploymentOptions(platform: Pick<Platform, "storage" | "depl
  */
 export function deployContent(platform: Pick<Platform, "apps" | "storage" | "deployerGrants">, options: ContentDeploymentOptions = {}): ContentDeployments {
   const build = options.build ?? ((service: ServiceName) => buildService(service));
-  const code = {} as Record<ServiceName, FunctionCodeDeployment>;
-  for (const [service, app] of Object.entries(platform.apps) as [ServiceName, FunctionApp<ServiceName>][]) {
+  const code = perService((service) => {
+    const app = platform.apps[service];
     const built = pulumi.output(build(service));
-    code[service] = new FunctionCodeDeployment(
+    return new FunctionCodeDeployment(
       `${service}-code`,
       { scmUrl: pulumi.interpolate`https://${app.scmHostName}`, packagePath: built.zipPath, packageHash: built.sha256 },
       codeDeploymentOptions(app, platform.storage.deploymentContainers[service] ?? missingContainer(service)),
     );
-  }
+  });
   const dir = path.resolve(options.siteDir ?? siteDir);
   const site = new StaticSiteDeployment(
     "web-site",

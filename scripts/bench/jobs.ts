@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
-import { startLocalPlatform } from "../../local/platform.js";
+import { FREE_PORTS, startLocalPlatform } from "../../local/platform.js";
 
 interface Options {
   jobs: number;
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), "bench-jobs-"));
   console.log(`Starting the local platform (${options.code}) on free ports…`);
   const platform = await startLocalPlatform({
-    ports: { web: 0, api: 0, blob: 0, cosmos: 0, serviceBus: 0, webPubSub: 0 },
+    ports: FREE_PORTS,
     code: options.code,
     ...(options.code === "source" ? { bundleDirectory: scratch } : {}),
     writeLocalSettings: false,

@@ -4,7 +4,8 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { builtinModules } from "node:module";
 import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
-import { distDir, hostJsonPath, repoRoot, serviceAssets, serviceEntries, type PackageAsset, type ServiceName } from "./services";
+import type { ServiceName } from "../../functions/src/services";
+import { distDir, hostJsonPath, repoRoot, serviceAssets, serviceEntries, type PackageAsset } from "./services";
 import { unzipSync } from "fflate";
 import { cacheKey, readCached, writeCached } from "./cache";
 import { deterministicZip, type PackageFile } from "./zip";
@@ -313,7 +314,7 @@ function packageOf(input: string): string {
 /** Where buildService keeps packages built from identical inputs. */
 export const defaultCacheDir = path.join(distDir, ".cache");
 
-/** Builds one of this repository's services (see services.ts) into dist/, reusing an identical earlier build. */
+/** Builds one of the registry's services (functions/src/services.ts) into dist/, reusing an identical earlier build. */
 export async function buildService(name: ServiceName, outDir: string = distDir, options: { cache?: boolean } = {}): Promise<ServiceBundle> {
   const entry = path.join(repoRoot, serviceEntries[name]);
   if (!existsSync(entry)) throw new Error(`service "${name}" has no entry point at ${serviceEntries[name]}`);

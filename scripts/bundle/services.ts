@@ -1,20 +1,17 @@
+/**
+ * Where the bundler finds each service and writes its package. The services themselves are the
+ * registry's (functions/src/services.ts): its entry point by convention, its run-time files from
+ * its declaration.
+ */
 import path from "node:path";
-import { SWAGGER_UI_ASSET_FILES } from "../../functions/src/api/docs";
+import { serviceEntry } from "../../functions/src/platform/service-kinds";
+import { declarationOf, perService, type ServiceName } from "../../functions/src/services";
 
 /** The repository root, found from this file's place in it (scripts/bundle/). */
 export const repoRoot = path.resolve(__dirname, "..", "..");
 
-/**
- * The services that become Function Apps: each name maps to the entry point whose
- * `app.http` / `app.serviceBusQueue` calls register its functions. The bundler walks this list.
- */
-export const serviceEntries = {
-  api: "functions/src/api/index.ts",
-  agent: "functions/src/agent/index.ts",
-} as const satisfies Record<string, string>;
-
-export type ServiceName = keyof typeof serviceEntries;
-export const serviceNames = Object.keys(serviceEntries) as ServiceName[];
+/** Each service's entry point, relative to the repository root: functions/src/<service>/index.ts. */
+export const serviceEntries: Readonly<Record<ServiceName, string>> = perService(serviceEntry);
 
 /** The host.json every service package carries. */
 export const hostJsonPath = path.join(repoRoot, "functions", "host.json");
@@ -34,8 +31,9 @@ function packageFile(pkg: string, file: string): string {
   return path.join(path.dirname(require.resolve(`${pkg}/package.json`, { paths: [repoRoot] })), file);
 }
 
-/** Run-time files per service: the api serves Swagger UI from `swagger-ui/` beside its code (docs.ts). */
+/** The run-time files a service declares (the api serves Swagger UI from `swagger-ui/` beside its code). */
 export function serviceAssets(service: ServiceName): PackageAsset[] {
-  if (service !== "api") return [];
-  return SWAGGER_UI_ASSET_FILES.map((file) => ({ source: packageFile("swagger-ui-dist", file), path: `swagger-ui/${file}` }));
+  return (declarationOf(service).assets ?? []).flatMap((asset) =>
+    asset.files.map((file) => ({ source: packageFile(asset.package, file), path: `${asset.into}/${file}` })),
+  );
 }

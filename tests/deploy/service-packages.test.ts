@@ -13,7 +13,8 @@ import { readFile } from "node:fs/promises";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService, type ServiceBundle } from "../../scripts/bundle/build";
-import { repoRoot, serviceEntries, serviceNames, type ServiceName } from "../../scripts/bundle/services";
+import { serviceNames, type ServiceName } from "../../functions/src/services";
+import { repoRoot, serviceEntries } from "../../scripts/bundle/services";
 
 const run = promisify(execFile);
 const loader = path.join(repoRoot, "scripts/bench/load-service.cjs");

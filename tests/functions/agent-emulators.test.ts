@@ -42,7 +42,7 @@ beforeAll(async () => {
   platform = await startTestPlatform({ blob: true, serviceBus: { maxDeliveryCount: MAX_DELIVERIES }, webPubSub: true });
   // The production wiring, from settings alone.
   deps = await createAgentDependencies({ ...process.env, ...platform.settings });
-  uploadsContainer = BlobServiceClient.fromConnectionString(platform.settings.UploadsStorage!).getContainerClient(TEST_UPLOADS_CONTAINER);
+  uploadsContainer = BlobServiceClient.fromConnectionString(platform.settings.DataStorage!).getContainerClient(TEST_UPLOADS_CONTAINER);
   webPubSubClient = new WebPubSubServiceClient(platform.settings.WebPubSub!, TEST_HUB, { allowInsecureConnection: true });
   serviceBusClient = new ServiceBusClient(platform.settings.ServiceBus!);
 }, 60_000);

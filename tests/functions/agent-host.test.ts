@@ -16,6 +16,7 @@ import { userGroup } from "../../functions/src/shared/job-events.js";
 import { ServiceBusJobQueue } from "../../functions/src/shared/job-queue.js";
 import { CosmosJobStore } from "../../functions/src/shared/job-store.js";
 import { startTestPlatform, TEST_HUB, TEST_QUEUE_NAME, type TestPlatform } from "../support/emulators.js";
+import { jobResources } from "../../functions/src/shared/job-resources.js";
 import { connectClient, stopAllClients, waitFor } from "../emulators/webpubsub-test-kit.js";
 
 const repoRoot = join(__dirname, "..", "..");
@@ -37,7 +38,7 @@ beforeAll(async () => {
     output: (line) => void hostOutput.push(line),
   });
   cosmosClient = new CosmosClient(platform.settings.Cosmos!);
-  store = new CosmosJobStore(cosmosClient.database(platform.settings.COSMOS_DATABASE_NAME!).container(platform.settings.COSMOS_JOBS_CONTAINER_NAME!));
+  store = new CosmosJobStore(cosmosClient.database(jobResources.database).container(jobResources.container));
   serviceBusClient = new ServiceBusClient(platform.settings.ServiceBus!);
   queue = new ServiceBusJobQueue(serviceBusClient, TEST_QUEUE_NAME);
 }, 90_000);

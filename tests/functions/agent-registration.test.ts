@@ -28,7 +28,7 @@ describe("agent entry point", () => {
     moduleWithLoad._load = function (this: unknown, request: string, ...rest: unknown[]) {
       return request === "@azure/functions-core" ? fakeCore : load.call(this, request, ...rest);
     };
-    const settingsBefore = Object.keys(process.env).filter((name) => name === "JOBS_QUEUE_NAME" || name === "Cosmos");
+    const settingsBefore = Object.keys(process.env).filter((name) => name === "ServiceBus" || name === "Cosmos");
     try {
       await import("../../functions/src/agent/index.js");
     } finally {
@@ -38,10 +38,10 @@ describe("agent entry point", () => {
 
     const byName = new Map(registered.map((fn) => [fn.name, Object.values(fn.bindings).find((binding) => binding.direction === "in")]));
     expect([...byName.keys()].sort()).toEqual(["failDeadLetteredJob", "processJob"]);
-    expect(byName.get("processJob")).toMatchObject({ type: "serviceBusTrigger", queueName: "%JOBS_QUEUE_NAME%", connection: "ServiceBus" });
+    expect(byName.get("processJob")).toMatchObject({ type: "serviceBusTrigger", queueName: "jobs", connection: "ServiceBus" });
     expect(byName.get("failDeadLetteredJob")).toMatchObject({
       type: "serviceBusTrigger",
-      queueName: "%JOBS_QUEUE_NAME%/$deadletterqueue",
+      queueName: "jobs/$deadletterqueue",
       connection: "ServiceBus",
     });
 

@@ -9,11 +9,6 @@ import { BlobUploads } from "../../functions/src/api/uploads.js";
 import { SettingsError } from "../../functions/src/settings.js";
 
 const common = {
-  COSMOS_DATABASE_NAME: "app",
-  COSMOS_JOBS_CONTAINER_NAME: "jobs",
-  UPLOADS_CONTAINER_NAME: "uploads",
-  WEBPUBSUB_HUB: "jobs",
-  JOBS_QUEUE_NAME: "jobs",
   UPLOAD_MAX_BYTES: "1048576",
   UPLOAD_URL_TTL_SECONDS: "600",
   APP_SERVICE_AUTHENTICATION: "true",
@@ -25,8 +20,8 @@ describe("createApiDependencies", () => {
       ...common,
       Cosmos__accountEndpoint: "https://acct.documents.azure.com:443/",
       Cosmos__clientId: "00000000-0000-0000-0000-000000000001",
-      UploadsStorage__blobServiceUri: "https://acct.blob.core.windows.net",
-      UploadsStorage__clientId: "00000000-0000-0000-0000-000000000001",
+      DataStorage__blobServiceUri: "https://acct.blob.core.windows.net",
+      DataStorage__clientId: "00000000-0000-0000-0000-000000000001",
       ServiceBus__fullyQualifiedNamespace: "ns.servicebus.windows.net",
       ServiceBus__clientId: "00000000-0000-0000-0000-000000000001",
       WebPubSub__serviceUri: "https://wps.webpubsub.azure.com",
@@ -45,7 +40,7 @@ describe("createApiDependencies", () => {
     const deps = await createApiDependencies({
       ...common,
       Cosmos: "AccountEndpoint=https://127.0.0.1:8081/;AccountKey=a2V5;",
-      UploadsStorage: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
+      DataStorage: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
       ServiceBus: "Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=k;SharedAccessKey=a2V5;UseDevelopmentEmulator=true;",
       WebPubSub: "Endpoint=http://127.0.0.1:8080;AccessKey=a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5;Version=1.0;",
       ALLOW_DEVELOPMENT_IDENTITY: "true",
@@ -56,7 +51,7 @@ describe("createApiDependencies", () => {
   });
 
   it("fails naming every missing setting", async () => {
-    await expect(createApiDependencies({ COSMOS_DATABASE_NAME: "app" })).rejects.toThrow(SettingsError);
-    await expect(createApiDependencies({ COSMOS_DATABASE_NAME: "app" })).rejects.toThrow(/UploadsStorage is missing[\s\S]*JOBS_QUEUE_NAME is missing/);
+    await expect(createApiDependencies({ UPLOAD_MAX_BYTES: "1024" })).rejects.toThrow(SettingsError);
+    await expect(createApiDependencies({ UPLOAD_MAX_BYTES: "1024" })).rejects.toThrow(/ServiceBus is missing[\s\S]*DataStorage is missing[\s\S]*UPLOAD_URL_TTL_SECONDS is missing/);
   });
 });

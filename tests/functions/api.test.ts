@@ -379,7 +379,7 @@ describe("uploads", () => {
     expect(await jobCountOf(user)).toBe(0);
     expect(await drainQueue(200)).toHaveLength(0);
     // Sanity: the foreign blob really exists, so the 422 above was the ownership rule.
-    const admin = BlobServiceClient.fromConnectionString(platform.settings.UploadsStorage!).getContainerClient(TEST_UPLOADS_CONTAINER);
+    const admin = BlobServiceClient.fromConnectionString(platform.settings.DataStorage!).getContainerClient(TEST_UPLOADS_CONTAINER);
     expect(await admin.getBlobClient(theirs.blobName).exists()).toBe(true);
   });
 });

@@ -13,6 +13,7 @@ import { userGroup, WebPubSubJobEvents } from "../../functions/src/shared/job-ev
 import { JOB_MESSAGE_SUBJECT, ServiceBusJobQueue } from "../../functions/src/shared/job-queue.js";
 import { CosmosJobStore, InvalidContinuationToken, JobConflict, JobNotFound, StaleJob } from "../../functions/src/shared/job-store.js";
 import { startTestPlatform, TEST_HUB, TEST_QUEUE_NAME, type TestPlatform } from "../support/emulators.js";
+import { jobResources } from "../../functions/src/shared/job-resources.js";
 
 let platform: TestPlatform;
 let container: Container;
@@ -20,7 +21,7 @@ let store: CosmosJobStore;
 
 beforeAll(async () => {
   platform = await startTestPlatform({ serviceBus: true, webPubSub: true });
-  container = await createCosmosContainer({ mode: "connectionString", connectionString: platform.settings.Cosmos! }, platform.settings.COSMOS_DATABASE_NAME!, "jobs");
+  container = await createCosmosContainer({ mode: "connectionString", connectionString: platform.settings.Cosmos! }, jobResources.database, jobResources.container);
   store = new CosmosJobStore(container);
 });
 

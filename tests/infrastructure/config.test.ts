@@ -37,7 +37,7 @@ describe("parseConfig", () => {
   });
 
   it("accepts numbers as the strings Pulumi stores", () => {
-    expect(parseConfig({ functionMemoryMb: "4096", jobsQueueMaxDeliveryCount: "3" })).toMatchObject({ functionMemoryMb: 4096, jobsQueueMaxDeliveryCount: 3 });
+    expect(parseConfig({ functionMemoryMb: "4096", blobSoftDeleteDays: "3" })).toMatchObject({ functionMemoryMb: 4096, blobSoftDeleteDays: 3 });
   });
 
   it("treats an empty string as not set (optional keys default to \"\" in Pulumi.yaml)", () => {
@@ -51,11 +51,11 @@ describe("parseConfig", () => {
     ["an unknown Service Bus SKU", { serviceBusSku: "Premium" }, ["serviceBusSku", "Premium", "Basic, Standard"]],
     ["an unknown Web PubSub SKU", { webPubSubSku: "Standard_S2" }, ["webPubSubSku", "Free_F1, Standard_S1"]],
     ["an unknown storage SKU", { storageSku: "Premium_LRS" }, ["storageSku", "Standard_LRS"]],
-    ["maxDeliveryCount 0", { jobsQueueMaxDeliveryCount: "0" }, ["jobsQueueMaxDeliveryCount", "an integer from 1 to 100"]],
-    ["a fractional count", { jobsQueueMaxDeliveryCount: "2.5" }, ["jobsQueueMaxDeliveryCount", "an integer from 1 to 100"]],
+    ["soft delete for 0 days", { blobSoftDeleteDays: "0" }, ["blobSoftDeleteDays", "an integer from 1 to 365"]],
+    ["a fractional count", { blobSoftDeleteDays: "2.5" }, ["blobSoftDeleteDays", "an integer from 1 to 365"]],
     ["a display-name location", { location: "West Europe" }, ["location", "West Europe", "westeurope"]],
     ["a bad location", { location: "mars-north" }, ["location", "eastus"]],
-    ["lock duration above 5 minutes", { jobsQueueLockDurationSeconds: "301" }, ["jobsQueueLockDurationSeconds", "5 to 300"]],
+    ["an upload URL living over an hour", { uploadUrlTtlSeconds: "3601" }, ["uploadUrlTtlSeconds", "60 to 3600"]],
     ["too few maximum instances", { functionMaximumInstances: "10" }, ["functionMaximumInstances", "40 to 1000"]],
     ["retention below 30 days", { logRetentionDays: "7" }, ["logRetentionDays", "30 to 730"]],
     ["an uppercase prefix", { namePrefix: "Acme" }, ["namePrefix", "lowercase"]],

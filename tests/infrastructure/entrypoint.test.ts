@@ -25,6 +25,6 @@ describe("the program as Pulumi's nodejs language host loads it", () => {
       timeout: 60_000,
     });
     const exported = JSON.parse(stdout.trim().split("\n").pop() ?? "[]") as string[];
-    expect(exported).toEqual(expect.arrayContaining(["apiUrl", "webUrl", "webPubSubHub", "resourceGroupName"]));
+    expect(exported).toEqual(expect.arrayContaining(["apiUrl", "webUrl", "appNames", "resourceGroupName"]));
   }, 90_000);
 });

@@ -1,7 +1,8 @@
 /** The naming function: every name obeys its service's rules, and stacks never collide. */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { hostIdOf, nameRules, resourceNames, serviceNamePattern, stackHash, type ResourceNames } from "../../infrastructure/naming";
+import { hostIdOf, nameRules, resourceNames, stackHash, type ResourceNames } from "../../infrastructure/naming";
+import { serviceNamePattern } from "../../functions/src/platform/service-kinds";
 import { deterministicGuid, roleDefinitionId, subscriptionOf } from "../../infrastructure/roles";
 
 const subscription = "11111111-2222-3333-4444-555555555555";

@@ -6,11 +6,14 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { getClientConfigOutput } from "@pulumi/azure-native/authorization";
-import { connectionSettingNames, serviceSettings, connectionKinds, type SettingDeclaration } from "../../functions/src/settings";
+import { connectionFamilies, type AnyLinkDeclaration } from "../../functions/src/platform/links";
+import { resources } from "../../functions/src/resources";
+import { declarationOf, serviceNames, type ServiceName } from "../../functions/src/services";
+import { linkedFamilies } from "../../functions/src/settings";
+import { SWAGGER_UI_ASSET_FILES } from "../../functions/src/api/docs-assets";
 import { parseConfig, projectName } from "../../infrastructure/config";
-import { createPlatform, publicApiPaths, type Platform } from "../../infrastructure/platform";
-import { SWAGGER_UI_ASSET_FILES } from "../../functions/src/api/docs";
-import { builtInRoles, cosmosDataContributorRoleId, deterministicGuid } from "../../infrastructure/roles";
+import { anonymousPaths, createPlatform, type Platform } from "../../infrastructure/platform";
+import { builtInRoles, cosmosDataRoleIds, deterministicGuid } from "../../infrastructure/roles";
 import { resourceNames, type ResourceNames } from "../../infrastructure/naming";
 import { installMocks, named, ofType, valueOf, deployerObjectId, subscriptionId, tenantId, type MockedStack, type RecordedResource } from "./support/mocks";
 import { descendants, childrenOf, logicalName, registered } from "./support/tree";
@@ -20,9 +23,6 @@ const stackName = "prod";
 const config = parseConfig({
   namePrefix: "acme",
   serviceBusSku: "Standard",
-  jobsQueueMaxDeliveryCount: "7",
-  jobsQueueLockDurationSeconds: "45",
-  jobsQueueMessageTtlHours: "12",
   apiAlwaysReadyInstances: "2",
   functionMemoryMb: "4096",
   functionMaximumInstances: "200",
@@ -139,13 +139,14 @@ describe("resources", () => {
     });
   });
 
-  it("messaging: jobs queue with the configured delivery count, lock, TTL, dead-lettering and duplicate detection (Standard)", () => {
+  it("messaging: the declared jobs queue with its delivery count, lock, TTL, dead-lettering and duplicate detection (Standard)", () => {
     expect(named(stack, "messaging-namespace").inputs).toMatchObject({ namespaceName: names.serviceBusNamespace, sku: { name: "Standard", tier: "Standard" } });
+    expect(ofType(stack, "azure-native:servicebus:Queue").map((q) => q.inputs["queueName"])).toEqual(Object.keys(resources.queues));
     expect(named(stack, "messaging-jobs").inputs).toMatchObject({
       queueName: "jobs",
-      maxDeliveryCount: 7,
-      lockDuration: "PT45S",
-      defaultMessageTimeToLive: "PT12H",
+      maxDeliveryCount: 5,
+      lockDuration: "PT60S",
+      defaultMessageTimeToLive: "PT24H",
       deadLetteringOnMessageExpiration: true,
       requiresDuplicateDetection: true,
       duplicateDetectionHistoryTimeWindow: "PT10M",
@@ -154,7 +155,7 @@ describe("resources", () => {
 
   it("realtime: Web PubSub with the configured SKU and a hub that denies anonymous connects and has no event handler", () => {
     expect(named(stack, "realtime-service").inputs).toMatchObject({ resourceName: names.webPubSub, sku: { name: "Standard_S1", capacity: 2 } });
-    const hub = named(stack, "realtime-hub").inputs as { hubName: string; properties: { anonymousConnectPolicy: string; eventHandlers?: unknown[] } };
+    const hub = named(stack, "realtime-jobs-hub").inputs as { hubName: string; properties: { anonymousConnectPolicy: string; eventHandlers?: unknown[] } };
     expect(hub.hubName).toBe("jobs");
     expect(hub.properties.anonymousConnectPolicy).toBe("Deny");
     expect(hub.properties.eventHandlers ?? []).toEqual([]);
@@ -214,7 +215,7 @@ describe("resources", () => {
   });
 
   it("api: Easy Auth lets the docs page and every Swagger UI asset through (excluded paths match exactly, or by /*)", () => {
-    const excluded = (path: string) => publicApiPaths.some((p) => p === path || (p.endsWith("/*") && path.startsWith(p.slice(0, -1))));
+    const excluded = (path: string) => anonymousPaths("api").some((p) => p === path || (p.endsWith("/*") && path.startsWith(p.slice(0, -1))));
     for (const path of ["/api/health", "/api/openapi.json", "/api/docs", ...SWAGGER_UI_ASSET_FILES.map((file) => `/api/docs/${file}`)]) {
       expect(excluded(path), path).toBe(true);
     }
@@ -326,12 +327,37 @@ describe("grants", () => {
       .filter((r) => r.inputs["principalId"] === principalId)
       .map((r) => {
         const definition = String(r.inputs["roleDefinitionId"]);
-        expect(definition).toBe(`${named(stack, "database-account").id}/sqlRoleDefinitions/${cosmosDataContributorRoleId}`);
-        return `cosmosDataContributor @ ${scopeLabel(String(r.inputs["scope"]))}`;
+        const role = Object.entries(cosmosDataRoleIds).find(([, id]) => definition === `${named(stack, "database-account").id}/sqlRoleDefinitions/${id}`)?.[0];
+        expect(role, definition).toBeDefined();
+        return `${role === "read" ? "cosmosDataReader" : "cosmosDataContributor"} @ ${scopeLabel(String(r.inputs["scope"]))}`;
       });
     return [...rbac, ...cosmos].sort();
   };
-  const principalOf = (service: "api" | "agent") => String(named(stack, `${service}-identity`).state["principalId"]);
+  const principalOf = (service: ServiceName) => String(named(stack, `${service}-identity`).state["principalId"]);
+
+  /** What each link stands for, written out independently of the components that implement it. */
+  const grantsForLink = (link: AnyLinkDeclaration): string[] => {
+    switch (link.kind) {
+      case "queue":
+        return [`${link.access === "send" ? "serviceBusDataSender" : "serviceBusDataReceiver"} @ messaging-${link.name}`];
+      case "cosmosContainer":
+        return [`${link.access === "read" ? "cosmosDataReader" : "cosmosDataContributor"} @ database-account/dbs/${resources.cosmos.database}`];
+      case "blobContainer":
+        return link.access === "read"
+          ? [`storageBlobDataReader @ storage-${link.name}`]
+          : link.access === "readWrite"
+            ? [`storageBlobDataContributor @ storage-${link.name}`]
+            : ["storageBlobDelegator @ storage-data", `storageBlobDataContributor @ storage-${link.name}`];
+      case "hub":
+        return ["webPubSubServiceOwner @ realtime-service"];
+    }
+  };
+
+  it.each(serviceNames)("%s holds exactly the grants its links stand for, plus the Functions host's own", (service) => {
+    const fromLinks = declarationOf(service).links.flatMap(grantsForLink);
+    const host = ["storageBlobDataOwner @ storage-host", "monitoringMetricsPublisher @ monitoring-insights"];
+    expect(grantsOf(principalOf(service))).toEqual([...new Set([...host, ...fromLinks])].sort());
+  });
 
   it("api gets exactly what its code uses", () => {
     expect(grantsOf(principalOf("api"))).toEqual(
@@ -385,7 +411,8 @@ describe("grants", () => {
       assignmentNames.add(String(r.inputs["roleAssignmentName"]));
     }
     for (const r of ofType(stack, "azure-native:cosmosdb:SqlResourceSqlRoleAssignment")) {
-      expect(r.inputs["roleAssignmentId"], r.name).toBe(deterministicGuid(String(r.inputs["scope"]), cosmosDataContributorRoleId, String(r.inputs["principalId"])));
+      const roleId = String(r.inputs["roleDefinitionId"]).split("/").pop()!;
+      expect(r.inputs["roleAssignmentId"], r.name).toBe(deterministicGuid(String(r.inputs["scope"]), roleId, String(r.inputs["principalId"])));
       assignmentNames.add(String(r.inputs["roleAssignmentId"]));
     }
     expect(assignmentNames.size).toBe(ofType(stack, "azure-native:authorization:RoleAssignment").length + 2);
@@ -455,31 +482,26 @@ describe("app settings", () => {
         Cosmos__accountEndpoint: `https://${names.cosmosAccount}.documents.azure.com:443/`,
         Cosmos__credential: "managedidentity",
         Cosmos__clientId: clientId,
-        COSMOS_DATABASE_NAME: "platform",
-        COSMOS_JOBS_CONTAINER_NAME: "jobs",
-        UploadsStorage__blobServiceUri: `https://${names.dataStorageAccount}.blob.core.windows.net/`,
-        UploadsStorage__clientId: clientId,
-        UPLOADS_CONTAINER_NAME: "uploads",
+        DataStorage__blobServiceUri: `https://${names.dataStorageAccount}.blob.core.windows.net/`,
+        DataStorage__clientId: clientId,
         WebPubSub__serviceUri: `https://${names.webPubSub}.webpubsub.azure.com`,
         WebPubSub__clientId: clientId,
-        WEBPUBSUB_HUB: "jobs",
         ServiceBus__fullyQualifiedNamespace: `${names.serviceBusNamespace}.servicebus.windows.net`,
         ServiceBus__clientId: clientId,
-        JOBS_QUEUE_NAME: "jobs",
       });
     });
 
-    it(`${service}: every required setting of the contract is present, in its Azure shape, and no connection string`, () => {
+    it(`${service}: a connection in its Azure shape for each linked service and every required declared setting, no connection string`, () => {
       const settings = appSettings(named(stack, `${service}-site`));
-      for (const [name, declaration] of Object.entries(serviceSettings[service]) as [string, SettingDeclaration][]) {
-        if (declaration.scope === "local") {
-          expect(settings.has(name), `${name} is local-only`).toBe(false);
-          continue;
-        }
-        const azureName = declaration.kind === "connection" ? `${name}__${connectionKinds[declaration.service].suffix}` : name;
-        if (!declaration.optional) expect(settings.has(azureName), `${azureName} missing`).toBe(true);
+      for (const family of linkedFamilies(service)) {
+        const { setting, suffix } = connectionFamilies[family];
+        expect(settings.has(`${setting}__${suffix}`), `${setting}__${suffix} missing`).toBe(true);
+        expect(settings.has(setting), `${setting} as a connection string`).toBe(false);
       }
-      for (const connection of connectionSettingNames(service)) expect(settings.has(connection), `${connection} as a connection string`).toBe(false);
+      for (const [name, declaration] of Object.entries(declarationOf(service).settings)) {
+        if ("scope" in declaration) expect(settings.has(name), `${name} is local-only`).toBe(false);
+        else if (!declaration.optional) expect(settings.has(name), `${name} missing`).toBe(true);
+      }
     });
   }
 
@@ -526,8 +548,7 @@ describe("naming hygiene", () => {
   it("uses the names of the naming function", () => {
     expect(outputs).toMatchObject({
       resourceGroupName: names.resourceGroup,
-      apiAppName: names.apps.api.site,
-      agentAppName: names.apps.agent.site,
+      appNames: { api: names.apps.api.site, agent: names.apps.agent.site },
       dataStorageAccountName: names.dataStorageAccount,
       hostStorageAccountName: names.hostStorageAccount,
     });
@@ -538,12 +559,10 @@ describe("stack outputs", () => {
   it("give the URLs and names the deployment step and people need", () => {
     expect(outputs).toEqual({
       resourceGroupName: names.resourceGroup,
-      apiUrl: `https://${names.apps.api.site}.azurewebsites.net`,
       webUrl: `https://${names.dataStorageAccount}.z13.web.core.windows.net/`,
       webPubSubEndpoint: `https://${names.webPubSub}.webpubsub.azure.com`,
-      webPubSubHub: "jobs",
-      apiAppName: names.apps.api.site,
-      agentAppName: names.apps.agent.site,
+      appNames: { api: names.apps.api.site, agent: names.apps.agent.site },
+      appUrls: { api: `https://${names.apps.api.site}.azurewebsites.net`, agent: `https://${names.apps.agent.site}.azurewebsites.net` },
       dataStorageAccountName: names.dataStorageAccount,
       webContainerName: "$web",
       hostStorageAccountName: names.hostStorageAccount,

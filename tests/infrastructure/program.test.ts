@@ -33,16 +33,15 @@ describe("the program with the dev stack", () => {
     // Other steps (code deployment) may export more; these are the platform's.
     expect(Object.keys(outputs)).toEqual(
       expect.arrayContaining([
-        "agentAppName",
-        "apiAppName",
         "apiUrl",
+        "appNames",
+        "appUrls",
         "dataStorageAccountName",
         "deploymentContainerUrls",
         "hostStorageAccountName",
         "resourceGroupName",
         "webContainerName",
         "webPubSubEndpoint",
-        "webPubSubHub",
         "webUrl",
       ]),
     );

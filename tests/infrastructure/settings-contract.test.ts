@@ -1,57 +1,59 @@
 /**
- * The FunctionApp component takes the service's settings through the shared contract's types: a
- * missing, misspelt or local-only setting does not compile. The @ts-expect-error lines below are
- * checked by `npm run typecheck` (part of `npm test`): if one of them compiled, tsc would fail.
+ * The FunctionApp component derives an app's settings from its links and the stack configuration:
+ * a connection setting exists only with the link that grants it, and an app gets exactly the links
+ * its service declares.
  */
 import { describe, expect, it } from "vitest";
-import type { FunctionAppArgs } from "../../infrastructure/components/function-app";
-import { functionAppSettings } from "../../infrastructure/components/function-app";
+import { defaultConfig } from "../../infrastructure/config";
+import { assertLinksAsDeclared, functionAppSettings, type HostNeeds } from "../../infrastructure/components/function-app";
+import type { Link } from "../../infrastructure/components/link";
+import { linkKinds, type AnyLinkDeclaration } from "../../functions/src/platform/links";
+import { declarationOf } from "../../functions/src/services";
 
-type ApiSettings = FunctionAppArgs<"api">["settings"];
-type AgentSettings = FunctionAppArgs<"agent">["settings"];
-
-const shared = {
-  Cosmos: "https://cosmos.documents.azure.com:443/",
-  COSMOS_DATABASE_NAME: "platform",
-  COSMOS_JOBS_CONTAINER_NAME: "jobs",
-  UploadsStorage: "https://data.blob.core.windows.net/",
-  UPLOADS_CONTAINER_NAME: "uploads",
-  WebPubSub: "https://wps.webpubsub.azure.com",
-  WEBPUBSUB_HUB: "jobs",
-  ServiceBus: "bus.servicebus.windows.net",
-  JOBS_QUEUE_NAME: "jobs",
+const endpoints = {
+  serviceBus: "bus.servicebus.windows.net",
+  cosmos: "https://cosmos.documents.azure.com:443/",
+  blob: "https://data.blob.core.windows.net/",
+  webPubSub: "https://wps.webpubsub.azure.com",
 };
-const api: ApiSettings = { ...shared, UPLOAD_MAX_BYTES: "1024", UPLOAD_URL_TTL_SECONDS: "300", APP_SERVICE_AUTHENTICATION: "false" };
-const agent: AgentSettings = { ...shared };
-
-// @ts-expect-error UPLOAD_URL_TTL_SECONDS is missing: the api's code needs it.
-const missing: ApiSettings = { ...shared, UPLOAD_MAX_BYTES: "1024" };
-const misspelt: ApiSettings = {
-  ...shared,
-  UPLOAD_MAX_BYTES: "1024",
-  UPLOAD_URL_TTL_SECONDS: "300",
-  // @ts-expect-error UPLOAD_URL_TTL_SECOND is not a setting of the api (misspelt).
-  UPLOAD_URL_TTL_SECOND: "300",
+/** A link as a component hands it out, granting nothing (grants are the components' tests). */
+const linkFor = (declaration: AnyLinkDeclaration): Link => {
+  const family = linkKinds[declaration.kind].family;
+  return { declaration, family, endpoint: endpoints[family], grant: () => [] };
 };
-// @ts-expect-error ALLOW_DEVELOPMENT_IDENTITY is local-only and cannot reach Azure.
-const localOnly: ApiSettings = { ...api, ALLOW_DEVELOPMENT_IDENTITY: "true" };
-// @ts-expect-error UPLOAD_URL_TTL_SECONDS is an api setting, not an agent one.
-const otherService: AgentSettings = { ...agent, UPLOAD_URL_TTL_SECONDS: "300" };
+const host: HostNeeds = {
+  storageBlobEndpoint: "https://host.blob.core.windows.net/",
+  deploymentContainerUrl: "https://host.blob.core.windows.net/api-package",
+  telemetryConnectionString: "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://x/",
+  grant: () => [],
+};
+const apiLinks = declarationOf("api").links.map(linkFor);
 
-describe("the settings contract in the FunctionApp component", () => {
-  it("turns a complete set into identity-based app settings for the app's own identity", () => {
-    const settings = new Map(functionAppSettings("api", api, "https://host.blob.core.windows.net/", "client-1").map((s) => [s.name, s.value]));
-    expect(settings.get("ServiceBus__fullyQualifiedNamespace")).toBe("bus.servicebus.windows.net");
+describe("the settings of a FunctionApp", () => {
+  it("are the host's own, then one identity-based connection per linked service, then the declared settings", () => {
+    const settings = new Map(functionAppSettings({ service: "api", host, links: apiLinks, config: defaultConfig }, "client-1").map((s) => [s.name, s.value]));
+    expect(settings.get("AzureWebJobsStorage__blobServiceUri")).toBe(host.storageBlobEndpoint);
+    expect(settings.get("AzureWebJobsStorage__clientId")).toBe("client-1");
+    expect(settings.get("APPLICATIONINSIGHTS_CONNECTION_STRING")).toBe(host.telemetryConnectionString);
+    expect(settings.get("ServiceBus__fullyQualifiedNamespace")).toBe(endpoints.serviceBus);
     expect(settings.get("ServiceBus__credential")).toBe("managedidentity");
     expect(settings.get("ServiceBus__clientId")).toBe("client-1");
-    expect(settings.get("AzureWebJobsStorage__clientId")).toBe("client-1");
+    expect(settings.get("DataStorage__blobServiceUri")).toBe(endpoints.blob);
+    expect(settings.get("UPLOAD_MAX_BYTES")).toBe(String(defaultConfig.uploadMaxBytes));
     expect(settings.has("ServiceBus")).toBe(false);
   });
 
-  it("fails naming the setting when a value is missing at run time too (e.g. through a cast)", () => {
-    expect(() => functionAppSettings("api", missing, "https://host/", "client-1")).toThrow(/UPLOAD_URL_TTL_SECONDS has no value/);
-    expect(() => functionAppSettings("api", misspelt, "https://host/", "client-1")).toThrow(/UPLOAD_URL_TTL_SECOND is not a setting/);
-    expect(() => functionAppSettings("api", localOnly, "https://host/", "client-1")).toThrow(/local-only/);
-    expect(() => functionAppSettings("agent", otherService, "https://host/", "client-1")).toThrow(/UPLOAD_URL_TTL_SECONDS is not a setting/);
+  it("have no connection for a service the app does not link (a setting without its grant cannot be written)", () => {
+    const withoutQueue = apiLinks.filter((link) => link.declaration.kind !== "queue");
+    expect(() => functionAppSettings({ service: "api", host, links: withoutQueue, config: defaultConfig }, "client-1")).toThrow(/api: no endpoint for its serviceBus links/);
+  });
+});
+
+describe("a FunctionApp's links", () => {
+  it("must be exactly the ones its service declares", () => {
+    expect(() => assertLinksAsDeclared("api", apiLinks)).not.toThrow();
+    expect(() => assertLinksAsDeclared("api", apiLinks.slice(1))).toThrow(/api: links given \(.*\) differ from the registry's \(.*cosmosContainer jobs \(readWrite\)/);
+    const receiving = apiLinks.map((link) => (link.declaration.kind === "queue" ? linkFor({ kind: "queue", name: "jobs", access: "receive" }) : link));
+    expect(() => assertLinksAsDeclared("api", receiving)).toThrow(/queue jobs \(receive\)/);
   });
 });

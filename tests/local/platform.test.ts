@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertPortsFree, PortInUseError, startLocalPlatform, type LocalPlatform } from "../../local/platform.js";
+import { assertPortsFree, FREE_PORTS, PortInUseError, startLocalPlatform, type LocalPlatform } from "../../local/platform.js";
 import { runSmoke } from "../../scripts/smoke/checks.js";
 import { smokeMain } from "../../scripts/smoke/cli.js";
 import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
@@ -24,7 +24,7 @@ const caller = { "x-dev-user": "local-platform-test" };
 
 beforeAll(async () => {
   platform = await startLocalPlatform({
-    ports: { web: 0, api: 0, blob: 0, cosmos: 0, serviceBus: 0, webPubSub: 0 },
+    ports: FREE_PORTS,
     stateDirectory: TEST_CERTIFICATE_DIRECTORY,
     bundleDirectory,
     progress: (line) => progress.push(line),
@@ -176,7 +176,7 @@ describe("the local platform", () => {
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const attempt = assertPortsFree({ web: 0, api: port, blob: 0, cosmos: 0, serviceBus: 0, webPubSub: 0 });
+      const attempt = assertPortsFree({ ...FREE_PORTS, api: port });
       await expect(attempt).rejects.toBeInstanceOf(PortInUseError);
       await expect(attempt).rejects.toThrow(`port ${port} (api) is already in use`);
     } finally {

@@ -5,7 +5,6 @@
  * test can build the real production wiring from them. A service that is not started gets an
  * endpoint where nothing listens (health reports it unreachable).
  */
-import { randomUUID } from "node:crypto";
 import { CosmosClient } from "@azure/cosmos";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { startAzurite, type AzuriteBlobEmulator } from "../../local/azurite.js";
@@ -13,7 +12,9 @@ import { loopbackCertificateIn } from "../../local/certificates.js";
 import { startCosmosEmulator, type CosmosEmulator } from "../../local/cosmos.js";
 import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
 import { startWebPubSubEmulator, type WebPubSubEmulator } from "../../local/webpubsub/index.js";
-import { ensureJobsContainer } from "../../functions/src/shared/job-store.js";
+import { resources } from "../../functions/src/resources.js";
+import { jobResources } from "../../functions/src/shared/job-resources.js";
+import { ensureCosmosResources } from "../../local/app-resources.js";
 import { TEST_CERTIFICATE_DIRECTORY } from "./certificate-directory.js";
 
 export interface TestPlatformOptions {
@@ -34,9 +35,10 @@ export interface TestPlatform {
 
 /** A loopback port where nothing listens (the discard port; refused at once). */
 const NOTHING_LISTENS = "127.0.0.1:9";
-export const TEST_QUEUE_NAME = "jobs";
-export const TEST_HUB = "jobs";
-export const TEST_UPLOADS_CONTAINER = "uploads";
+/** The names the services use (resources.ts): the code reads them from there, not from settings. */
+export const TEST_QUEUE_NAME = jobResources.queue;
+export const TEST_HUB = jobResources.hub;
+export const TEST_UPLOADS_CONTAINER = jobResources.uploads;
 export const TEST_UPLOAD_MAX_BYTES = 64 * 1024;
 
 export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<TestPlatform> {
@@ -66,19 +68,13 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     WebPubSubEmulator | undefined,
   ];
 
-  const databaseName = `test-${randomUUID().slice(0, 8)}`;
   const settings: Record<string, string> = {
     Cosmos: cosmos.connectionString,
-    COSMOS_DATABASE_NAME: databaseName,
-    COSMOS_JOBS_CONTAINER_NAME: "jobs",
-    UploadsStorage:
+    DataStorage:
       blob?.connectionString ??
       `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://${NOTHING_LISTENS}/devstoreaccount1;`,
-    UPLOADS_CONTAINER_NAME: TEST_UPLOADS_CONTAINER,
     ServiceBus: serviceBus?.connectionString ?? `Endpoint=sb://${NOTHING_LISTENS};SharedAccessKeyName=k;SharedAccessKey=a2V5;UseDevelopmentEmulator=true;`,
-    JOBS_QUEUE_NAME: TEST_QUEUE_NAME,
     WebPubSub: webPubSub?.connectionString ?? `Endpoint=http://${NOTHING_LISTENS};AccessKey=a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5;Version=1.0;`,
-    WEBPUBSUB_HUB: TEST_HUB,
     UPLOAD_MAX_BYTES: String(TEST_UPLOAD_MAX_BYTES),
     UPLOAD_URL_TTL_SECONDS: "300",
     APP_SERVICE_AUTHENTICATION: "true",
@@ -87,7 +83,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
 
   const cosmosClient = new CosmosClient(cosmos.connectionString);
   try {
-    await ensureJobsContainer(cosmosClient, databaseName, "jobs");
+    await ensureCosmosResources(cosmosClient, resources.cosmos);
     if (blob) await BlobServiceClient.fromConnectionString(blob.connectionString).getContainerClient(TEST_UPLOADS_CONTAINER).createIfNotExists();
   } catch (error) {
     await Promise.allSettled(stops.map((stop) => stop()));

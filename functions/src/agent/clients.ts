@@ -13,6 +13,7 @@ import {
 } from "../shared/azure-clients.js";
 import { ExternalProcessor } from "../shared/external-processor.js";
 import { WebPubSubJobEvents } from "../shared/job-events.js";
+import { jobResources } from "../shared/job-resources.js";
 import { CosmosJobStore } from "../shared/job-store.js";
 import { startTelemetry } from "../shared/telemetry.js";
 import { DEFAULT_MAX_BLOB_BYTES, type AgentDependencies } from "./process-job.js";
@@ -22,22 +23,22 @@ export const agentDependencies: () => Promise<AgentDependencies> = createdOnFirs
 
 export async function createAgentDependencies(env: NodeJS.ProcessEnv): Promise<AgentDependencies> {
   const settings = loadSettings("agent", env);
-  const managedIdentity = managedIdentityOf([settings.Cosmos, settings.UploadsStorage, settings.WebPubSub]);
+  const managedIdentity = managedIdentityOf([settings.Cosmos, settings.DataStorage, settings.WebPubSub]);
   await startTelemetry({
     connectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
     serviceName: "agent",
     ...(managedIdentity ? { managedIdentity } : {}),
   });
   const [container, blobService, webPubSub] = await Promise.all([
-    createCosmosContainer(settings.Cosmos, settings.COSMOS_DATABASE_NAME, settings.COSMOS_JOBS_CONTAINER_NAME),
-    createBlobServiceClient(settings.UploadsStorage),
-    createWebPubSubClient(settings.WebPubSub, settings.WEBPUBSUB_HUB),
+    createCosmosContainer(settings.Cosmos, jobResources.database, jobResources.container),
+    createBlobServiceClient(settings.DataStorage),
+    createWebPubSubClient(settings.WebPubSub, jobResources.hub),
   ]);
   const maxBlobBytes = settings.UPLOAD_MAX_BYTES ?? DEFAULT_MAX_BLOB_BYTES;
   const base = {
     store: new CosmosJobStore(container),
     events: new WebPubSubJobEvents(webPubSub),
-    uploads: new BlobUploadsReader(blobService.getContainerClient(settings.UPLOADS_CONTAINER_NAME)),
+    uploads: new BlobUploadsReader(blobService.getContainerClient(jobResources.uploads)),
     maxBlobBytes,
   };
   return settings.EXTERNAL_PROCESSOR_URL

@@ -3,15 +3,16 @@
  * Cold start pays only for @azure/functions: the handlers (zod schemas, cockatiel, OpenTelemetry)
  * load on the first message, and the settings and SDK clients are created then too (clients.ts).
  *
- * - processJob: the jobs queue (its name comes from the JOBS_QUEUE_NAME app setting through the
- *   binding expression). A throw abandons the message, so Service Bus redelivers it.
+ * - processJob: the jobs queue. A throw abandons the message, so Service Bus redelivers it.
  * - failDeadLetteredJob: the queue's dead-letter sub-queue; marks the job failed and tells the owner.
  */
 import { app, type InvocationContext } from "@azure/functions";
+import { connectionFamilies } from "../platform/links.js";
+import { jobResources } from "../shared/job-resources.js";
 import type { AgentHandlers } from "./handlers.js";
 
-/** The Functions connection setting prefix both triggers use (settings.ts: ServiceBus). */
-const SERVICE_BUS_CONNECTION = "ServiceBus";
+/** The connection setting of the agent's Service Bus link (`ServiceBus__fullyQualifiedNamespace` in Azure). */
+const SERVICE_BUS_CONNECTION = connectionFamilies.serviceBus.setting;
 
 let handlers: AgentHandlers | undefined;
 
@@ -27,12 +28,12 @@ function agentHandlers(): AgentHandlers {
 
 app.serviceBusQueue("processJob", {
   connection: SERVICE_BUS_CONNECTION,
-  queueName: "%JOBS_QUEUE_NAME%",
+  queueName: jobResources.queue,
   handler: (message: unknown, context: InvocationContext) => agentHandlers().processJobMessage(message, context),
 });
 
 app.serviceBusQueue("failDeadLetteredJob", {
   connection: SERVICE_BUS_CONNECTION,
-  queueName: "%JOBS_QUEUE_NAME%/$deadletterqueue",
+  queueName: `${jobResources.queue}/$deadletterqueue`,
   handler: (message: unknown, context: InvocationContext) => agentHandlers().failDeadLetteredJobMessage(message, context),
 });

@@ -13,6 +13,7 @@ import {
   managedIdentityOf,
 } from "../shared/azure-clients.js";
 import { ServiceBusJobQueue } from "../shared/job-queue.js";
+import { jobResources } from "../shared/job-resources.js";
 import { CosmosJobStore } from "../shared/job-store.js";
 import { startTelemetry } from "../shared/telemetry.js";
 import type { ApiDependencies } from "./dependencies.js";
@@ -23,24 +24,24 @@ export const apiDependencies: () => Promise<ApiDependencies> = createdOnFirstUse
 
 export async function createApiDependencies(env: NodeJS.ProcessEnv): Promise<ApiDependencies> {
   const settings = loadSettings("api", env);
-  const managedIdentity = managedIdentityOf([settings.Cosmos, settings.UploadsStorage, settings.ServiceBus, settings.WebPubSub]);
+  const managedIdentity = managedIdentityOf([settings.Cosmos, settings.DataStorage, settings.ServiceBus, settings.WebPubSub]);
   await startTelemetry({
     connectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
     serviceName: "api",
     ...(managedIdentity ? { managedIdentity } : {}),
   });
   const [container, blobService, serviceBus, webPubSub] = await Promise.all([
-    createCosmosContainer(settings.Cosmos, settings.COSMOS_DATABASE_NAME, settings.COSMOS_JOBS_CONTAINER_NAME),
-    createBlobServiceClient(settings.UploadsStorage),
+    createCosmosContainer(settings.Cosmos, jobResources.database, jobResources.container),
+    createBlobServiceClient(settings.DataStorage),
     createServiceBusClient(settings.ServiceBus),
-    createWebPubSubClient(settings.WebPubSub, settings.WEBPUBSUB_HUB),
+    createWebPubSubClient(settings.WebPubSub, jobResources.hub),
   ]);
   return {
     jobs: new CosmosJobStore(container),
-    queue: new ServiceBusJobQueue(serviceBus, settings.JOBS_QUEUE_NAME),
+    queue: new ServiceBusJobQueue(serviceBus, jobResources.queue),
     // The setting's shape decides the SAS: identity -> user delegation; connection string (local
     // platform only, Azurite) -> service SAS signed with the connection string's account key.
-    uploads: new BlobUploads(blobService, settings.UPLOADS_CONTAINER_NAME, settings.UploadsStorage.mode === "identity" ? "userDelegation" : "accountKey"),
+    uploads: new BlobUploads(blobService, jobResources.uploads, settings.DataStorage.mode === "identity" ? "userDelegation" : "accountKey"),
     realtime: new WebPubSubRealtime(webPubSub),
     identity: {
       trustAppServiceAuthentication: settings.APP_SERVICE_AUTHENTICATION,

@@ -6,11 +6,9 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
-const assets: Record<string, string> = {
-  "swagger-ui.css": "text/css; charset=utf-8",
-  "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-  "favicon-32x32.png": "image/png",
-};
+import { swaggerUiAssets } from "./docs-assets.js";
+
+const assets: Record<string, string> = swaggerUiAssets;
 
 /** Our own initializer, as a file (not inline) so the page runs under a strict CSP. */
 const INITIALIZER = `window.addEventListener("load", function () {
@@ -52,8 +50,6 @@ export function swaggerUiDirectory(): string {
   return dirname(require.resolve("swagger-ui-dist/package.json"));
 }
 
-/** The swagger-ui-dist files the page needs (for the bundler to copy). */
-export const SWAGGER_UI_ASSET_FILES = Object.keys(assets);
 
 const cache = new Map<string, Uint8Array>();
 

@@ -6,7 +6,7 @@
  * concurrent writer surfaces as {@link StaleJob}, never as a lost update.
  */
 import { createHash } from "node:crypto";
-import type { Container, CosmosClient, ItemDefinition } from "@azure/cosmos";
+import type { Container, ItemDefinition } from "@azure/cosmos";
 import { applyTransition, Job, type Transition } from "./job.js";
 
 /** A job and the etag of the stored version it was read from. */
@@ -74,10 +74,6 @@ export class InvalidContinuationToken extends Error {
 }
 
 /** The container's shape; the infrastructure and the local platform create it the same way. */
-export const jobsContainerDefinition: { partitionKey: { paths: string[] } } = {
-  partitionKey: { paths: ["/userId"] },
-};
-
 /**
  * The job id for an Idempotency-Key: derived, so that two racing requests with the same key try to
  * create the same document and the database lets only one win (409), no read-then-write window.
@@ -196,9 +192,3 @@ export class CosmosJobStore implements JobStore {
   }
 }
 
-/** Creates the database and the jobs container when missing (tests and the local platform). */
-export async function ensureJobsContainer(client: CosmosClient, databaseName: string, containerName: string): Promise<Container> {
-  const { database } = await client.databases.createIfNotExists({ id: databaseName });
-  const { container } = await database.containers.createIfNotExists({ id: containerName, ...jobsContainerDefinition });
-  return container;
-}

@@ -1,0 +1,130 @@
+/**
+ * The kinds of resource an app declares (functions/src/resources.ts), their options and defaults.
+ *
+ * Pulumi-free on purpose: the function code, the infrastructure's components and the local platform
+ * all read the same declarations and the same defaults, so a queue on the local platform behaves as
+ * the queue of a deployed stack does.
+ */
+
+/** A Service Bus queue. */
+export interface QueueOptions {
+  /**
+   * Deliveries of a message before it is moved to the dead-letter sub-queue.
+   * @default 5
+   */
+  readonly maxDeliveryCount?: number;
+  /**
+   * How long a receiver holds a message before Service Bus hands it to someone else, in seconds (5-300).
+   * @default 60
+   */
+  readonly lockDurationSeconds?: number;
+  /**
+   * How long a message may wait, in hours; an expired message is dead-lettered, not dropped.
+   * @default 24
+   */
+  readonly messageTtlHours?: number;
+  /**
+   * Window in which a second message with the same messageId is dropped, in minutes. Service Bus
+   * offers it on the Standard and Premium tiers only; on Basic the queue has none.
+   * @default 10
+   */
+  readonly duplicateDetectionMinutes?: number;
+}
+
+/** A queue's options with every default applied. */
+export type ResolvedQueue = Required<QueueOptions>;
+
+export const queueDefaults: ResolvedQueue = {
+  maxDeliveryCount: 5,
+  lockDurationSeconds: 60,
+  messageTtlHours: 24,
+  duplicateDetectionMinutes: 10,
+};
+
+export function resolveQueue(options: QueueOptions): ResolvedQueue {
+  const queue = { ...queueDefaults, ...definedOnly(options) };
+  const problems = [
+    outOfRange("maxDeliveryCount", queue.maxDeliveryCount, 1, 2000),
+    outOfRange("lockDurationSeconds", queue.lockDurationSeconds, 5, 300),
+    outOfRange("messageTtlHours", queue.messageTtlHours, 1, 336),
+    outOfRange("duplicateDetectionMinutes", queue.duplicateDetectionMinutes, 1, 10_080),
+  ].filter((p): p is string => p !== undefined);
+  if (problems.length > 0) throw new Error(`queue options are invalid: ${problems.join("; ")}`);
+  return queue;
+}
+
+/** A Cosmos DB (NoSQL) container. */
+export interface CosmosContainerOptions {
+  /** The partition key path, e.g. `/userId`: every query that names it stays in one partition. */
+  readonly partitionKey: `/${string}`;
+}
+
+/** A blob container in the data storage account (the account that also serves the static website). */
+export interface BlobContainerOptions {
+  /**
+   * Browsers PUT files into it directly, with SAS URLs a service hands out: the account's CORS rule
+   * then allows PUT from the web origin.
+   * @default false
+   */
+  readonly browserUploads?: boolean;
+}
+
+/** A Web PubSub hub. Browsers connect with a client token a service generates; anonymous connects are denied. */
+export interface HubOptions {}
+
+/** Everything an app declares: the containers, queues and hubs its services link to. */
+export interface AppResources {
+  readonly cosmos: {
+    /** The SQL database that holds every container. */
+    readonly database: string;
+    readonly containers: Readonly<Record<string, CosmosContainerOptions>>;
+  };
+  readonly queues: Readonly<Record<string, QueueOptions>>;
+  readonly blobContainers: Readonly<Record<string, BlobContainerOptions>>;
+  readonly hubs: Readonly<Record<string, HubOptions>>;
+}
+
+/**
+ * The rules Azure gives the names (they are used as-is in Azure and on the local platform):
+ * Cosmos ids, Service Bus queue names, blob container names and Web PubSub hub names.
+ */
+export const resourceNamePatterns = {
+  cosmosDatabase: /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/,
+  cosmosContainer: /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/,
+  queue: /^[A-Za-z0-9][A-Za-z0-9._-]{0,258}[A-Za-z0-9]$|^[A-Za-z0-9]$/,
+  blobContainer: /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/,
+  hub: /^[A-Za-z][A-Za-z0-9_]{0,127}$/,
+} as const;
+
+/**
+ * Checks the names and options of an app's resources and returns them unchanged, typed as
+ * declared (so links can name only what exists). Throws naming every problem.
+ */
+export function defineResources<const R extends AppResources>(resources: R): R {
+  const problems: string[] = [];
+  const check = (what: string, name: string, pattern: RegExp) => {
+    if (!pattern.test(name)) problems.push(`${what} name "${name}" breaks Azure's rule ${pattern}`);
+  };
+  check("Cosmos database", resources.cosmos.database, resourceNamePatterns.cosmosDatabase);
+  for (const name of Object.keys(resources.cosmos.containers)) check("Cosmos container", name, resourceNamePatterns.cosmosContainer);
+  for (const [name, options] of Object.entries(resources.queues)) {
+    check("queue", name, resourceNamePatterns.queue);
+    try {
+      resolveQueue(options);
+    } catch (error) {
+      problems.push(`queue "${name}": ${(error as Error).message}`);
+    }
+  }
+  for (const name of Object.keys(resources.blobContainers)) check("blob container", name, resourceNamePatterns.blobContainer);
+  for (const name of Object.keys(resources.hubs)) check("Web PubSub hub", name, resourceNamePatterns.hub);
+  if (problems.length > 0) throw new Error(`invalid resources:\n  - ${problems.join("\n  - ")}`);
+  return resources;
+}
+
+function outOfRange(name: string, value: number, min: number, max: number): string | undefined {
+  return Number.isInteger(value) && value >= min && value <= max ? undefined : `${name} must be an integer from ${min} to ${max} (got ${value})`;
+}
+
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,102 @@
+/**
+ * THE service registry: each service, declared once. Every service becomes its own Function App
+ * (own Flex Consumption plan, identity and least-privilege role assignments from its links), its
+ * own bundle, and its own process on the local platform; its code lives in
+ * functions/src/<service>/index.ts. The settings contract (settings.ts), the bundler, naming, the
+ * Pulumi program, the stack outputs and the local platform all read this object.
+ *
+ * To add a service: `npm run new:service -- <name> --trigger http|queue`, or a folder with an
+ * index.ts plus an entry here; the compiler and the tests name anything else.
+ */
+import { SWAGGER_UI_ASSET_FILES } from "./api/docs-assets";
+import { linksTo } from "./platform/links";
+import { defineServices, type ServiceDeclaration } from "./platform/service-kinds";
+import { integer, flag, httpUrl } from "./platform/setting-parsers";
+import { resources } from "./resources";
+
+const link = linksTo(resources);
+
+export const services = defineServices({
+  api: {
+    description: "HTTP API for the browser: uploads, jobs, live-update tokens, health and docs",
+    http: {
+      localPort: 7071,
+      browserFacing: true,
+      anonymousRoutes: ["health", "openapi.json", "docs", "docs/*"],
+      alwaysReadyConfig: "apiAlwaysReadyInstances",
+    },
+    links: [
+      link.cosmosContainer("jobs", "readWrite"),
+      link.queue("jobs", "send"),
+      link.blobContainer("uploads", "delegatedWrite"),
+      link.hub("jobs", "publish"),
+    ],
+    settings: {
+      UPLOAD_MAX_BYTES: {
+        from: { config: "uploadMaxBytes" },
+        parse: integer(1, 256 * 1024 * 1024),
+        description: "Largest upload a SAS URL allows, in bytes",
+      },
+      UPLOAD_URL_TTL_SECONDS: {
+        from: { config: "uploadUrlTtlSeconds" },
+        parse: integer(60, 3600),
+        description: "Lifetime of an upload SAS URL, in seconds",
+      },
+      APP_SERVICE_AUTHENTICATION: {
+        from: { config: "authEntraClientId", as: "isSet" },
+        parse: flag,
+        description:
+          'Whether App Service Authentication runs in front of the api ("true" only then): the x-ms-client-principal headers identify callers only because it strips and sets them; without it anyone could forge them, so they are ignored',
+      },
+      ALLOW_DEVELOPMENT_IDENTITY: {
+        scope: "local",
+        local: "true",
+        optional: true,
+        parse: flag,
+        description: "Accept the x-dev-user header as the caller's identity (local platform only; never in Azure)",
+      },
+    },
+    assets: [{ package: "swagger-ui-dist", files: SWAGGER_UI_ASSET_FILES, into: "swagger-ui" }],
+  },
+  agent: {
+    description: "Analyses each job from the jobs queue and fails the dead-lettered ones",
+    links: [
+      link.cosmosContainer("jobs", "readWrite"),
+      link.queue("jobs", "receive"),
+      link.blobContainer("uploads", "read"),
+      link.hub("jobs", "publish"),
+    ],
+    settings: {
+      UPLOAD_MAX_BYTES: {
+        from: { config: "uploadMaxBytes" },
+        parse: integer(1, 256 * 1024 * 1024),
+        optional: true,
+        description:
+          "Largest blob the agent analyses, in bytes: the api's limit (a SAS URL cannot enforce a size, the agent does); 16 MiB when unset",
+      },
+      EXTERNAL_PROCESSOR_URL: {
+        from: { config: "externalProcessorUrl" },
+        parse: httpUrl,
+        optional: true,
+        description: "Optional external analysis service; the built-in analysis is used without it",
+      },
+    },
+  },
+});
+
+export type ServiceName = keyof typeof services;
+/** Every service, in declaration order. */
+export const serviceNames = Object.keys(services) as ServiceName[];
+
+/**
+ * One value per service of the registry. The one place a per-service record is built, from the
+ * list itself, so no such record can miss a service.
+ */
+export function perService<T>(make: (service: ServiceName) => T): Record<ServiceName, T> {
+  return Object.fromEntries(serviceNames.map((service) => [service, make(service)])) as Record<ServiceName, T>;
+}
+
+/** A service's declaration as the general shape, for code that handles any service. */
+export function declarationOf(service: ServiceName): ServiceDeclaration {
+  return services[service];
+}

@@ -1,0 +1,60 @@
+/**
+ * The app's resources (functions/src/resources.ts) on the emulators, with the same defaults a
+ * deployed stack's components apply: the queues the Service Bus emulator declares, the hubs of the
+ * Web PubSub emulator, the Cosmos database and containers, the blob containers and their CORS rule.
+ */
+import type { CosmosClient } from "@azure/cosmos";
+import type { BlobServiceClient } from "@azure/storage-blob";
+import { resolveQueue, type AppResources } from "../functions/src/platform/resource-kinds.js";
+import type { QueueOptions as EmulatorQueue } from "./servicebus/index.js";
+
+/**
+ * The emulator's queue declarations. Duplicate detection is on, as on a Standard namespace (the
+ * default tier); a Basic stack has none, which the api must not depend on.
+ */
+export function emulatorQueues(resources: Pick<AppResources, "queues">): EmulatorQueue[] {
+  return Object.entries(resources.queues).map(([name, options]) => {
+    const queue = resolveQueue(options);
+    return {
+      name,
+      maxDeliveryCount: queue.maxDeliveryCount,
+      lockDurationMs: queue.lockDurationSeconds * 1000,
+      defaultMessageTtlMs: queue.messageTtlHours * 3_600_000,
+      deadLetteringOnMessageExpiration: true,
+      requiresDuplicateDetection: true,
+      duplicateDetectionWindowMs: queue.duplicateDetectionMinutes * 60_000,
+    };
+  });
+}
+
+export function hubNames(resources: Pick<AppResources, "hubs">): string[] {
+  return Object.keys(resources.hubs);
+}
+
+/** Creates the database and every container when missing. */
+export async function ensureCosmosResources(client: CosmosClient, cosmos: AppResources["cosmos"]): Promise<void> {
+  const { database } = await client.databases.createIfNotExists({ id: cosmos.database });
+  for (const [id, options] of Object.entries(cosmos.containers)) {
+    await database.containers.createIfNotExists({ id, partitionKey: { paths: [options.partitionKey] } });
+  }
+}
+
+/**
+ * Creates every blob container when missing and, when one takes browser uploads, the CORS rule the
+ * Storage component sets in Azure (PUT from the web origins).
+ */
+export async function ensureBlobResources(
+  blobService: BlobServiceClient,
+  containers: AppResources["blobContainers"],
+  webOrigins: readonly string[],
+): Promise<void> {
+  const work: Promise<unknown>[] = Object.keys(containers).map((name) => blobService.getContainerClient(name).createIfNotExists());
+  if (Object.values(containers).some((c) => c.browserUploads) && webOrigins.length > 0) {
+    work.push(
+      blobService.setProperties({
+        cors: [{ allowedOrigins: webOrigins.join(","), allowedMethods: "PUT", allowedHeaders: "content-type,x-ms-*", exposedHeaders: "etag,x-ms-request-id", maxAgeInSeconds: 3600 }],
+      }),
+    );
+  }
+  await Promise.all(work);
+}
