@@ -94,7 +94,7 @@ const compliant = {
 type Shape = keyof typeof compliant;
 
 /** `compliant[shape]` with `change` applied to a copy of its props. */
-function resource(shape: Shape, change: (props: Record<string, any>) => void = () => {}, name = shape): ResourceUnderTest {
+function resource(shape: Shape, change: (props: Record<string, any>) => void = () => {}, name: string = shape): ResourceUnderTest {
   const props = structuredClone(compliant[shape].props) as Record<string, any>;
   change(props);
   return { type: compliant[shape].type, name, props };

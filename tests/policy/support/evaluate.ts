@@ -74,7 +74,7 @@ export async function evaluateResource(policy: ResourceValidationPolicy, resourc
       applicable = true;
     } catch (error) {
       if (error instanceof NotApplicable) continue;
-      if (error instanceof UnknownValueError) return { kind: "unknown during preview", message: error.message };
+      if (error instanceof UnknownValueError && error instanceof Error) return { kind: "unknown during preview", message: error.message };
       throw error;
     }
   }
@@ -125,7 +125,7 @@ export async function evaluateStack(policy: StackValidationPolicy, resources: re
     );
   } catch (error) {
     if (error instanceof NotApplicable) return { kind: "not applicable" };
-    if (error instanceof UnknownValueError) return { kind: "unknown during preview", message: error.message };
+    if (error instanceof UnknownValueError && error instanceof Error) return { kind: "unknown during preview", message: error.message };
     throw error;
   }
   return messages.length > 0 ? { kind: "violated", messages } : { kind: "passed" };
