@@ -8,6 +8,7 @@
  *   program manages, and the right to assign only the platform's roles (ci-access.ts);
  * - a delete lock on the resource group, so a pipeline cannot remove its own backend.
  * `createBootstrap` is the whole program apart from reading configuration, so tests build it under mocks.
+ * Destroying it on purpose: purge protection keeps the deleted vault, and its name, for 90 days.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
@@ -122,15 +123,6 @@ export function createBootstrap(config: BootstrapConfig, context: BootstrapConte
 
   const resourceGroup = new resources.ResourceGroup("ci-resource-group", { resourceGroupName: names.resourceGroup, location });
   const resourceGroupName = resourceGroup.name;
-  // The pipeline may manage storage accounts and identities anywhere in the subscription; the lock
-  // keeps it (and anyone) from deleting the state, the key and its own identity.
-  new authorization.ManagementLockAtResourceGroupLevel("ci-delete-lock", {
-    resourceGroupName,
-    lockName: "keep-ci-backend",
-    level: authorization.LockLevel.CanNotDelete,
-    notes: "Holds the Pulumi state, the secrets key and the CI identity. Remove the lock first to delete on purpose.",
-  });
-
   const stateAccount = new storage.StorageAccount("ci-state-account", {
     accountName: names.stateAccount,
     resourceGroupName,
@@ -243,6 +235,20 @@ export function createBootstrap(config: BootstrapConfig, context: BootstrapConte
     assign("operator-state-write", stateContainer.id, builtInRole(bootstrapRoles.storageBlobDataContributor), operator);
     assign("operator-secrets-key-use", secretsKey.id, builtInRole(bootstrapRoles.keyVaultCryptoUser), operator);
   }
+
+  // The pipeline may manage storage accounts and identities anywhere in the subscription; the lock
+  // keeps it (and anyone) from deleting the state, the key and its own identity. It depends on what
+  // it protects, so `pulumi destroy` of the bootstrap removes the lock first.
+  new authorization.ManagementLockAtResourceGroupLevel(
+    "ci-delete-lock",
+    {
+      resourceGroupName,
+      lockName: "keep-ci-backend",
+      level: authorization.LockLevel.CanNotDelete,
+      notes: "Holds the Pulumi state, the secrets key and the CI identity. Remove the lock first to delete on purpose.",
+    },
+    { dependsOn: [stateAccount, stateContainer, vault, secretsKey, identity, ...federatedCredentials] },
+  );
 
   const variables = pulumi
     .all([identity.clientId, client, stateAccount.name, vault.name])

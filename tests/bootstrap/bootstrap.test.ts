@@ -191,8 +191,11 @@ describe("the state backend and secrets key", () => {
     expect(named(stack, "ci-secrets-key").inputs["properties"]).toMatchObject({ kty: "RSA", keyOps: ["encrypt", "decrypt"] });
   });
 
-  it("lock the resource group against deletion", () => {
+  it("lock the resource group against deletion, after what it protects (so destroying the bootstrap removes the lock first)", () => {
     expect(named(stack, "ci-delete-lock").inputs).toMatchObject({ level: "CanNotDelete" });
+    expect(dependencyNames("ci-delete-lock")).toEqual(
+      expect.arrayContaining(["ci-state-account", "ci-state-container", "ci-vault", "ci-secrets-key", "ci-identity", ...bootstrap.federatedCredentials.map((_, i) => ofType(stack, "azure-native:managedidentity:FederatedIdentityCredential")[i]!.name)]),
+    );
   });
 
   it("pass the policy pack's mandatory rules, apart from the two RBAC rules a bootstrap breaks by design", async () => {

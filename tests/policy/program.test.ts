@@ -16,6 +16,13 @@ import { projectName } from "../../infrastructure/config";
 import { installMocks, settled, valueOf } from "../infrastructure/support/mocks";
 import { evaluateResource, evaluateStack, isResourcePolicy, isStackPolicy, type ResourceUnderTest } from "./support/evaluate";
 
+// The policies judge resources, not package bytes: the service bundles are stood in for, which keeps
+// this test from rebuilding them into dist/ while other program tests do the same.
+vi.mock("../../scripts/bundle/build", async (importOriginal) => ({
+  ...(await importOriginal<typeof import("../../scripts/bundle/build")>()),
+  buildService: async (service: string) => ({ zipPath: `dist/${service}.zip`, sha256: "0".repeat(64) }),
+}));
+
 /** Every checked-in stack: `Pulumi.<stack>.yaml` beside Pulumi.yaml. */
 const stackFiles = readdirSync(".").filter((file) => /^Pulumi\.[^.]+\.yaml$/.test(file));
 const stackNames = stackFiles.map((file) => file.slice("Pulumi.".length, -".yaml".length));
