@@ -1,4 +1,5 @@
-// Loads infrastructure/index.ts the way Pulumi's nodejs language host does for a CommonJS
+// Loads a Pulumi program (infrastructure/index.ts unless a path is given, relative to the working
+// directory, which is the project's directory as under `pulumi up`) the way Pulumi's nodejs language host does for a CommonJS
 // TypeScript project (@pulumi/pulumi cmd/run/run.js, non-ESM branch): ts-node from the project,
 // registered with the project's tsconfig over Pulumi's defaults. Resources go to mocks, because
 // the CLI and Azure are not here. Prints the exported output names as JSON and exits 0, or exits 1
@@ -10,6 +11,7 @@ const tsutils = require("@pulumi/pulumi/tsutils");
 
 const project = process.argv[2];
 const stack = process.argv[3];
+const main = process.argv[4] || "infrastructure/index.ts";
 
 pulumi.runtime.setMocks(
   {
@@ -40,7 +42,7 @@ require(tsnodeRequire).register({
 });
 
 try {
-  const program = require(path.resolve("infrastructure/index.ts"));
+  const program = require(path.resolve(main));
   process.stdout.write(JSON.stringify(Object.keys(program).sort()) + "\n");
 } catch (error) {
   process.stderr.write(String(error && error.stack ? error.stack : error) + "\n");

@@ -34,6 +34,7 @@ const physicalNameKeys = [
   "queueName",
   "hubName",
   "databaseName",
+  "vaultName",
 ] as const;
 
 /** The physical (Azure) name a resource's inputs give it, as azure-native reports it in `name`. */
