@@ -1,14 +1,12 @@
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { buildService, type ServiceBundle } from "../../scripts/bundle/build";
-import { repoRoot, type ServiceName } from "../../scripts/bundle/services";
+import type { ServiceName } from "../../scripts/bundle/services";
 import type { Platform } from "../platform";
 import type { FunctionApp } from "../components/function-app";
+import { buildWebApp } from "../../web/site/build";
 import { FunctionCodeDeployment, StaticSiteDeployment } from "./code-deployment";
 import { readSiteFiles, siteContentHash } from "./site-files";
-
-/** The static frontend shipped to `$web`. */
-export const siteDir = path.join(repoRoot, "web");
 
 export interface ContentDeployments {
   readonly code: Readonly<Record<ServiceName, FunctionCodeDeployment>>;
@@ -18,8 +16,8 @@ export interface ContentDeployments {
 export interface ContentDeploymentOptions {
   /** Builds a service's package; the real bundler by default (tests pass their own). */
   readonly build?: (service: ServiceName) => Promise<Pick<ServiceBundle, "zipPath" | "sha256">>;
-  /** @default the repository's web/ */
-  readonly siteDir?: string;
+  /** Builds the web app and answers the directory to upload; Vite into dist/web by default (tests pass their own). */
+  readonly buildSite?: () => Promise<string>;
 }
 
 /**
@@ -52,10 +50,11 @@ export function deployContent(platform: Pick<Platform, "apps" | "storage" | "dep
       codeDeploymentOptions(app),
     );
   }
-  const dir = path.resolve(options.siteDir ?? siteDir);
+  // The app is built before it is hashed: the hash (and so the deployment) follows the built files.
+  const built = (options.buildSite ?? (() => buildWebApp().then((build) => build.outDir)))().then((dir) => path.resolve(dir));
   const site = new StaticSiteDeployment(
     "web-site",
-    { blobEndpoint: platform.storage.dataBlobEndpoint, siteDir: dir, siteHash: pulumi.output(readSiteFiles(dir).then(siteContentHash)) },
+    { blobEndpoint: platform.storage.dataBlobEndpoint, siteDir: pulumi.output(built), siteHash: pulumi.output(built.then(readSiteFiles).then(siteContentHash)) },
     siteDeploymentOptions(platform),
   );
   return { code, site };
