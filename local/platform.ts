@@ -17,9 +17,9 @@ import { hostJsonPath, serviceEntries, distDir } from "../scripts/bundle/service
 import { AZURITE_ACCOUNT_KEY, AZURITE_ACCOUNT_NAME, startAzurite } from "./azurite.js";
 import { loopbackCertificateIn, type StoredLoopbackCertificate } from "./certificates.js";
 import { COSMOS_EMULATOR_KEY, startCosmosEmulator } from "./cosmos.js";
-import { startHostProcess, type HostProcess } from "./functions-host/host-process.js";
+import { startRestartableHost, type RestartableHost } from "./dev-loop.js";
 import { DUPLICATE_DETECTION_MINUTES, platformNames, repositoryRoot, stackDefaults } from "./platform-defaults.js";
-import { startStaticSite, type StaticSite } from "./platform-web.js";
+import { localSiteEnvironment, startWebApp } from "./platform-web.js";
 import { startServiceBusEmulator } from "./servicebus/index.js";
 import { startWebPubSubEmulator } from "./webpubsub/index.js";
 
@@ -56,6 +56,8 @@ export interface LocalPlatformOptions {
   writeLocalSettings?: boolean;
   /** Progress lines. @default stdout */
   progress?: (line: string) => void;
+  /** The web app: rebuild and reload open pages on edits (`npm start`); where the build goes. @default built once into dist/web */
+  web?: { watch?: boolean; outDir?: string };
   /** Output lines of the services and emulators, tagged with their source. @default stdout/stderr */
   output?: (source: string, line: string, stream: "stdout" | "stderr") => void;
 }
@@ -74,7 +76,7 @@ export interface LocalPlatform {
   readonly urls: LocalPlatformUrls;
   /** The app settings each service runs with (what local.settings.json holds in Values). */
   readonly settings: Readonly<Record<ServiceName, Readonly<Record<string, string>>>>;
-  readonly services: Readonly<Record<ServiceName, HostProcess>>;
+  readonly services: Readonly<Record<ServiceName, RestartableHost>>;
   /** Start-up steps and their durations, in start order. */
   readonly timings: readonly { step: string; ms: number }[];
   readonly startupMs: number;
@@ -189,7 +191,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   const ports: Record<PlatformPort, number> = { ...DEFAULT_PORTS, ...options.ports };
   const stateDirectory = options.stateDirectory ?? join(repositoryRoot, ".tmp", "local-platform");
   const timings: { step: string; ms: number }[] = [];
-  const siteConfig: Record<string, string> = {};
   /** Emulators and the site, stopped in reverse start order after the services. */
   const stops: (() => Promise<void>)[] = [];
   /** The Functions hosts: stopped first, together, so in-flight messages settle against live emulators. */
@@ -260,8 +261,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         () => startWebPubSubEmulator({ port: ports.webPubSub, hubs: [platformNames.webPubSubHub], accessKey: LOCAL_WEB_PUBSUB_KEY, log: (line) => output("webpubsub", line, "stderr") }),
         (e) => `${e.endpoint}  hub "${platformNames.webPubSubHub}"`,
       ).then((e) => (stops.push(() => e.stop()), e)),
-      // Its origin is what the api's CORS and the Blob CORS rule allow; /config.json is completed below.
-      timed("static site (web/)", () => startStaticSite({ directory: join(repositoryRoot, "web"), port: ports.web, config: () => siteConfig }), (s) => s.url).then(
+      // Its origin is what the api's CORS and the Blob CORS rule allow; the app builds meanwhile, its environment is set below.
+      timed("static site (web/)", () => startWebApp({ port: ports.web, ...options.web, log: (line) => output("web", line, "stdout") }), (s) => s.url).then(
         (s) => (stops.push(() => s.close()), s),
       ),
     ] as const).catch(async (error: unknown) => {
@@ -314,7 +315,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       timed(
         `${service} (local Functions host, ${code === "bundle" ? "bundle" : "TypeScript source"})`,
         () =>
-          startHostProcess({
+          startRestartableHost({
             name: service,
             entry: entries[service],
             hostJson: code === "bundle" ? join(bundleDirectory, service, "host.json") : hostJsonPath,
@@ -327,14 +328,15 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         (h) => `${h.url ?? "no HTTP triggers"}; ${h.functions.length} functions`,
       ).then((h) => (serviceStops.push(() => h.stop()), h)),
     );
-    const [hosts, , , blob] = await allStarted([Promise.all(hostsStarting), cosmosReady, blobReady, blobStarting] as const).catch(async (error: unknown) => {
+    const webBuilt = timed("web app (Vite build)", () => site.built, (build) => `built in ${build.ms} ms`);
+    const [hosts, , , blob] = await allStarted([Promise.all(hostsStarting), cosmosReady, blobReady, blobStarting, webBuilt] as const).catch(async (error: unknown) => {
       await Promise.allSettled(hostsStarting);
       throw error;
     });
-    const services = Object.fromEntries(serviceNames.map((service, i) => [service, hosts[i]!])) as Record<ServiceName, HostProcess>;
+    const services = Object.fromEntries(serviceNames.map((service, i) => [service, hosts[i]!])) as Record<ServiceName, RestartableHost>;
     const apiUrl = services.api.url;
     if (!apiUrl) throw new Error("the api registered no HTTP functions");
-    siteConfig.apiUrl = `${apiUrl}/api`;
+    site.configure(localSiteEnvironment({ apiUrl, blobEndpoint: blob.blobEndpoint, webPubSubEndpoint: webPubSub.endpoint }));
 
     const startupMs = Math.round(performance.now() - began);
     let stopping: Promise<void> | undefined;

@@ -1,14 +1,18 @@
 /**
  * `npm start`: the whole platform on this machine (local/platform.ts), a table of its URLs and the
  * start-up time, then the services' logs until Ctrl-C, which stops everything and leaves no process
- * behind.
+ * behind. While it runs, edits under web/ rebuild the app and reload open pages, and edits under
+ * functions/src restart the service they belong to (local/dev-loop.ts), each with a log line.
  *
  *   npm start                         sources through tsx, default ports
  *   npm start -- --bundle             the bundles from `npm run bundle` (what Azure runs)
  *   npm start -- --api-port 7171      any of --web-port --api-port --blob-port --cosmos-port
  *                                     --servicebus-port --webpubsub-port (0: a free port)
  */
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { watchServiceSources, type SourceWatcher } from "../local/dev-loop.js";
+import { repositoryRoot } from "../local/platform-defaults.js";
 import { DEFAULT_PORTS, PortInUseError, startLocalPlatform, type LocalPlatform, type PlatformPort } from "../local/platform.js";
 
 const portFlags: Record<string, PlatformPort> = {
@@ -61,7 +65,9 @@ function table(platform: LocalPlatform): string {
 
 async function main(): Promise<void> {
   const { ports, code } = parseOptions();
-  const starting = startLocalPlatform({ ports, code });
+  // The development loop: edits under web/ rebuild the app and reload open pages.
+  const starting = startLocalPlatform({ ports, code, web: { watch: true } });
+  let sources: SourceWatcher | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -73,6 +79,7 @@ async function main(): Promise<void> {
     const started = performance.now();
     // Interrupted while starting: let the start finish (or fail and clean up), then stop what runs.
     const platform = await starting.catch(() => undefined);
+    sources?.close();
     await platform?.stop();
     process.stdout.write(`Stopped in ${Math.round(performance.now() - started)} ms.\n`);
     process.exit(0);
@@ -93,9 +100,14 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (stopping) return;
+  // ...and edits under functions/src restart the service they belong to (sources only: a bundle is what it was built as).
+  if (code === "source") {
+    sources = watchServiceSources({ services: platform.services, sourceRoot: join(repositoryRoot, "functions", "src"), log: (line) => process.stdout.write(`[dev] ${line}\n`) });
+  }
   process.stdout.write(
     `\nThe local platform is running (started in ${(platform.startupMs / 1000).toFixed(1)} s):\n${table(platform)}\n\n` +
       `Try it: curl -X POST ${platform.urls.api}/jobs -H 'x-dev-user: alice' -H 'content-type: application/json' -d '{"kind":"text","text":"hello local platform"}'\n` +
+      `Open ${platform.urls.web}/ in a browser. Edits under web/ reload the page${code === "source" ? "; edits under functions/src restart the service they belong to" : ""}.\n` +
       "Ctrl-C stops everything.\n\n",
   );
 }
