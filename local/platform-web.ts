@@ -37,6 +37,8 @@ export interface WebAppServerOptions {
   watch?: boolean;
   /** Where the build goes. @default dist/web */
   outDir?: string;
+  /** The app's sources. @default web/ */
+  root?: string;
   /** One line per rebuild (or failed rebuild). @default none */
   log?: (line: string) => void;
 }
@@ -155,12 +157,13 @@ export async function startWebApp(options: WebAppServerOptions): Promise<WebAppS
   };
   const firstBuild = (async () => {
     if (!watch) {
-      const { ms } = await buildWebApp({ outDir });
+      const { ms } = await buildWebApp({ outDir, root: options.root });
       await load();
       return { ms };
     }
     const started = await watchWebApp({
       outDir,
+      root: options.root,
       onRebuilt: (ms) => {
         void load().then(
           () => {

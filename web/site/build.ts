@@ -16,6 +16,8 @@ export const defaultWebOutDir = path.resolve(webRoot, "..", "dist", "web");
 export const manifestPath = path.join(".vite", "manifest.json");
 
 export interface WebBuildOptions {
+  /** The app's directory (its vite.config.mts, index.html, src/). @default web/ */
+  readonly root?: string;
   /** @default dist/web */
   readonly outDir?: string;
   /** Progress and warning lines. @default none */
@@ -24,7 +26,7 @@ export interface WebBuildOptions {
 
 function viteConfig(options: WebBuildOptions, watch: boolean): InlineConfig {
   return {
-    configFile: path.join(webRoot, "vite.config.mts"),
+    configFile: path.join(options.root ?? webRoot, "vite.config.mts"),
     // Our own progress line replaces Vite's file table; warnings and errors still show.
     logLevel: "warn",
     build: { outDir: path.resolve(options.outDir ?? defaultWebOutDir), emptyOutDir: true, ...(watch ? { watch: {} } : {}) },

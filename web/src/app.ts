@@ -78,9 +78,15 @@ export class App {
       event.preventDefault();
       void this.submitText();
     });
-    // A changed text is another submission: it gets its own idempotency key.
-    e.textInput.addEventListener("input", () => (this.textKey = undefined));
-    e.fileInput.addEventListener("change", () => (this.fileKey = undefined));
+    // A changed input is another submission (its own idempotency key), and the old error no longer applies.
+    e.textInput.addEventListener("input", () => {
+      this.textKey = undefined;
+      this.clearFieldError(e.textInput, e.textError);
+    });
+    e.fileInput.addEventListener("change", () => {
+      this.fileKey = undefined;
+      this.clearFieldError(e.fileInput, e.fileError);
+    });
     e.reconnect.addEventListener("click", () => this.live?.restart());
     e.loadMore.addEventListener("click", () => void this.loadOlder());
   }

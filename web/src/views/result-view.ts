@@ -38,6 +38,7 @@ export function renderResult(section: HTMLElement, body: HTMLElement, job: Job |
     body.replaceChildren();
     return;
   }
+  section.dataset.jobId = job.id;
   section.dataset.status = job.status;
   body.replaceChildren(
     h("p", { class: "result-summary" }, h("span", { class: `job-status status-${job.status}` }, statusLabels[job.status]), ` ${describeInput(job)}, submitted ${formatTime(job.createdAt)}`),

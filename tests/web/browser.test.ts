@@ -1,0 +1,196 @@
+/**
+ * The web app in a real browser (Debian's Chromium driven by playwright-core) against the whole
+ * local platform on free ports: paste a text, upload a file and see its chart, a job that fails
+ * shows why, bad input shows the api's reason next to its field, the live list survives a dropped
+ * WebSocket, and axe-core finds nothing serious. One platform, one browser, one page for the file,
+ * under the page's own Content-Security-Policy (a violation fails the test). The finished page is
+ * kept as a screenshot in .tmp/test-artifacts/.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { WebPubSubServiceClient } from "@azure/web-pubsub";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repositoryRoot } from "../../local/platform-defaults.js";
+import { startLocalPlatform, type LocalPlatform } from "../../local/platform.js";
+import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
+
+/** Debian's chromium (`.ci/run` installs it); CHROMIUM_PATH points elsewhere. */
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+/** Where the screenshot is kept (gitignored). */
+const artifacts = join(repositoryRoot, ".tmp", "test-artifacts");
+
+const workDirectory = mkdtempSync(join(tmpdir(), "web-browser-test-"));
+const user = `browser-${process.pid}`;
+const output: string[] = [];
+const outputWaiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+/** Resolves with the first platform output line (past or future) that matches. */
+function outputLine(pattern: RegExp): Promise<string> {
+  const seen = output.find((line) => pattern.test(line));
+  return seen !== undefined ? Promise.resolve(seen) : new Promise((resolve) => outputWaiters.push({ pattern, resolve }));
+}
+
+let platform: LocalPlatform;
+let browser: Browser;
+let page: Page;
+/** Policy violations and uncaught errors in the page: none is allowed. */
+const pageProblems: string[] = [];
+
+beforeAll(async () => {
+  [platform, browser] = await Promise.all([
+    startLocalPlatform({
+      ports: { web: 0, api: 0, blob: 0, cosmos: 0, serviceBus: 0, webPubSub: 0 },
+      stateDirectory: TEST_CERTIFICATE_DIRECTORY,
+      bundleDirectory: workDirectory,
+      writeLocalSettings: false,
+      web: { outDir: join(workDirectory, "web") },
+      progress: () => {},
+      output: (source, line) => {
+        const tagged = `[${source}] ${line}`;
+        output.push(tagged);
+        for (const waiter of outputWaiters.filter((w) => w.pattern.test(tagged))) {
+          outputWaiters.splice(outputWaiters.indexOf(waiter), 1);
+          waiter.resolve(tagged);
+        }
+      },
+    }),
+    // The flags this machine needs (no sandbox as root, no background calls to Google's hosts).
+    chromium.launch({
+      executablePath: chromiumPath,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    }),
+  ]);
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("console", (message) => {
+    // Failed requests the app handles (the 422 below) are logged as errors too; policy refusals are what matter.
+    if (message.type() === "error" && /Content Security Policy|Refused to/.test(message.text())) pageProblems.push(message.text());
+  });
+  page.on("pageerror", (error) => pageProblems.push(error.message));
+  await page.goto(`${platform.urls.web}/`);
+  await page.getByLabel("Your name").fill(user);
+  await page.getByRole("button", { name: "Start" }).click();
+  await page.locator('#connection[data-state="connected"]').waitFor();
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await platform?.stop();
+  rmSync(workDirectory, { recursive: true, force: true });
+});
+
+/** In the page (these run in the browser, so they are strings to this Node program). */
+const focusedId = "document.activeElement && document.activeElement.id";
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+const api = (path: string, init: RequestInit = {}) => fetch(`${platform.urls.api}${path}`, { ...init, headers: { "x-dev-user": user, "content-type": "application/json", ...init.headers } });
+/** Waits until the result view shows another job than before `action`, in `status`. */
+async function nextResult(status: string, action: () => Promise<void>): Promise<void> {
+  const before = (await page.locator("#result").getAttribute("data-job-id")) ?? "";
+  await action();
+  await page.locator(`#result[data-status="${status}"]:not([data-job-id="${before}"])`).waitFor();
+}
+
+describe("the web app in Chromium", () => {
+  it("analyses pasted text, used with the keyboard, and moves focus to the result", async () => {
+    await page.getByLabel("Text", { exact: true }).fill("the cat sat on the mat and the cat was happy");
+    await nextResult("succeeded", async () => {
+      await page.keyboard.press("Tab");
+      await page.keyboard.press("Enter");
+    });
+    expect(await page.evaluate(focusedId)).toBe("result-heading");
+    expect(await page.locator("#result .stats").innerText()).toMatch(/Words\s+11\s+Lines\s+1/);
+    await expect.poll(() => page.locator("#announcer").innerText()).toMatch(/Done/);
+  });
+
+  it("uploads a file straight to storage with a progress bar, and shows the result with its chart", async () => {
+    // Every value the progress bar takes (value is a reflected attribute).
+    await page.evaluate(`{
+      const bar = document.getElementById("upload-progress");
+      window.progressValues = [];
+      new MutationObserver(() => window.progressValues.push(Number(bar.getAttribute("value")))).observe(bar, { attributes: true, attributeFilter: ["value"] });
+    }`);
+    const text = `${"alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu ".repeat(4000)}alpha\n`;
+    await page.getByLabel("Text file (UTF-8)").setInputFiles({ name: "greek.txt", mimeType: "text/plain", buffer: Buffer.from(text) });
+    await nextResult("succeeded", () => page.getByRole("button", { name: "Upload and analyse" }).click());
+    expect(await page.evaluate<number[]>("window.progressValues")).toContain(100);
+    expect(await page.locator("#result .stats").innerText()).toMatch(/Words\s+48,001/);
+    const chart = page.getByRole("img", { name: "Top words" });
+    expect(await chart.locator("rect.word-chart-bar").count()).toBe(10);
+    expect(await chart.locator("desc").textContent()).toMatch(/^Most frequent words: alpha \(4001\), beta \(4000\)/);
+  });
+
+  it("shows why a job failed: an upload that is not text", async () => {
+    const binary = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52]);
+    await page.getByLabel("Text file (UTF-8)").setInputFiles({ name: "picture.png", mimeType: "image/png", buffer: binary });
+    await nextResult("failed", () => page.getByRole("button", { name: "Upload and analyse" }).click());
+    expect(await page.locator("#result").innerText()).toMatch(/Why it failed: .+ \(InputNotText\)/);
+    expect(await page.locator('#job-list li[data-status="failed"] .job-reason').first().innerText()).toMatch(/\(InputNotText\)$/);
+  });
+
+  it("shows the api's problem next to the field, marks the field invalid and focuses it", async () => {
+    const textarea = page.getByLabel("Text", { exact: true });
+    await textarea.fill("x".repeat(100_001));
+    await page.getByRole("button", { name: "Analyse text" }).click();
+    const error = page.locator("#text-error");
+    await error.waitFor();
+    // The api's own words for #/text (zod's message, through problem+json).
+    expect(await error.innerText()).toMatch(/100000 characters/);
+    expect(await textarea.getAttribute("aria-invalid")).toBe("true");
+    expect(await textarea.getAttribute("aria-describedby")).toContain("text-error");
+    expect(await page.evaluate(focusedId)).toBe("text-input");
+    await textarea.fill("");
+  });
+
+  it("keeps the list right across a dropped WebSocket: reconnects and re-reads what it missed", async () => {
+    // Hold the reconnection's negotiate call, so the page stays disconnected while a job finishes.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const negotiate = `${platform.urls.api}/negotiate`;
+    await page.route(negotiate, async (route) => {
+      if (route.request().method() === "GET") await held;
+      await route.continue();
+    });
+    try {
+      const service = new WebPubSubServiceClient(platform.settings.api.WebPubSub!, platform.settings.api.WEBPUBSUB_HUB!, { allowInsecureConnection: true });
+      await service.closeUserConnections(user, { reason: "test: connection dropped" });
+      await page.locator('#connection[data-state="reconnecting"]').waitFor();
+
+      // A job created elsewhere finishes while the page is offline: its pushes go nowhere.
+      const created = await api("/jobs", { method: "POST", body: JSON.stringify({ kind: "text", text: "missed while offline" }) });
+      expect(created.status).toBe(202);
+      const { id } = (await created.json()) as { id: string };
+      await outputLine(new RegExp(`\\[job ${id}\\] job succeeded`));
+      expect(await page.locator(`#job-list li[data-job-id="${id}"]`).count()).toBe(0);
+
+      release();
+      await page.locator('#connection[data-state="connected"]').waitFor();
+      await page.locator(`#job-list li[data-job-id="${id}"][data-status="succeeded"]`).waitFor();
+    } finally {
+      release();
+      await page.unroute(negotiate);
+    }
+  });
+
+  it("has no serious or critical accessibility violations (axe-core), and keeps a screenshot of the finished page", async () => {
+    // Show a successful result with its chart, as a user would last see it.
+    await nextResult("succeeded", () => page.locator('#job-list li[data-status="succeeded"]').filter({ hasText: "Uploaded file" }).getByRole("button").click());
+    const axeSource = createRequire(__filename)("axe-core").source as string;
+    // Evaluated through the debugging protocol: the page's policy rightly refuses inline scripts.
+    await page.evaluate(axeSource);
+    const violations = await page.evaluate<AxeViolation[]>(`axe
+      .run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } })
+      .then((results) => results.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => JSON.stringify(n.target)) })))`);
+    expect(violations.filter((v) => v.impact === "serious" || v.impact === "critical")).toEqual([]);
+    await mkdir(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, "web-app.png"), fullPage: true });
+    expect(pageProblems).toEqual([]);
+  });
+});
