@@ -6,16 +6,19 @@
  * under the page's own Content-Security-Policy (a violation fails the test). The finished page is
  * kept as a screenshot in .tmp/test-artifacts/.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Page, type Route } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repositoryRoot } from "../../local/platform-defaults.js";
 import { startLocalPlatform, type LocalPlatform } from "../../local/platform.js";
+import { contentSecurityPolicy, withContentSecurityPolicy } from "../../web/site/content-security-policy.js";
+import { bundleSizes } from "../../web/site/build.js";
+import { runtimeConfig } from "../../web/src/runtime-config.js";
 import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
 
 /** Debian's chromium (`.ci/run` installs it); CHROMIUM_PATH points elsewhere. */
@@ -38,8 +41,13 @@ let browser: Browser;
 let page: Page;
 /** Policy violations and uncaught errors in the page: none is allowed. */
 const pageProblems: string[] = [];
+/** Every URL the development-mode page requested. */
+const requested: string[] = [];
 
 beforeAll(async () => {
+  if (!existsSync(chromiumPath)) {
+    throw new Error(`no Chromium at ${chromiumPath}: install it (Debian: apt-get install chromium; .ci/run does) or set CHROMIUM_PATH to a Chromium or Chrome binary`);
+  }
   [platform, browser] = await Promise.all([
     startLocalPlatform({
       ports: { web: 0, api: 0, blob: 0, cosmos: 0, serviceBus: 0, webPubSub: 0 },
@@ -69,6 +77,7 @@ beforeAll(async () => {
     if (message.type() === "error" && /Content Security Policy|Refused to/.test(message.text())) pageProblems.push(message.text());
   });
   page.on("pageerror", (error) => pageProblems.push(error.message));
+  page.on("request", (request) => requested.push(request.url()));
   await page.goto(`${platform.urls.web}/`);
   await page.getByLabel("Your name").fill(user);
   await page.getByRole("button", { name: "Start" }).click();
@@ -192,5 +201,80 @@ describe("the web app in Chromium", () => {
     await mkdir(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, "web-app.png"), fullPage: true });
     expect(pageProblems).toEqual([]);
+  });
+
+  it("loads no sign-in code in development mode", async () => {
+    const sizes = await bundleSizes(join(workDirectory, "web"));
+    const msalOnly = sizes.entra.files.filter((file) => !sizes.development.files.includes(file));
+    expect(msalOnly.length).toBeGreaterThan(0);
+    expect(requested.filter((url) => msalOnly.some((file) => url.endsWith(`/${file}`)))).toEqual([]);
+    expect(sizes.development.js.gzipBytes).toBeLessThan(sizes.entra.js.gzipBytes);
+  });
+});
+
+describe("the same build in Entra mode, against a stand-in for Entra ID", () => {
+  const tenantId = "11111111-2222-3333-4444-555555555555";
+  const spaClientId = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+  const apiClientId = "99999999-8888-7777-6666-555555555555";
+
+  it("signs in through MSAL (code flow with PKCE, back through the redirect bridge page) and calls the api with the bearer token", async () => {
+    const config = runtimeConfig(new URL(platform.urls.api).origin, { mode: "entra", tenantId, spaClientId, apiClientId });
+    const policy = contentSecurityPolicy(config, { blobEndpoint: platform.urls.blob, webPubSubEndpoint: platform.urls.webPubSub });
+    const entraPage = await browser.newPage();
+    const problems: string[] = [];
+    entraPage.on("pageerror", (error) => problems.push(error.message));
+    entraPage.on("console", (message) => /Content Security Policy|Refused to/.test(message.text()) && problems.push(message.text()));
+    // What a deployment for this stack would serve: the same files, its config.json, its policy.
+    await entraPage.route(`${platform.urls.web}/config.json`, (route) => route.fulfill({ json: config, headers: { "cache-control": "no-cache" } }));
+    const withPolicy = async (route: Route) => {
+      const response = await route.fetch();
+      await route.fulfill({ response, body: withContentSecurityPolicy(await response.text(), policy) });
+    };
+    await entraPage.route(`${platform.urls.web}/`, withPolicy);
+    await entraPage.route(`${platform.urls.web}/redirect.html*`, withPolicy);
+
+    // The stand-in: authorize answers with a code at the redirect URI, token redeems it.
+    const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const clientInfo = encode({ uid: "user-object-id", utid: tenantId });
+    let authorize: URL | undefined;
+    let tokenRequest: URLSearchParams | undefined;
+    await entraPage.route("https://login.microsoftonline.com/**", async (route) => {
+      const url = new URL(route.request().url());
+      if (url.pathname === `/${tenantId}/oauth2/v2.0/authorize`) {
+        authorize = url;
+        const state = encodeURIComponent(url.searchParams.get("state") ?? "");
+        await route.fulfill({ status: 302, headers: { location: `${url.searchParams.get("redirect_uri")}#code=the-code&client_info=${clientInfo}&state=${state}` } });
+      } else if (url.pathname === `/${tenantId}/oauth2/v2.0/token`) {
+        tokenRequest = new URLSearchParams(route.request().postData() ?? "");
+        const now = Math.floor(Date.now() / 1000);
+        const claims = { ver: "2.0", iss: `https://login.microsoftonline.com/${tenantId}/v2.0`, aud: spaClientId, tid: tenantId, oid: "user-object-id", sub: "s", name: "Ada Lovelace", nonce: authorize?.searchParams.get("nonce"), iat: now, nbf: now, exp: now + 3600 };
+        await route.fulfill({
+          headers: { "access-control-allow-origin": platform.urls.web },
+          json: { token_type: "Bearer", scope: config.auth.mode === "entra" ? config.auth.scopes.join(" ") : "", expires_in: 3600, access_token: "the-access-token", id_token: `${encode({ alg: "none" })}.${encode(claims)}.`, client_info: clientInfo },
+        });
+      } else {
+        await route.fulfill({ status: 404 });
+      }
+    });
+    const apiAuthorization: (string | undefined)[] = [];
+    entraPage.on("request", (request) => request.url().startsWith(platform.urls.api) && request.method() === "GET" && apiAuthorization.push(request.headers().authorization));
+
+    try {
+      await entraPage.goto(`${platform.urls.web}/`);
+      await entraPage.getByRole("button", { name: "Sign in" }).click();
+      await entraPage.getByText("Signed in as Ada Lovelace").waitFor();
+      expect(authorize?.searchParams.get("client_id")).toBe(spaClientId);
+      expect(authorize?.searchParams.get("redirect_uri")).toBe(`${platform.urls.web}/redirect.html`);
+      expect(authorize?.searchParams.get("scope")?.split(" ")).toContain(`api://${apiClientId}/user_impersonation`);
+      expect([authorize?.searchParams.get("response_type"), authorize?.searchParams.get("code_challenge_method")]).toEqual(["code", "S256"]);
+      expect([tokenRequest?.get("grant_type"), tokenRequest?.get("code")]).toEqual(["authorization_code", "the-code"]);
+      expect(tokenRequest?.get("code_verifier")).toMatch(/^[\w-]{43,128}$/);
+      // The local api does not accept bearer tokens (Easy Auth does, in Azure): what matters is that they go out.
+      await expect.poll(() => apiAuthorization.length).toBeGreaterThan(0);
+      expect(new Set(apiAuthorization)).toEqual(new Set(["Bearer the-access-token"]));
+      expect(problems).toEqual([]);
+    } finally {
+      await entraPage.close();
+    }
   });
 });
