@@ -11,9 +11,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { DEVELOPMENT_IDENTITY_HEADER } from "../functions/src/api/identity.js";
-import { environmentSiteFiles, readSiteFiles, type SiteEnvironment, type SiteFile } from "../infrastructure/deploy/site-files.js";
+import { environmentSiteFiles, readSiteFiles, siteEnvironment, type SiteEnvironment, type SiteFile } from "../infrastructure/deploy/site-files.js";
 import { buildWebApp, defaultWebOutDir, watchWebApp, type WebAppWatcher } from "../web/site/build.js";
-import { runtimeConfig } from "../web/src/runtime-config.js";
 
 /** What the local platform knows once its api and emulators listen. */
 export interface LocalSiteEndpoints {
@@ -25,10 +24,7 @@ export interface LocalSiteEndpoints {
 
 /** The local environment of the site: the development identity, and the emulators' origins. */
 export function localSiteEnvironment(endpoints: LocalSiteEndpoints): SiteEnvironment {
-  return {
-    runtimeConfig: runtimeConfig(endpoints.apiUrl, { mode: "development", header: DEVELOPMENT_IDENTITY_HEADER }),
-    endpoints: { blobEndpoint: endpoints.blobEndpoint, webPubSubEndpoint: endpoints.webPubSubEndpoint },
-  };
+  return siteEnvironment({ ...endpoints, auth: { mode: "development", header: DEVELOPMENT_IDENTITY_HEADER } });
 }
 
 export interface WebAppServerOptions {

@@ -4,7 +4,7 @@ import { buildService, type ServiceBundle } from "../../scripts/bundle/build";
 import type { ServiceName } from "../../scripts/bundle/services";
 import type { Platform } from "../platform";
 import type { FunctionApp } from "../components/function-app";
-import { buildWebApp } from "../../web/site/build";
+import { buildWebAppSnapshot } from "../../web/site/build";
 import { FunctionCodeDeployment, StaticSiteDeployment } from "./code-deployment";
 import { readSiteFiles, siteContentHash } from "./site-files";
 
@@ -16,7 +16,7 @@ export interface ContentDeployments {
 export interface ContentDeploymentOptions {
   /** Builds a service's package; the real bundler by default (tests pass their own). */
   readonly build?: (service: ServiceName) => Promise<Pick<ServiceBundle, "zipPath" | "sha256">>;
-  /** Builds the web app and answers the directory to upload; Vite into dist/web by default (tests pass their own). */
+  /** Builds the web app and answers the directory to upload; by default a Vite build in dist/site/<content hash> (tests pass their own). */
   readonly buildSite?: () => Promise<string>;
 }
 
@@ -51,7 +51,7 @@ export function deployContent(platform: Pick<Platform, "apps" | "storage" | "dep
     );
   }
   // The app is built before it is hashed: the hash (and so the deployment) follows the built files.
-  const built = (options.buildSite ?? (() => buildWebApp().then((build) => build.outDir)))().then((dir) => path.resolve(dir));
+  const built = (options.buildSite ?? (() => buildWebAppSnapshot().then((build) => build.outDir)))().then((dir) => path.resolve(dir));
   const site = new StaticSiteDeployment(
     "web-site",
     { blobEndpoint: platform.storage.dataBlobEndpoint, siteDir: pulumi.output(built), siteHash: pulumi.output(built.then(readSiteFiles).then(siteContentHash)) },

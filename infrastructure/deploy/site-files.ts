@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { contentSecurityPolicy, withContentSecurityPolicy, type SiteEndpoints } from "../../web/site/content-security-policy";
-import type { RuntimeConfig } from "../../web/src/runtime-config";
+import { runtimeConfig, type AuthSettings, type RuntimeConfig } from "../../web/src/runtime-config";
 
 /** A frontend file as it will be served from `$web`. */
 export interface SiteFile {
@@ -129,6 +129,25 @@ export async function readSiteFiles(dir: string): Promise<SiteFile[]> {
 export interface SiteEnvironment {
   readonly runtimeConfig: RuntimeConfig;
   readonly endpoints: SiteEndpoints;
+}
+
+/** Where an environment's api, Blob endpoint and Web PubSub are, and how its users sign in. */
+export interface SiteEnvironmentValues {
+  /** The api's origin: `https://<app>.azurewebsites.net` (the app's `url`), or the local host's. */
+  readonly apiUrl: string;
+  /** The Blob endpoint uploads go to (the data account's `primaryEndpoints.blob`). */
+  readonly blobEndpoint: string;
+  /** The Web PubSub endpoint (`https://<name>.webpubsub.azure.com`). */
+  readonly webPubSubEndpoint: string;
+  readonly auth: AuthSettings;
+}
+
+/** An environment from the plain values its writer has (stack outputs, or the local platform's URLs). */
+export function siteEnvironment(values: SiteEnvironmentValues): SiteEnvironment {
+  return {
+    runtimeConfig: runtimeConfig(values.apiUrl, values.auth),
+    endpoints: { blobEndpoint: values.blobEndpoint, webPubSubEndpoint: values.webPubSubEndpoint },
+  };
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   isContentHashed,
   readSiteFiles,
   siteContentHash,
+  siteEnvironment,
 } from "../../infrastructure/deploy/site-files";
 import { runtimeConfig } from "../../web/src/runtime-config";
 import { staticWebsiteContainer, syncStaticSite, webContainerClient } from "../../infrastructure/deploy/static-site";
@@ -162,6 +163,17 @@ describe("site files", () => {
     const remote = await remoteBlobs();
     expect(remote["config.json"]).toEqual({ contentType: "application/json", cacheControl: "no-cache" });
     expect(JSON.parse((await container.getBlobClient("config.json").downloadToBuffer()).toString())).toEqual(config);
+  });
+
+  it("builds an environment from a stack's plain values", () => {
+    const environment = siteEnvironment({
+      apiUrl: "https://func-api.azurewebsites.net",
+      blobEndpoint: "https://data.blob.core.windows.net/",
+      webPubSubEndpoint: "https://wps.webpubsub.azure.com",
+      auth: { mode: "entra", tenantId: "t", spaClientId: "spa", apiClientId: "api" },
+    });
+    expect(environment.runtimeConfig).toEqual(runtimeConfig("https://func-api.azurewebsites.net", { mode: "entra", tenantId: "t", spaClientId: "spa", apiClientId: "api" }));
+    expect(environment.endpoints).toEqual({ blobEndpoint: "https://data.blob.core.windows.net/", webPubSubEndpoint: "https://wps.webpubsub.azure.com" });
   });
 
   it("refuses a page without its policy element", async () => {

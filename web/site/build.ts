@@ -3,7 +3,8 @@
  * or watching for `npm start`, where each rebuild is reported so the page can reload. Also measures
  * what a browser downloads in each sign-in mode, from the build's manifest.
  */
-import { readFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import type { InlineConfig, Manifest, Rolldown } from "vite" with { "resolution-mode": "import" };
@@ -12,6 +13,8 @@ import type { InlineConfig, Manifest, Rolldown } from "vite" with { "resolution-
 export const webRoot = path.resolve(__dirname, "..");
 /** Where the build goes unless told otherwise: what the deployment syncs to `$web`. */
 export const defaultWebOutDir = path.resolve(webRoot, "..", "dist", "web");
+/** Where deployments keep their builds, one directory per content ({@link buildWebAppSnapshot}). */
+export const defaultSnapshotParent = path.resolve(webRoot, "..", "dist", "site");
 /** Vite's manifest inside the build: lists every content-hashed file; never deployed (a dot directory). */
 export const manifestPath = path.join(".vite", "manifest.json");
 
@@ -42,6 +45,58 @@ export async function buildWebApp(options: WebBuildOptions = {}): Promise<{ outD
   const outDir = path.resolve(options.outDir ?? defaultWebOutDir);
   options.log?.(`web app built in ${ms} ms: ${path.relative(process.cwd(), outDir) || outDir}`);
   return { outDir, ms };
+}
+
+/** sha256 over every file's name and bytes, dot files included. */
+async function directoryHash(dir: string): Promise<string> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const names = entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join("/"));
+  const hash = createHash("sha256");
+  for (const name of names.sort()) hash.update(`${name}\0`).update(await readFile(path.join(dir, name))).update("\0");
+  return hash.digest("hex");
+}
+
+/**
+ * Builds the app into a directory named after its content (`<parent>/<hash>`) that is never written
+ * again, for a deployment: builds running side by side (a preview, the test suite, `npm start`
+ * rebuilding dist/web) never see each other's half-written files, and identical sources share one
+ * directory. The newest `keep` builds stay; older ones are removed.
+ */
+export async function buildWebAppSnapshot(options: { parentDir?: string; keep?: number; root?: string; log?: (line: string) => void } = {}): Promise<{ outDir: string; ms: number }> {
+  const parent = path.resolve(options.parentDir ?? defaultSnapshotParent);
+  await mkdir(parent, { recursive: true });
+  const scratch = await mkdtemp(path.join(parent, ".building-"));
+  try {
+    const { ms } = await buildWebApp({ outDir: scratch, root: options.root, log: options.log });
+    const outDir = path.join(parent, (await directoryHash(scratch)).slice(0, 16));
+    try {
+      await rename(scratch, outDir);
+    } catch (error) {
+      // The same content is there already (built earlier, or by a build running beside this one).
+      if (!(await stat(outDir).catch(() => undefined))?.isDirectory()) throw error;
+      const now = new Date();
+      await utimes(outDir, now, now);
+    }
+    await pruneSnapshots(parent, outDir, options.keep ?? 5);
+    return { outDir, ms };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function pruneSnapshots(parent: string, current: string, keep: number): Promise<void> {
+  const entries = await readdir(parent, { withFileTypes: true });
+  const builds = await Promise.all(
+    entries
+      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+      // Another build may be pruning at the same time: a directory gone meanwhile is simply skipped.
+      .map(async (e) => ({ dir: path.join(parent, e.name), mtime: (await stat(path.join(parent, e.name)).catch(() => undefined))?.mtimeMs })),
+  );
+  const old = builds
+    .filter((b): b is { dir: string; mtime: number } => b.dir !== current && b.mtime !== undefined)
+    .sort((a, b) => b.mtime - a.mtime)
+    .slice(Math.max(0, keep - 1));
+  await Promise.all(old.map((b) => rm(b.dir, { recursive: true, force: true })));
 }
 
 export interface WebAppWatcher {
