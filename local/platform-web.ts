@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import { DEVELOPMENT_IDENTITY_HEADER } from "../functions/src/api/identity.js";
 import { environmentSiteFiles, readSiteFiles, siteEnvironment, type SiteEnvironment, type SiteFile } from "../infrastructure/deploy/site-files.js";
-import { buildWebApp, defaultWebOutDir, watchWebApp, type WebAppWatcher } from "../web/site/build.js";
+import { buildWebApp, buildWebAppSnapshot, defaultWebOutDir, watchWebApp, type WebAppWatcher } from "../web/site/build.js";
 
 /** What the local platform knows once its api and emulators listen. */
 export interface LocalSiteEndpoints {
@@ -31,7 +31,11 @@ export interface WebAppServerOptions {
   port: number;
   /** Keep rebuilding on edits under web/ and reload open pages. @default false */
   watch?: boolean;
-  /** Where the build goes. @default dist/web */
+  /**
+   * Where the build goes. @default dist/web when watching; otherwise a directory named after the
+   * content under dist/site (so a one-off platform, a bench say, never rewrites files a running
+   * `npm start` serves)
+   */
   outDir?: string;
   /** The app's sources. @default web/ */
   root?: string;
@@ -62,7 +66,7 @@ function served(file: SiteFile, watch: boolean): Buffer {
 
 export async function startWebApp(options: WebAppServerOptions): Promise<WebAppServer> {
   const watch = options.watch ?? false;
-  const outDir = options.outDir ?? defaultWebOutDir;
+  let outDir = options.outDir ?? defaultWebOutDir;
   let environment: SiteEnvironment | undefined;
   let built: readonly SiteFile[] | undefined;
   /** The site as `$web` would hold it for this environment, by blob name. */
@@ -153,7 +157,9 @@ export async function startWebApp(options: WebAppServerOptions): Promise<WebAppS
   };
   const firstBuild = (async () => {
     if (!watch) {
-      const { ms } = await buildWebApp({ outDir, root: options.root });
+      const build = options.outDir ? await buildWebApp({ outDir, root: options.root }) : await buildWebAppSnapshot({ root: options.root });
+      outDir = build.outDir;
+      const { ms } = build;
       await load();
       return { ms };
     }

@@ -56,7 +56,7 @@ export interface LocalPlatformOptions {
   writeLocalSettings?: boolean;
   /** Progress lines. @default stdout */
   progress?: (line: string) => void;
-  /** The web app: rebuild and reload open pages on edits (`npm start`); where the build goes. @default built once into dist/web */
+  /** The web app: rebuild and reload open pages on edits (`npm start`); where the build goes. @default built once (platform-web.ts) */
   web?: { watch?: boolean; outDir?: string };
   /** Output lines of the services and emulators, tagged with their source. @default stdout/stderr */
   output?: (source: string, line: string, stream: "stdout" | "stderr") => void;
