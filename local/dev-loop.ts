@@ -23,6 +23,8 @@ export async function startRestartableHost(options: HostProcessOptions): Promise
   let current = await startHostProcess(options);
   const port = current.url ? Number(new URL(current.url).port) : (options.port ?? 0);
   let stopped = false;
+  /** A restart under way: stop() waits for it, so the process it starts is not left running. */
+  let restarting: Promise<void> | undefined;
   return {
     get name() {
       return current.name;
@@ -38,14 +40,23 @@ export async function startRestartableHost(options: HostProcessOptions): Promise
     },
     async restart() {
       if (stopped) throw new Error(`${options.name} is stopped`);
+      if (restarting) throw new Error(`${options.name} is already restarting`);
       const started = performance.now();
-      await current.stop();
-      current = await startHostProcess({ ...options, port });
+      restarting = (async () => {
+        await current.stop();
+        current = await startHostProcess({ ...options, port });
+      })();
+      try {
+        await restarting;
+      } finally {
+        restarting = undefined;
+      }
       return Math.round(performance.now() - started);
     },
-    stop() {
+    async stop() {
       stopped = true;
-      return current.stop();
+      await restarting?.catch(() => {});
+      await current.stop();
     },
   };
 }

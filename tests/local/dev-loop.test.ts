@@ -78,6 +78,15 @@ describe("the services' development loop", () => {
     expect(await hello()).toBe("third");
   });
 
+  it("stops the process a restart under way starts, so Ctrl-C mid-restart leaves nothing running", async () => {
+    watcher.close();
+    const restart = host.restart();
+    await host.stop();
+    await expect(restart).resolves.toBeGreaterThan(0);
+    // The process the restart started is the one stop() ended.
+    expect(() => process.kill(host.pid, 0)).toThrow(/ESRCH/);
+  });
+
   it("maps an edited file to its service, and shared code to every service", () => {
     expect(servicesAffectedBy("api/handlers.ts", ["api", "agent"])).toEqual(["api"]);
     expect(servicesAffectedBy("agent/notify.ts", ["api", "agent"])).toEqual(["agent"]);
