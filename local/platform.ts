@@ -22,8 +22,8 @@ import { emulatorQueues, ensureBlobResources, ensureCosmosResources, hubNames } 
 import { AZURITE_ACCOUNT_KEY, AZURITE_ACCOUNT_NAME, startAzurite } from "./azurite.js";
 import { loopbackCertificateIn, type StoredLoopbackCertificate } from "./certificates.js";
 import { COSMOS_EMULATOR_KEY, startCosmosEmulator } from "./cosmos.js";
-import { startHostProcess, type HostProcess } from "./functions-host/host-process.js";
-import { startStaticSite } from "./platform-web.js";
+import { startRestartableHost, type RestartableHost } from "./dev-loop.js";
+import { localSiteEnvironment, startWebApp } from "./platform-web.js";
 import { startServiceBusEmulator } from "./servicebus/index.js";
 import { startWebPubSubEmulator } from "./webpubsub/index.js";
 
@@ -69,6 +69,8 @@ export interface LocalPlatformOptions {
   writeLocalSettings?: boolean;
   /** Progress lines. @default stdout */
   progress?: (line: string) => void;
+  /** The web app: rebuild and reload open pages on edits (`npm start`); where the build goes. @default built once (platform-web.ts) */
+  web?: { watch?: boolean; outDir?: string };
   /** Output lines of the services and emulators, tagged with their source. @default stdout/stderr */
   output?: (source: string, line: string, stream: "stdout" | "stderr") => void;
 }
@@ -90,7 +92,7 @@ export interface LocalPlatform {
   readonly urls: LocalPlatformUrls;
   /** The app settings each service runs with (what local.settings.json holds in Values). */
   readonly settings: Readonly<Record<ServiceName, Readonly<Record<string, string>>>>;
-  readonly services: Readonly<Record<ServiceName, HostProcess>>;
+  readonly services: Readonly<Record<ServiceName, RestartableHost>>;
   /** Start-up steps and their durations, in start order. */
   readonly timings: readonly { step: string; ms: number }[];
   readonly startupMs: number;
@@ -186,7 +188,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   const ports: Record<PlatformPort, number> = { ...DEFAULT_PORTS, ...options.ports };
   const stateDirectory = options.stateDirectory ?? join(repoRoot, ".tmp", "local-platform");
   const timings: { step: string; ms: number }[] = [];
-  const siteConfig: Record<string, string> = {};
   /** Emulators and the site, stopped in reverse start order after the services. */
   const stops: (() => Promise<void>)[] = [];
   /** The Functions hosts: stopped first, together, so in-flight messages settle against live emulators. */
@@ -244,8 +245,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         () => startWebPubSubEmulator({ port: ports.webPubSub, hubs: hubNames(resources), accessKey: LOCAL_WEB_PUBSUB_KEY, log: (line) => output("webpubsub", line, "stderr") }),
         (e) => `${e.endpoint}  hubs ${hubNames(resources).map((h) => `"${h}"`).join(", ")}`,
       ).then((e) => (stops.push(() => e.stop()), e)),
-      // Its origin is what the api's CORS and the Blob CORS rule allow; /config.json is completed below.
-      timed("static site (web/)", () => startStaticSite({ directory: join(repoRoot, "web"), port: ports.web, config: () => siteConfig }), (s) => s.url).then(
+      // Its origin is what the api's CORS and the Blob CORS rule allow; the app builds meanwhile, its environment is set below.
+      timed("static site (web/)", () => startWebApp({ port: ports.web, ...options.web, log: (line) => output("web", line, "stdout") }), (s) => s.url).then(
         (s) => (stops.push(() => s.close()), s),
       ),
     ] as const).catch(async (error: unknown) => {
@@ -299,7 +300,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       timed(
         `${service} (local Functions host, ${code === "bundle" ? "bundle" : "TypeScript source"})`,
         () =>
-          startHostProcess({
+          startRestartableHost({
             name: service,
             entry: entries[service],
             hostJson: code === "bundle" ? join(bundleDirectory, service, "host.json") : hostJsonPath,
@@ -312,7 +313,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         (h) => `${h.url ?? "no HTTP triggers"}; ${h.functions.length} functions`,
       ).then((h) => (serviceStops.push(() => h.stop()), h)),
     );
-    const [hosts, , , blob] = await allStarted([Promise.all(hostsStarting), cosmosReady, blobReady, blobStarting] as const).catch(async (error: unknown) => {
+    const webBuilt = timed("web app (Vite build)", () => site.built, (build) => `built in ${build.ms} ms`);
+    const [hosts, , , blob] = await allStarted([Promise.all(hostsStarting), cosmosReady, blobReady, blobStarting, webBuilt] as const).catch(async (error: unknown) => {
       await Promise.allSettled(hostsStarting);
       throw error;
     });
@@ -325,9 +327,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     }
     // The web app calls the browser-facing service.
     const browserFacing = serviceNames.find((service) => declarationOf(service).http?.browserFacing);
-    const apiUrl = browserFacing ? serviceUrls[browserFacing] : undefined;
-    if (!apiUrl) throw new Error("no service is declared browser-facing with HTTP functions (functions/src/services.ts)");
-    siteConfig.apiUrl = apiUrl;
+    const apiOrigin = browserFacing ? services[browserFacing].url : undefined;
+    if (!apiOrigin) throw new Error("no service is declared browser-facing with HTTP functions (functions/src/services.ts)");
+    const apiUrl = `${apiOrigin}/api`;
+    site.configure(localSiteEnvironment({ apiUrl: apiOrigin, blobEndpoint: blob.blobEndpoint, webPubSubEndpoint: webPubSub.endpoint }));
 
     const startupMs = Math.round(performance.now() - began);
     let stopping: Promise<void> | undefined;

@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole platform on this machine (local/platform.ts), a table of its URLs and the
  * start-up time, then the services' logs until Ctrl-C, which stops everything and leaves no process
- * behind.
+ * behind. While it runs, edits under web/ rebuild the app and reload open pages, and edits under
+ * functions/src restart the service they belong to (local/dev-loop.ts), each with a log line.
  *
  *   npm start                         sources through tsx, default ports
  *   npm start -- --bundle             the bundles from `npm run bundle` (what Azure runs)
@@ -9,8 +10,11 @@
  *                                     functions) --blob-port --cosmos-port --servicebus-port
  *                                     --webpubsub-port (0: a free port)
  */
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { declarationOf, serviceNames } from "../functions/src/services.js";
+import { watchServiceSources, type SourceWatcher } from "../local/dev-loop.js";
+import { repoRoot } from "./bundle/services.js";
 import { DEFAULT_PORTS, PortInUseError, startLocalPlatform, type LocalPlatform, type PlatformPort } from "../local/platform.js";
 
 /** `--<role>-port` for the site, each emulator, and each service with HTTP functions. */
@@ -64,7 +68,9 @@ function table(platform: LocalPlatform): string {
 
 async function main(): Promise<void> {
   const { ports, code } = parseOptions();
-  const starting = startLocalPlatform({ ports, code });
+  // The development loop: edits under web/ rebuild the app and reload open pages.
+  const starting = startLocalPlatform({ ports, code, web: { watch: true } });
+  let sources: SourceWatcher | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -76,6 +82,7 @@ async function main(): Promise<void> {
     const started = performance.now();
     // Interrupted while starting: let the start finish (or fail and clean up), then stop what runs.
     const platform = await starting.catch(() => undefined);
+    sources?.close();
     await platform?.stop();
     process.stdout.write(`Stopped in ${Math.round(performance.now() - started)} ms.\n`);
     process.exit(0);
@@ -96,9 +103,14 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (stopping) return;
+  // ...and edits under functions/src restart the service they belong to (sources only: a bundle is what it was built as).
+  if (code === "source") {
+    sources = watchServiceSources({ services: platform.services, sourceRoot: join(repoRoot, "functions", "src"), log: (line) => process.stdout.write(`[dev] ${line}\n`) });
+  }
   process.stdout.write(
     `\nThe local platform is running (started in ${(platform.startupMs / 1000).toFixed(1)} s):\n${table(platform)}\n\n` +
       `Try it: curl -X POST ${platform.urls.api}/jobs -H 'x-dev-user: alice' -H 'content-type: application/json' -d '{"kind":"text","text":"hello local platform"}'\n` +
+      `Open ${platform.urls.web}/ in a browser. Edits under web/ reload the page${code === "source" ? "; edits under functions/src restart the service they belong to" : ""}.\n` +
       "Ctrl-C stops everything.\n\n",
   );
 }

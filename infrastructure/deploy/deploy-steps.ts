@@ -4,7 +4,7 @@ import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import type { ContainerClient } from "@azure/storage-blob";
 import { handleWhen, retry, ExponentialBackoff } from "cockatiel";
 import { duration, oneDeploy, type OneDeployOptions } from "./onedeploy";
-import { readSiteFiles, siteContentHash } from "./site-files";
+import { environmentSiteFiles, readSiteFiles, siteContentHash, type SiteEnvironment, type SiteFile } from "./site-files";
 import { syncStaticSite, webContainerClient, type SiteSyncResult } from "./static-site";
 
 /**
@@ -66,8 +66,13 @@ export interface StaticSiteInputs {
   readonly blobEndpoint: string;
   /** The directory whose files become the site. */
   readonly siteDir: string;
-  /** {@link siteContentHash} of the directory: the resource changes exactly when this does. */
+  /** {@link siteContentHash} of {@link siteFilesToDeploy}: the resource changes exactly when this does. */
   readonly siteHash: string;
+  /**
+   * The environment the site is deployed for: its config.json and the Content-Security-Policy
+   * of its pages. Without it the build goes up as built (same-origin policy, no config.json).
+   */
+  readonly environment?: SiteEnvironment;
 }
 
 export interface StaticSiteOutputs extends StaticSiteInputs {
@@ -79,7 +84,7 @@ export async function deployStaticSite(
   inputs: StaticSiteInputs,
   options: { container?: ContainerClient; log?: (message: string) => void; permissionWait?: PermissionWait } = {},
 ): Promise<StaticSiteOutputs & SiteSyncResult> {
-  const files = await readSiteFiles(inputs.siteDir);
+  const files = await siteFilesToDeploy(inputs.siteDir, inputs.environment);
   const actual = siteContentHash(files);
   if (actual !== inputs.siteHash) {
     throw new Error(`site ${inputs.siteDir} changed since it was hashed (planned ${inputs.siteHash}, found ${actual}); run the deployment again`);
@@ -93,6 +98,12 @@ export async function deployStaticSite(
   );
   const result = await policy.execute(() => syncStaticSite(container, files, log));
   return { ...inputs, fileCount: files.length, ...result };
+}
+
+/** The files that go to `$web`: the build, made the environment's site when one is given. */
+export async function siteFilesToDeploy(siteDir: string, environment?: SiteEnvironment): Promise<SiteFile[]> {
+  const files = await readSiteFiles(siteDir);
+  return environment ? environmentSiteFiles(files, environment) : files;
 }
 
 /** How long to wait for a just-created data-plane role assignment to take effect. */

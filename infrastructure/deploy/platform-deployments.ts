@@ -2,14 +2,11 @@ import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { buildService, type ServiceBundle } from "../../scripts/bundle/build";
 import { perService, type ServiceName } from "../../functions/src/services";
-import { repoRoot } from "../../scripts/bundle/services";
 import type { Platform } from "../platform";
 import type { FunctionApp } from "../components/function-app";
+import { buildWebAppSnapshot } from "../../web/site/build";
 import { FunctionCodeDeployment, StaticSiteDeployment } from "./code-deployment";
 import { readSiteFiles, siteContentHash } from "./site-files";
-
-/** The static frontend shipped to `$web`. */
-export const siteDir = path.join(repoRoot, "web");
 
 export interface ContentDeployments {
   readonly code: Readonly<Record<ServiceName, FunctionCodeDeployment>>;
@@ -19,8 +16,8 @@ export interface ContentDeployments {
 export interface ContentDeploymentOptions {
   /** Builds a service's package; the real bundler by default (tests pass their own). */
   readonly build?: (service: ServiceName) => Promise<Pick<ServiceBundle, "zipPath" | "sha256">>;
-  /** @default the repository's web/ */
-  readonly siteDir?: string;
+  /** Builds the web app and answers the directory to upload; by default a Vite build in dist/site/<content hash> (tests pass their own). */
+  readonly buildSite?: () => Promise<string>;
 }
 
 /**
@@ -53,10 +50,11 @@ export function deployContent(platform: Pick<Platform, "apps" | "storage" | "dep
       codeDeploymentOptions(app, platform.storage.deploymentContainers[service] ?? missingContainer(service)),
     );
   });
-  const dir = path.resolve(options.siteDir ?? siteDir);
+  // The app is built before it is hashed: the hash (and so the deployment) follows the built files.
+  const built = (options.buildSite ?? (() => buildWebAppSnapshot().then((build) => build.outDir)))().then((dir) => path.resolve(dir));
   const site = new StaticSiteDeployment(
     "web-site",
-    { blobEndpoint: platform.storage.dataBlobEndpoint, siteDir: dir, siteHash: pulumi.output(readSiteFiles(dir).then(siteContentHash)) },
+    { blobEndpoint: platform.storage.dataBlobEndpoint, siteDir: pulumi.output(built), siteHash: pulumi.output(built.then(readSiteFiles).then(siteContentHash)) },
     siteDeploymentOptions(platform),
   );
   return { code, site };

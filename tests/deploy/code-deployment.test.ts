@@ -6,8 +6,9 @@ import { RestError, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../scripts/bundle/build";
 import { FunctionCodeDeployment, providers, StaticSiteDeployment } from "../../infrastructure/deploy/code-deployment";
-import { deployFunctionCode, deployStaticSite } from "../../infrastructure/deploy/deploy-steps";
+import { deployFunctionCode, deployStaticSite, siteFilesToDeploy } from "../../infrastructure/deploy/deploy-steps";
 import { readSiteFiles, siteContentHash } from "../../infrastructure/deploy/site-files";
+import { runtimeConfig } from "../../web/src/runtime-config";
 import { json, RecordingCredential, ScriptedServer, text } from "./scm-server";
 
 interface Recorded {
@@ -149,6 +150,22 @@ describe("deployStaticSite", () => {
     expect(logged[0]).toMatch(/retry 1 of 8/);
     expect(calls.uploads).toEqual(["index.html"]);
     expect(result.fileCount).toBe(1);
+  });
+
+  it("deploys the environment's site: its config.json, keyed on the hash of what goes up", async () => {
+    const environment = {
+      runtimeConfig: runtimeConfig("https://api.example.net", { mode: "none" }),
+      endpoints: { blobEndpoint: "https://data.blob.core.windows.net/", webPubSubEndpoint: "https://wps.webpubsub.azure.com" },
+    };
+    await writeFile(path.join(site, "index.html"), `<!doctype html><meta http-equiv="Content-Security-Policy" content="default-src 'none'">`);
+    const { calls, container } = fakeContainer(0);
+    // The plain build's hash is not the environment's: a changed api URL redeploys the site.
+    const buildHash = siteContentHash(await readSiteFiles(site));
+    await expect(deployStaticSite({ blobEndpoint: "https://x", siteDir: site, siteHash: buildHash, environment }, { container })).rejects.toThrow(/changed since it was hashed/);
+    const siteHash = siteContentHash(await siteFilesToDeploy(site, environment));
+    const result = await deployStaticSite({ blobEndpoint: "https://x", siteDir: site, siteHash, environment }, { container });
+    expect(calls.uploads.sort()).toEqual(["config.json", "index.html"]);
+    expect(result.fileCount).toBe(2);
   });
 
   it("fails on a site that changed after planning", async () => {

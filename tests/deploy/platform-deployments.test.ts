@@ -7,7 +7,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { getClientConfigOutput } from "@pulumi/azure-native/authorization";
 import { parseConfig, projectName } from "../../infrastructure/config";
 import { createPlatform, type Platform } from "../../infrastructure/platform";
-import { deployContent, siteDir, type ContentDeployments } from "../../infrastructure/deploy/platform-deployments";
+import path from "node:path";
+import { deployContent, type ContentDeployments } from "../../infrastructure/deploy/platform-deployments";
 import { readSiteFiles, siteContentHash } from "../../infrastructure/deploy/site-files";
 import { installMocks, named, settled, valueOf, type MockedStack } from "../infrastructure/support/mocks";
 import { registered } from "../infrastructure/support/tree";
@@ -18,6 +19,9 @@ let stack: MockedStack;
 let platform: Platform;
 let deployments: ContentDeployments;
 const built: string[] = [];
+/** Stands for the web app's build output (a real build is tested in tests/web). */
+const siteDir = path.join(__dirname, "fixtures", "site");
+let siteBuilds = 0;
 
 beforeAll(async () => {
   stack = await installMocks("dev");
@@ -33,6 +37,10 @@ beforeAll(async () => {
     build: async (service) => {
       built.push(service);
       return { zipPath: `/build/${service}.zip`, sha256: `hash-of-${service}` };
+    },
+    buildSite: async () => {
+      siteBuilds++;
+      return siteDir;
     },
   });
   await registered([platform.apps.api, platform.apps.agent, platform.storage]);
@@ -59,7 +67,8 @@ describe("content deployments in the program", () => {
     expect(named(stack, "api-code").inputs.scmUrl).not.toBe(named(stack, "agent-code").inputs.scmUrl);
   });
 
-  it("uploads web/ to the data account's blob endpoint, keyed on the site's content hash", async () => {
+  it("builds the web app once and uploads the build to the data account's blob endpoint, keyed on its content hash", async () => {
+    expect(siteBuilds).toBe(1);
     const resource = named(stack, "web-site");
     expect(resource.type).toBe("pulumi-nodejs:dynamic/platform:StaticSiteDeployment");
     expect(resource.inputs).toMatchObject({

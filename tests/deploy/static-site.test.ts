@@ -3,7 +3,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { readSiteFiles, siteContentHash, cacheControlFor, contentTypeFor, isContentHashed } from "../../infrastructure/deploy/site-files";
+import {
+  cacheControlFor,
+  contentTypeFor,
+  environmentSiteFiles,
+  hashedFilesOf,
+  isContentHashed,
+  readSiteFiles,
+  siteContentHash,
+  siteEnvironment,
+} from "../../infrastructure/deploy/site-files";
+import { runtimeConfig } from "../../web/src/runtime-config";
 import { staticWebsiteContainer, syncStaticSite, webContainerClient } from "../../infrastructure/deploy/static-site";
 import { AzuriteBlob } from "./azurite";
 import { RecordingCredential } from "./scm-server";
@@ -106,11 +116,79 @@ describe("site files", () => {
     expect(contentTypeFor("data.bin")).toBe("application/octet-stream");
   });
 
-  it("ships a placeholder frontend with several content types", async () => {
-    const files = await readSiteFiles(path.join(__dirname, "../../web"));
-    expect(new Set(files.map((f) => f.contentType.split(";")[0]))).toEqual(new Set(["text/html", "text/css", "text/javascript"]));
+  it("keeps the redirect bridge page out of every cache and revalidates config.json", () => {
+    expect(cacheControlFor("redirect.html")).toBe("no-store");
+    expect(cacheControlFor("config.json")).toBe("no-cache");
+    expect(cacheControlFor("index.html")).toBe("no-cache");
+    // Only the top-level names are special.
+    expect(cacheControlFor("docs/config.json")).toBe("public, max-age=300");
+  });
+
+  it("takes the hashed files from a Vite manifest when the build wrote one, whatever their names look like", async () => {
+    const manifest = {
+      "index.html": { file: "assets/index-AbCdEfGh.js", css: ["assets/index-QwErTyUi.css"], isEntry: true },
+      "_shared.js": { file: "assets/shared-ZxCvBnMa.js" },
+    };
+    expect(hashedFilesOf(manifest)).toEqual(new Set(["assets/index-AbCdEfGh.js", "assets/index-QwErTyUi.css", "assets/shared-ZxCvBnMa.js"]));
+    await mkdir(path.join(site, ".vite"));
+    await writeFile(path.join(site, ".vite", "manifest.json"), JSON.stringify(manifest));
+    await writeFile(path.join(site, "assets", "index-AbCdEfGh.js"), "x");
+    const headers = Object.fromEntries((await readSiteFiles(site)).map((f) => [f.name, f.cacheControl]));
+    // Digit-free hashes count because the manifest says so; a hash-like name it does not list does not.
+    expect(headers).toEqual({
+      "assets/index-AbCdEfGh.js": "public, max-age=31536000, immutable",
+      "assets/app.3f9a1c2b.js": "public, max-age=300",
+      "favicon.svg": "public, max-age=300",
+      "index.html": "no-cache",
+    });
+  });
+
+  it("makes one build an environment's site: its policy in every page, its config.json beside them", async () => {
+    await writeFile(
+      path.join(site, "index.html"),
+      `<!doctype html><meta http-equiv="Content-Security-Policy" content="default-src 'none'"><title>v1</title>`,
+    );
+    const config = runtimeConfig("https://api.example.net", { mode: "none" });
+    const files = environmentSiteFiles(await readSiteFiles(site), {
+      runtimeConfig: config,
+      endpoints: { blobEndpoint: "https://data.blob.core.windows.net/", webPubSubEndpoint: "https://wps.webpubsub.azure.com" },
+    });
+    expect(files.map((f) => f.name)).toEqual(["assets/app.3f9a1c2b.js", "config.json", "favicon.svg", "index.html"]);
+    const page = files.find((f) => f.name === "index.html")!;
+    expect(page.bytes.toString()).toContain("connect-src 'self' https://api.example.net https://data.blob.core.windows.net wss://wps.webpubsub.azure.com;");
+    expect(page.md5).not.toEqual((await readSiteFiles(site)).find((f) => f.name === "index.html")!.md5);
+
+    const result = await syncStaticSite(container, files);
+    expect(result.uploaded).toContain("config.json");
+    const remote = await remoteBlobs();
+    expect(remote["config.json"]).toEqual({ contentType: "application/json", cacheControl: "no-cache" });
+    expect(JSON.parse((await container.getBlobClient("config.json").downloadToBuffer()).toString())).toEqual(config);
+  });
+
+  it("builds an environment from a stack's plain values", () => {
+    const environment = siteEnvironment({
+      apiUrl: "https://func-api.azurewebsites.net",
+      blobEndpoint: "https://data.blob.core.windows.net/",
+      webPubSubEndpoint: "https://wps.webpubsub.azure.com",
+      auth: { mode: "entra", tenantId: "t", spaClientId: "spa", apiClientId: "api" },
+    });
+    expect(environment.runtimeConfig).toEqual(runtimeConfig("https://func-api.azurewebsites.net", { mode: "entra", tenantId: "t", spaClientId: "spa", apiClientId: "api" }));
+    expect(environment.endpoints).toEqual({ blobEndpoint: "https://data.blob.core.windows.net/", webPubSubEndpoint: "https://wps.webpubsub.azure.com" });
+  });
+
+  it("refuses a page without its policy element", async () => {
+    const environment = {
+      runtimeConfig: runtimeConfig("https://api.example.net", { mode: "none" }),
+      endpoints: { blobEndpoint: "https://data.blob.core.windows.net/", webPubSubEndpoint: "https://wps.webpubsub.azure.com" },
+    };
+    expect(() => environmentSiteFiles(readSiteFilesSync(), environment)).toThrow(/index.html must carry exactly one <meta http-equiv="Content-Security-Policy"/);
   });
 });
+
+/** The fixture's index.html, which has no policy element. */
+function readSiteFilesSync() {
+  return [{ name: "index.html", bytes: Buffer.from("<!doctype html><title>v1</title>"), md5: Buffer.alloc(16), contentType: "text/html; charset=utf-8", cacheControl: "no-cache" }];
+}
 
 describe("webContainerClient", () => {
   it("points at the account's $web container with the given credential", () => {

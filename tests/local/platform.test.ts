@@ -27,6 +27,8 @@ beforeAll(async () => {
     ports: FREE_PORTS,
     stateDirectory: TEST_CERTIFICATE_DIRECTORY,
     bundleDirectory,
+    // The web app's build goes beside them (dist/web is what `npm start` and deployments use).
+    web: { outDir: join(bundleDirectory, "web") },
     progress: (line) => progress.push(line),
     output: (source, line) => output.push(`[${source}] ${line}`),
   });
@@ -45,7 +47,7 @@ interface JobEvent {
 describe("the local platform", () => {
   it("reports each start-up step and its duration", () => {
     expect(platform.timings.map((t) => t.step)).toEqual(
-      expect.arrayContaining(["Azurite (Blob Storage)", "cosmosdb-server (Cosmos DB)", "Service Bus emulator", "Web PubSub emulator", "static site (web/)"]),
+      expect.arrayContaining(["Azurite (Blob Storage)", "cosmosdb-server (Cosmos DB)", "Service Bus emulator", "Web PubSub emulator", "static site (web/)", "web app (Vite build)"]),
     );
     expect(platform.startupMs).toBeGreaterThan(0);
     expect(progress.some((line) => line.includes("api (local Functions host"))).toBe(true);
@@ -61,12 +63,24 @@ describe("the local platform", () => {
     expect(platform.settings.api.ALLOW_DEVELOPMENT_IDENTITY).toBe("true");
   });
 
-  it("serves the site and tells it where the api is", async () => {
+  it("serves the built site as $web would hold it: config.json for the local api, the local policy, the website's cache headers", async () => {
     const page = await fetch(`${platform.urls.web}/`);
     expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
-    expect(await page.text()).toContain("<html");
-    expect(await (await fetch(`${platform.urls.web}/config.json`)).json()).toEqual({ apiUrl: platform.urls.api });
-    expect((await fetch(`${platform.urls.web}/../package.json`)).status).toBe(404);
+    expect(page.headers.get("cache-control")).toBe("no-cache");
+    const html = await page.text();
+    const apiOrigin = new URL(platform.urls.api).origin;
+    expect(html).toMatch(new RegExp(`<meta http-equiv="Content-Security-Policy" content="[^"]*connect-src 'self' ${apiOrigin} `));
+    const config = await fetch(`${platform.urls.web}/config.json`);
+    expect(config.headers.get("cache-control")).toBe("no-cache");
+    expect(await config.json()).toEqual({ apiBaseUrl: apiOrigin, auth: { mode: "development", header: "x-dev-user" } });
+    const script = /<script type="module" crossorigin src="([^"]+)"/.exec(html)?.[1];
+    expect((await fetch(`${platform.urls.web}${script}`)).headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect((await fetch(`${platform.urls.web}/redirect.html`)).headers.get("cache-control")).toBe("no-store");
+    // Unknown paths get the website's 404 document (index.html); nothing outside the build is reachable.
+    const outside = await fetch(`${platform.urls.web}/../package.json`);
+    expect(outside.status).toBe(404);
+    expect(await outside.text()).toContain("<html");
+    expect((await fetch(`${platform.urls.web}/.vite/manifest.json`)).status).toBe(404);
   });
 
   it("runs the api against every emulator (health reports each dependency reachable)", async () => {
