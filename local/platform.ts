@@ -11,17 +11,23 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { CosmosClient } from "@azure/cosmos";
 import { BlobServiceClient } from "@azure/storage-blob";
+import { startHostProcess, type HostProcess } from "@platform-tools/functions-host";
+import {
+  AZURITE_ACCOUNT_KEY,
+  AZURITE_ACCOUNT_NAME,
+  COSMOS_EMULATOR_KEY,
+  loopbackCertificateIn,
+  startAzurite,
+  startCosmosEmulator,
+  type StoredLoopbackCertificate,
+} from "@platform-tools/local-services";
+import { startServiceBusEmulator } from "@platform-tools/servicebus-emulator";
+import { startWebPubSubEmulator } from "@platform-tools/webpubsub-emulator";
 import { ensureJobsContainer } from "../functions/src/shared/job-store.js";
 import { loadSettings, serviceNames, type ServiceName, serviceSettings } from "../functions/src/settings.js";
 import { hostJsonPath, serviceEntries, distDir } from "../scripts/bundle/services.js";
-import { AZURITE_ACCOUNT_KEY, AZURITE_ACCOUNT_NAME, startAzurite } from "./azurite.js";
-import { loopbackCertificateIn, type StoredLoopbackCertificate } from "./certificates.js";
-import { COSMOS_EMULATOR_KEY, startCosmosEmulator } from "./cosmos.js";
-import { startHostProcess, type HostProcess } from "./functions-host/host-process.js";
 import { DUPLICATE_DETECTION_MINUTES, platformNames, repositoryRoot, stackDefaults } from "./platform-defaults.js";
 import { startStaticSite, type StaticSite } from "./platform-web.js";
-import { startServiceBusEmulator } from "./servicebus/index.js";
-import { startWebPubSubEmulator } from "./webpubsub/index.js";
 
 /** Every listener of the platform. */
 export type PlatformPort = "web" | "api" | "blob" | "cosmos" | "serviceBus" | "webPubSub";
@@ -160,7 +166,7 @@ export function localSettingsFile(settings: Record<string, string>, host: { stor
   };
 }
 
-/** Azurite's connection string for a known port (the same shape local/azurite.ts reports once it listens). */
+/** Azurite's connection string for a known port (the same shape startAzurite reports once it listens). */
 function azuriteConnectionString(port: number): string {
   return `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT_NAME};AccountKey=${AZURITE_ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT_NAME};`;
 }

@@ -8,11 +8,15 @@
 import { randomUUID } from "node:crypto";
 import { CosmosClient } from "@azure/cosmos";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { startAzurite, type AzuriteBlobEmulator } from "../../local/azurite.js";
-import { loopbackCertificateIn } from "../../local/certificates.js";
-import { startCosmosEmulator, type CosmosEmulator } from "../../local/cosmos.js";
-import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
-import { startWebPubSubEmulator, type WebPubSubEmulator } from "../../local/webpubsub/index.js";
+import {
+  loopbackCertificateIn,
+  startAzurite,
+  startCosmosEmulator,
+  type AzuriteBlobEmulator,
+  type CosmosEmulator,
+} from "@platform-tools/local-services";
+import { startServiceBusEmulator, type ServiceBusEmulator } from "@platform-tools/servicebus-emulator";
+import { startWebPubSubEmulator, type WebPubSubEmulator } from "@platform-tools/webpubsub-emulator";
 import { ensureJobsContainer } from "../../functions/src/shared/job-store.js";
 import { TEST_CERTIFICATE_DIRECTORY } from "./certificate-directory.js";
 
