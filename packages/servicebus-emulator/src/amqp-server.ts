@@ -22,8 +22,9 @@ import {
 } from "./links.js";
 import { handleManagementRequest, type ManagementReply } from "./management.js";
 import { BATCH_MESSAGE_FORMAT, MalformedMessageError, parseMessage, splitBatch } from "./message-codec.js";
+import { NotAllowedError, SessionCannotBeLockedError, type MessageStore, type SessionLock } from "./message-store.js";
 import { parseAddress, type Namespace, type ResolvedEntity, type SendTarget } from "./namespace.js";
-import { batchFrameWrites, message as amqpMessage, outcomes, rhea, type RheaConnection, type RheaLink } from "./rhea-internals.js";
+import { batchFrameWrites, holdAttach, message as amqpMessage, outcomes, rhea, types, type RheaConnection, type RheaLink } from "./rhea-internals.js";
 import { audiencePath, verifySasToken } from "./sas.js";
 
 type Message = ReturnType<MessageUtil["decode"]>;
@@ -42,14 +43,79 @@ interface ConnectionState {
   authorized: Set<string>;
   /** The links replies go out on, by the client receiver's link name and target address. */
   replyLinks: Map<string, ReplyLink>;
+  /** Session receivers and session requests, which give their sessions up when the connection goes. */
+  sessionLinks: Set<{ detached(): void }>;
 }
 
 const connectionStates = new WeakMap<object, ConnectionState>();
 
 function connectionState(connection: RheaConnection): ConnectionState {
   let state = connectionStates.get(connection);
-  if (!state) connectionStates.set(connection, (state = { authorized: new Set(), replyLinks: new Map() }));
+  if (!state) connectionStates.set(connection, (state = { authorized: new Set(), replyLinks: new Map(), sessionLinks: new Set() }));
   return state;
+}
+
+/** The source filter key of a session receiver: a session id, or null for the next available session. */
+const SESSION_FILTER = "com.microsoft:session-filter";
+/** How long a request for the next available session waits at most (Service Bus caps it at 65 s). */
+const MAX_SESSION_WAIT_MS = 65_000;
+const DEFAULT_SESSION_WAIT_MS = 60_000;
+
+/** What a receiver's source asks for: no session, a named session, or the next available one (null). */
+function requestedSession(source: unknown): { sessionId: string | null } | undefined {
+  const filter = (source as { filter?: Record<string, unknown> } | undefined)?.filter;
+  if (!filter || typeof filter !== "object" || !(SESSION_FILTER in filter)) return undefined;
+  const value = filter[SESSION_FILTER];
+  if (typeof value === "string") return { sessionId: value };
+  return { sessionId: null };
+}
+
+/** A time as .NET ticks in 8 big-endian bytes: how Service Bus sends a session's locked-until time on attach. */
+function ticks(ms: number): Buffer {
+  const buffer = Buffer.alloc(8);
+  buffer.writeBigInt64BE(BigInt(ms) * 10_000n + 621_355_968_000_000_000n);
+  return buffer;
+}
+
+/** A request for the next available session, held until one has a message or the wait runs out. */
+class PendingSessionAccept {
+  private readonly timer: NodeJS.Timeout;
+  private done = false;
+
+  constructor(
+    private readonly store: MessageStore,
+    waitMs: number,
+    private readonly grant: (lock: SessionLock) => void,
+    private readonly giveUp: () => void,
+    private readonly lost: () => void,
+  ) {
+    this.timer = setTimeout(() => {
+      if (this.finish()) this.giveUp();
+    }, waitMs);
+    store.addConsumer(this);
+  }
+
+  pump(): void {
+    if (this.done) return;
+    const lock = this.store.lockNextSession(Date.now(), this.lost);
+    if (lock && this.finish()) this.grant(lock);
+  }
+
+  /** Credit the client grants before the attach is answered stays on the link for its receiver. */
+  onFlow(): void {}
+
+  /** The client gave up first (detached) or its connection went. */
+  detached(): void {
+    this.finish();
+  }
+
+  private finish(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.store.removeConsumer(this);
+    return true;
+  }
 }
 
 function terminusAddress(terminus: unknown): string | undefined {
@@ -71,12 +137,20 @@ export class AmqpServer {
       batchFrameWrites(connection);
       settleThrough(connection, options.journal);
     });
-    c.on("disconnected", (context) => this.connections.delete(context.connection as RheaConnection));
-    c.on("connection_close", (context) => this.connections.delete(context.connection as RheaConnection));
+    const onGone = (connection: RheaConnection) => {
+      this.connections.delete(connection);
+      const sessionLinks = connectionState(connection).sessionLinks;
+      for (const link of [...sessionLinks]) link.detached();
+      sessionLinks.clear();
+    };
+    c.on("disconnected", (context) => onGone(context.connection as RheaConnection));
+    c.on("connection_close", (context) => onGone(context.connection as RheaConnection));
     c.on("receiver_open", (context) => this.onClientSender(context.receiver as RheaLink));
     c.on("sender_open", (context) => this.onClientReceiver(context.sender as RheaLink));
     const onDetach = (link: RheaLink) => {
-      outboundLinks.get(link)?.detached();
+      const outbound = outboundLinks.get(link);
+      outbound?.detached();
+      if (outbound) connectionState(link.connection).sessionLinks.delete(outbound);
       for (const [address, reply] of connectionState(link.connection).replyLinks) {
         if (outboundLinks.get(link) === reply) connectionState(link.connection).replyLinks.delete(address);
       }
@@ -146,7 +220,7 @@ export class AmqpServer {
     const { entityPath, management } = parseAddress(address);
     const entity = this.options.namespace.resolve(entityPath);
     if (!entity) {
-      this.refuse(link, errors.notFound(entityPath));
+      this.refuse(link, errors.notFound(this.missingEntityName(link.connection, address)));
       return undefined;
     }
     if (!this.isAuthorized(link.connection, management ? `${entityPath}/$management` : entityPath)) {
@@ -154,6 +228,21 @@ export class AmqpServer {
       return undefined;
     }
     return { entity, management };
+  }
+
+  /**
+   * How Service Bus names an entity that does not exist: `sb://<namespace>/<path>` as the client
+   * wrote it, or, for a subscription of a topic that exists, `<namespace>:topic:<topic>|<subscription>`.
+   */
+  private missingEntityName(connection: RheaConnection, address: string): string {
+    const hostname = connection.remote.open?.hostname;
+    const host = typeof hostname === "string" && hostname ? hostname : "localhost";
+    const path = address.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, "").replace(/^\/+|\/+$/g, "").replace(/\/\$management$/i, "");
+    const subscription = /^(.+)\/subscriptions\/([^/]+)$/i.exec(path);
+    if (subscription?.[1] && subscription[2] && this.options.namespace.resolve(subscription[1])?.kind === "topic") {
+      return `${host.split(".")[0]}:topic:${subscription[1]}|${subscription[2]}`;
+    }
+    return `sb://${host}/${path}`;
   }
 
   /** The client attached a sender: $cbs requests, management requests or messages. */
@@ -208,7 +297,7 @@ export class AmqpServer {
       return;
     }
     const resolved = this.entityFor(link, address);
-    if (!resolved) return;
+    if (!resolved || !address) return;
     const { entity } = resolved;
     if (entity.kind === "topic") {
       this.refuse(link, errors.notAllowed(`Cannot receive from topic '${address}': receive from one of its subscriptions.`));
@@ -218,7 +307,76 @@ export class AmqpServer {
     if (replyTo) link.set_target({ address: replyTo });
     // snd-settle-mode settled (1) is receive-and-delete; anything else is peek-lock.
     const peekLock = link.remote.attach?.snd_settle_mode !== 1;
-    outboundLinks.set(link, new EntityReceiverLink(link, entity.store, peekLock));
+    const session = requestedSession(link.remote.attach?.source);
+    if (!session) {
+      if (entity.store.requiresSession) {
+        this.refuse(link, errors.notAllowed(`It is not possible for an entity that requires sessions to create a non-sessionful message receiver ('${address}').`));
+        return;
+      }
+      outboundLinks.set(link, new EntityReceiverLink(link, entity.store, peekLock));
+      return;
+    }
+    if (!entity.store.requiresSession) {
+      this.refuse(link, errors.notAllowed(`It is not possible for an entity that does not require sessions to create a sessionful message receiver ('${address}').`));
+      return;
+    }
+    this.acceptSession(link, entity.store, address, peekLock, session.sessionId);
+  }
+
+  /**
+   * A session receiver: the named session, or the next one with a message available (the attach
+   * is answered once one is, or with com.microsoft:timeout when the client's wait runs out). The
+   * answer names the session in the source filter and its lock expiry in the link properties.
+   */
+  private acceptSession(link: RheaLink, store: MessageStore, address: string, peekLock: boolean, sessionId: string | null): void {
+    const sessionLinks = connectionState(link.connection).sessionLinks;
+    let receiver: EntityReceiverLink | undefined;
+    const lost = () => receiver?.sessionLost();
+    const grant = (lock: SessionLock) => {
+      link.set_source({ address, filter: { [SESSION_FILTER]: lock.sessionId } });
+      link.local.attach.properties = { "com.microsoft:locked-until-utc": types.wrap_long(ticks(lock.lockedUntil)) };
+      receiver = new EntityReceiverLink(link, store, peekLock, lock);
+      outboundLinks.set(link, receiver);
+      sessionLinks.add(receiver);
+    };
+    const now = Date.now();
+    if (sessionId !== null) {
+      try {
+        grant(store.lockSession(sessionId, now, lost));
+      } catch (error) {
+        if (!(error instanceof SessionCannotBeLockedError)) throw error;
+        this.refuse(link, errors.sessionCannotBeLocked(error.message));
+      }
+      return;
+    }
+    const available = store.lockNextSession(now, lost);
+    if (available) {
+      grant(available);
+      return;
+    }
+    holdAttach(link);
+    const requested = Number((link.remote.attach?.properties as Record<string, unknown> | undefined)?.["com.microsoft:timeout"]);
+    const waitMs = Number.isFinite(requested) && requested > 0 ? Math.min(requested, MAX_SESSION_WAIT_MS) : DEFAULT_SESSION_WAIT_MS;
+    const pending = new PendingSessionAccept(
+      store,
+      waitMs,
+      (lock) => {
+        sessionLinks.delete(pending);
+        grant(lock);
+        link.open();
+        // The receiver may have credit already (the client flows as soon as it attached).
+        receiver?.pump();
+      },
+      () => {
+        sessionLinks.delete(pending);
+        link.open();
+        link.close(errors.timeout(`No session with an available message in '${address}' within ${waitMs} ms.`));
+      },
+      lost,
+    );
+    outboundLinks.set(link, pending);
+    sessionLinks.add(pending);
+    this.options.log(`next-session request on '${address}' waits up to ${waitMs} ms for a session with a message`);
   }
 
   private decodeRequest(delivery: InboundDelivery): Message | undefined {
@@ -294,7 +452,13 @@ export class AmqpServer {
       settle(outcomes.rejected({ error: { condition: "amqp:decode-error", description } }).described());
       return;
     }
-    this.options.namespace.send(target, messages, Date.now());
+    try {
+      this.options.namespace.send(target, messages, Date.now());
+    } catch (error) {
+      if (!(error instanceof NotAllowedError)) throw error;
+      settle(outcomes.rejected({ error: errors.notAllowed(error.message) }).described());
+      return;
+    }
     this.options.journal.sync((error) => {
       if (error) settle(outcomes.rejected({ error: { condition: "amqp:internal-error", description: error.message } }).described());
       else settle(outcomes.accepted().described());

@@ -1,6 +1,7 @@
 /**
- * `npm run emulator:servicebus -- --queue jobs [--port 5672] [--max-delivery-count 5]
- *  [--lock-duration 30s] [--entities entities.json] [--data-dir dir] [--key K] [--key-name N]`
+ * `npm run emulator:servicebus -- --queue jobs [--session-queue orders] [--port 5672]
+ *  [--max-delivery-count 5] [--lock-duration 30s] [--entities entities.json] [--data-dir dir]
+ *  [--key K] [--key-name N]`
  *
  * Prints one line, `SERVICEBUS_CONNECTION_STRING=<connection string>`, on stdout once it accepts
  * connections; diagnostics go to stderr. SIGINT/SIGTERM stop it cleanly (exit 0). Bad arguments
@@ -9,10 +10,11 @@
 import { parseArgs } from "node:util";
 import { loadEntitiesFile, startServiceBusEmulator, type QueueOptions, type TopicOptions } from "./index.js";
 
-const USAGE = `usage: emulator:servicebus [--port N] [--host H] [--queue NAME]... [--max-delivery-count N]
-       [--lock-duration 30s|500ms|1m] [--entities FILE.json] [--data-dir DIR] [--key KEY] [--key-name NAME]
-       [--max-message-size BYTES]
---max-delivery-count and --lock-duration apply to the queues named with --queue.`;
+const USAGE = `usage: emulator:servicebus [--port N] [--host H] [--queue NAME]... [--session-queue NAME]...
+       [--max-delivery-count N] [--lock-duration 30s|500ms|1m] [--entities FILE.json] [--data-dir DIR]
+       [--key KEY] [--key-name NAME] [--max-message-size BYTES]
+--session-queue declares a session-enabled queue. --max-delivery-count and --lock-duration apply
+to the queues named with --queue and --session-queue.`;
 
 export class UsageError extends Error {}
 
@@ -54,6 +56,7 @@ export function parseCli(argv: string[]): CliConfig {
         port: { type: "string" },
         host: { type: "string" },
         queue: { type: "string", multiple: true },
+        "session-queue": { type: "string", multiple: true },
         "max-delivery-count": { type: "string" },
         "lock-duration": { type: "string" },
         entities: { type: "string" },
@@ -69,8 +72,9 @@ export function parseCli(argv: string[]): CliConfig {
   }
   const v = parsed.values;
   if (v.help) throw new UsageError("");
-  const fromFlags: QueueOptions[] = (v.queue ?? []).map((name) => ({
-    name,
+  const named = [...(v.queue ?? []).map((name) => ({ name })), ...(v["session-queue"] ?? []).map((name) => ({ name, requiresSession: true }))];
+  const fromFlags: QueueOptions[] = named.map((queue) => ({
+    ...queue,
     ...(v["max-delivery-count"] !== undefined
       ? { maxDeliveryCount: parseInteger(v["max-delivery-count"], "--max-delivery-count", 1, 2000) }
       : {}),
@@ -91,7 +95,7 @@ export function parseCli(argv: string[]): CliConfig {
     topics: fromFile.topics,
   };
   if (config.queues.length === 0 && config.topics.length === 0) {
-    throw new UsageError("declare at least one entity with --queue NAME or --entities FILE");
+    throw new UsageError("declare at least one entity with --queue NAME, --session-queue NAME or --entities FILE");
   }
   if (v["data-dir"] !== undefined) config.dataDir = v["data-dir"];
   if (v.key !== undefined) config.key = v.key;

@@ -18,6 +18,12 @@ export interface QueueOptions {
   requiresDuplicateDetection?: boolean;
   /** @default 600000 (10 minutes, the Service Bus default) */
   duplicateDetectionWindowMs?: number;
+  /**
+   * Session-enabled: every message must carry a sessionId, and receivers accept a session
+   * (acceptSession / acceptNextSession) instead of receiving from the whole queue.
+   * @default false
+   */
+  requiresSession?: boolean;
 }
 
 export interface SubscriptionOptions {
@@ -28,6 +34,8 @@ export interface SubscriptionOptions {
   lockDurationMs?: number;
   defaultMessageTtlMs?: number;
   deadLetteringOnMessageExpiration?: boolean;
+  /** Session-enabled subscription (see QueueOptions.requiresSession). @default false */
+  requiresSession?: boolean;
 }
 
 export interface TopicOptions {
@@ -49,6 +57,8 @@ export interface StoreSettings {
   lockDurationMs: number;
   defaultMessageTtlMs: number | undefined;
   deadLetteringOnMessageExpiration: boolean;
+  /** Receivers must lock a session; messages must carry a sessionId. */
+  requiresSession: boolean;
 }
 
 export interface DuplicateDetection {
@@ -92,6 +102,7 @@ export function storeSettings(options: Omit<SubscriptionOptions, "name">, what: 
     defaultMessageTtlMs: positiveInteger(options.defaultMessageTtlMs, `${what}: defaultMessageTtlMs`),
     deadLetteringOnMessageExpiration:
       optionalBoolean(options.deadLetteringOnMessageExpiration, `${what}: deadLetteringOnMessageExpiration`) ?? false,
+    requiresSession: optionalBoolean(options.requiresSession, `${what}: requiresSession`) ?? false,
   };
 }
 

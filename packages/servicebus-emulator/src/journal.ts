@@ -25,13 +25,28 @@ export interface PersistedMessage {
   expiresAt?: number;
   messageId?: string;
   deadLetterSource?: string;
+  sessionId?: string;
+  /** It was scheduled: receivers see state "scheduled" even once it is active, as in Service Bus. */
+  wasScheduled?: boolean;
+}
+
+/** What an update record changes besides the delivery count and the state. */
+export interface MessageChanges {
+  /** A scheduled message became active at this time... */
+  enqueuedAt?: number;
+  /** ...and its time to live counts from then. */
+  expiresAt?: number;
+  /** Application properties were modified (abandon or defer with properties to modify). */
+  bare?: Buffer;
 }
 
 export type JournalRecord =
   | { kind: "enqueue"; store: string; message: PersistedMessage }
-  | { kind: "update"; store: string; seq: number; deliveryCount: number; state: MessageState; annotations?: Annotations }
+  | ({ kind: "update"; store: string; seq: number; deliveryCount: number; state: MessageState } & MessageChanges)
   | { kind: "remove"; store: string; seq: number }
-  | { kind: "sequence"; store: string; next: number };
+  | { kind: "sequence"; store: string; next: number }
+  /** A session's state (setSessionState); absent clears it. */
+  | { kind: "session"; store: string; sessionId: string; state?: Buffer };
 
 export interface Journal {
   /**
@@ -49,6 +64,8 @@ export interface RecoveredStore {
   /** Live messages in sequence order. */
   messages: PersistedMessage[];
   nextSeq: number;
+  /** Session states by session id. */
+  sessionStates: Map<string, Buffer>;
 }
 
 /** The journal used without a data directory: nothing to write, everything durable at once. */
@@ -62,7 +79,7 @@ export const memoryJournal: Journal = {
 };
 
 interface Meta {
-  k: "e" | "u" | "r" | "s";
+  k: "e" | "u" | "r" | "s" | "t";
   s: string;
   q: number;
   h?: HeaderFields;
@@ -73,7 +90,10 @@ interface Meta {
   exp?: number;
   mid?: string;
   dls?: string;
-  ann?: boolean;
+  sid?: string;
+  ws?: boolean;
+  /** Update: the bare message follows (modified application properties). */
+  b?: boolean;
 }
 
 function encodeRecord(record: JournalRecord): Buffer {
@@ -88,16 +108,24 @@ function encodeRecord(record: JournalRecord): Buffer {
       if (m.expiresAt !== undefined) meta.exp = m.expiresAt;
       if (m.messageId !== undefined) meta.mid = m.messageId;
       if (m.deadLetterSource !== undefined) meta.dls = m.deadLetterSource;
+      if (m.sessionId !== undefined) meta.sid = m.sessionId;
+      if (m.wasScheduled) meta.ws = true;
       annotations = encodeAnnotations(m.annotations);
       bare = m.bare;
       break;
     }
     case "update":
       meta = { k: "u", s: record.store, q: record.seq, dc: record.deliveryCount, st: record.state };
-      if (record.annotations) {
-        meta.ann = true;
-        annotations = encodeAnnotations(record.annotations);
+      if (record.enqueuedAt !== undefined) meta.at = record.enqueuedAt;
+      if (record.expiresAt !== undefined) meta.exp = record.expiresAt;
+      if (record.bare) {
+        meta.b = true;
+        bare = record.bare;
       }
+      break;
+    case "session":
+      meta = { k: "t", s: record.store, q: 0, sid: record.sessionId };
+      if (record.state) bare = record.state;
       break;
     case "remove":
       meta = { k: "r", s: record.store, q: record.seq };
@@ -116,9 +144,16 @@ function encodeRecord(record: JournalRecord): Buffer {
 }
 
 /** Replays a journal file. A torn last record (killed mid-write) ends the replay. */
-function replay(data: Buffer): { stores: Map<string, Map<number, PersistedMessage>>; nextSeq: Map<string, number> } {
+interface Replayed {
+  stores: Map<string, Map<number, PersistedMessage>>;
+  nextSeq: Map<string, number>;
+  sessionStates: Map<string, Map<string, Buffer>>;
+}
+
+function replay(data: Buffer): Replayed {
   const stores = new Map<string, Map<number, PersistedMessage>>();
   const nextSeq = new Map<string, number>();
+  const sessionStates = new Map<string, Map<string, Buffer>>();
   const storeOf = (name: string) => {
     let store = stores.get(name);
     if (!store) stores.set(name, (store = new Map()));
@@ -157,6 +192,8 @@ function replay(data: Buffer): { stores: Map<string, Map<number, PersistedMessag
       if (meta.exp !== undefined) m.expiresAt = meta.exp;
       if (meta.mid !== undefined) m.messageId = meta.mid;
       if (meta.dls !== undefined) m.deadLetterSource = meta.dls;
+      if (meta.sid !== undefined) m.sessionId = meta.sid;
+      if (meta.ws) m.wasScheduled = true;
       store.set(m.seq, m);
       nextSeq.set(meta.s, Math.max(nextSeq.get(meta.s) ?? 1, m.seq + 1));
     } else if (meta.k === "u") {
@@ -164,15 +201,22 @@ function replay(data: Buffer): { stores: Map<string, Map<number, PersistedMessag
       if (m) {
         m.deliveryCount = meta.dc ?? m.deliveryCount;
         m.state = meta.st ?? m.state;
-        if (meta.ann) m.annotations = decodeAnnotations(Buffer.from(annotations));
+        if (meta.at !== undefined) m.enqueuedAt = meta.at;
+        if (meta.exp !== undefined) m.expiresAt = meta.exp;
+        if (meta.b) m.bare = Buffer.from(bare);
       }
     } else if (meta.k === "r") {
       store.delete(meta.q);
     } else if (meta.k === "s") {
       nextSeq.set(meta.s, Math.max(nextSeq.get(meta.s) ?? 1, meta.q));
+    } else if (meta.k === "t" && meta.sid !== undefined) {
+      let states = sessionStates.get(meta.s);
+      if (!states) sessionStates.set(meta.s, (states = new Map()));
+      if (bare.length > 0) states.set(meta.sid, Buffer.from(bare));
+      else states.delete(meta.sid);
     }
   }
-  return { stores, nextSeq };
+  return { stores, nextSeq, sessionStates };
 }
 
 /** Rewrites `file` with `records` through a temporary file, durably; returns an append descriptor. */
@@ -311,11 +355,13 @@ export function openJournal(
 ): { journal: Journal; recovered: Map<string, RecoveredStore> } {
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, "servicebus.journal");
-  const { stores, nextSeq } = existsSync(file) ? replay(readFileSync(file)) : { stores: new Map(), nextSeq: new Map() };
+  const { stores, nextSeq, sessionStates }: Replayed = existsSync(file)
+    ? replay(readFileSync(file))
+    : { stores: new Map(), nextSeq: new Map(), sessionStates: new Map() };
   const recovered = new Map<string, RecoveredStore>();
-  for (const name of new Set([...stores.keys(), ...nextSeq.keys()])) {
+  for (const name of new Set([...stores.keys(), ...nextSeq.keys(), ...sessionStates.keys()])) {
     const messages = [...(stores.get(name)?.values() ?? [])].sort((a, b) => a.seq - b.seq);
-    recovered.set(name, { messages, nextSeq: nextSeq.get(name) ?? 1 });
+    recovered.set(name, { messages, nextSeq: nextSeq.get(name) ?? 1, sessionStates: sessionStates.get(name) ?? new Map() });
   }
   const { fd, size } = rewrite(file, snapshotRecords(recovered));
   return { journal: new FileJournal(fd, file, size, compactAfterBytes), recovered };
@@ -326,5 +372,6 @@ export function* snapshotRecords(stores: Map<string, RecoveredStore>): Iterable<
   for (const [store, state] of stores) {
     yield { kind: "sequence", store, next: state.nextSeq };
     for (const message of state.messages) yield { kind: "enqueue", store, message };
+    for (const [sessionId, sessionState] of state.sessionStates) yield { kind: "session", store, sessionId, state: sessionState };
   }
 }

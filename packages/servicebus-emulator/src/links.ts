@@ -4,8 +4,7 @@
  * settlement of peek-lock deliveries against their message store.
  */
 import type { Journal } from "./journal.js";
-import type { Annotations } from "./message-codec.js";
-import { LockLostError, NotAllowedError, type Consumer, type MessageStore } from "./message-store.js";
+import { LockLostError, NotAllowedError, SessionLockLostError, type Consumer, type MessageStore, type SessionLock } from "./message-store.js";
 import {
   frames,
   outcomeName,
@@ -31,6 +30,9 @@ export const errors = {
     condition: "amqp:not-found",
     description: `The messaging entity '${what}' could not be found.`,
   }),
+  sessionLockLost: (error: SessionLockLostError): AmqpError => ({ condition: "com.microsoft:session-lock-lost", description: error.message }),
+  sessionCannotBeLocked: (description: string): AmqpError => ({ condition: "com.microsoft:session-cannot-be-locked", description }),
+  timeout: (description: string): AmqpError => ({ condition: "com.microsoft:timeout", description }),
   unauthorized: (what: string): AmqpError => ({
     condition: "amqp:unauthorized-access",
     description: `Unauthorized access to '${what}': put a valid token on $cbs first.`,
@@ -191,9 +193,11 @@ function settleOutgoing(session: RheaSession, state: SessionState, id: number, d
         reply = outcomes.accepted().described();
         break;
       case "modified": {
-        const annotations = outcome.fields.message_annotations as Annotations | undefined;
-        if (outcome.fields.undeliverable_here === true) store.defer(lockToken, annotations);
-        else store.abandon(lockToken, now, annotations);
+        // The SDK sends properties to modify as the outcome's message annotations; Service Bus
+        // applies them to the message's application properties.
+        const properties = outcome.fields.message_annotations as Record<string, unknown> | undefined;
+        if (outcome.fields.undeliverable_here === true) store.defer(lockToken, now, properties);
+        else store.abandon(lockToken, now, properties);
         reply = outcomes.modified({ undeliverable_here: outcome.fields.undeliverable_here === true }).described();
         break;
       }
@@ -218,6 +222,7 @@ function settleOutgoing(session: RheaSession, state: SessionState, id: number, d
   } catch (error) {
     if (error instanceof LockLostError) reply = outcomes.rejected({ error: errors.lockLost() }).described();
     else if (error instanceof NotAllowedError) reply = outcomes.rejected({ error: errors.notAllowed(error.message) }).described();
+    else if (error instanceof SessionLockLostError) reply = outcomes.rejected({ error: errors.sessionLockLost(error) }).described();
     else throw error;
   }
   const journal = settlementJournals.get(session.connection);
@@ -292,7 +297,10 @@ export class InboundLink {
   }
 }
 
-/** A link the client receives messages on (peek-lock or receive-and-delete). */
+/**
+ * A link the client receives messages on (peek-lock or receive-and-delete); on a session-enabled
+ * entity, the messages of the one session the link holds the lock of.
+ */
 export class EntityReceiverLink implements OutboundLink, Consumer {
   private open = true;
 
@@ -300,6 +308,7 @@ export class EntityReceiverLink implements OutboundLink, Consumer {
     private readonly link: RheaLink,
     private readonly store: MessageStore,
     private readonly peekLock: boolean,
+    private readonly session?: SessionLock,
   ) {
     store.addConsumer(this);
   }
@@ -323,7 +332,7 @@ export class EntityReceiverLink implements OutboundLink, Consumer {
         state.blocked.add(this);
         return;
       }
-      const acquired = this.store.acquire(this.peekLock, now);
+      const acquired = this.store.acquire(this.peekLock, now, this.session);
       if (!acquired) return;
       const payload = this.store.encode(acquired.message);
       if (acquired.lockToken) {
@@ -338,9 +347,20 @@ export class EntityReceiverLink implements OutboundLink, Consumer {
   }
 
   detached(): void {
-    // Locks outlive the link, as in Service Bus: the client may still settle through $management.
+    if (!this.open) return;
+    // Message locks outlive the link, as in Service Bus: the client may still settle through
+    // $management. A session's lock does not: closing its receiver gives the session up.
     this.open = false;
     this.store.removeConsumer(this);
+    if (this.session) this.store.releaseSession(this.session, Date.now());
+  }
+
+  /** The session lock expired: the service detaches the link, and the client reports SessionLockLost. */
+  sessionLost(): void {
+    if (!this.open || !this.session) return;
+    this.open = false;
+    this.store.removeConsumer(this);
+    if (this.link.is_open()) this.link.close(errors.sessionLockLost(new SessionLockLostError(this.session.sessionId)));
   }
 }
 

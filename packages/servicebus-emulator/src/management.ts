@@ -1,11 +1,19 @@
 /**
  * The $management request/response operations the SDK uses: lock renewal, peek, scheduling,
- * deferred receive and settlement by lock token. Replies carry camelCase `statusCode` /
- * `statusDescription` (and `errorCondition` on failure), which the SDK turns into its error codes.
+ * deferred receive, settlement by lock token, and the session operations (renew a session's lock,
+ * get and set its state). Replies carry camelCase `statusCode` / `statusDescription` (and
+ * `errorCondition` on failure), which the SDK turns into its error codes.
  */
 import type { MessageUtil } from "rhea";
-import { MalformedMessageError, parseMessage, scheduledEnqueueTime, type Annotations } from "./message-codec.js";
-import { LockLostError, MessageNotFoundError, NotAllowedError, type MessageStore } from "./message-store.js";
+import { MalformedMessageError, parseMessage, scheduledEnqueueTime } from "./message-codec.js";
+import {
+  LockLostError,
+  MessageNotFoundError,
+  NotAllowedError,
+  SessionCannotBeLockedError,
+  SessionLockLostError,
+  type MessageStore,
+} from "./message-store.js";
 import type { Namespace, ResolvedEntity } from "./namespace.js";
 import { string_to_uuid, types, uuid_to_string } from "./rhea-internals.js";
 
@@ -64,6 +72,25 @@ function receivingStore(entity: ResolvedEntity): MessageStore {
   return entity.store;
 }
 
+/** The request's session id; required for the session operations, optional elsewhere. */
+function sessionIdOf(body: Record<string, unknown>, required: true): string;
+function sessionIdOf(body: Record<string, unknown>, required: false): string | undefined;
+function sessionIdOf(body: Record<string, unknown>, required: boolean): string | undefined {
+  const value = body["session-id"];
+  if (typeof value === "string") return value;
+  if (value === undefined || value === null) {
+    if (required) throw new ManagementError(400, "amqp:invalid-field", "session-id is required.");
+    return undefined;
+  }
+  throw new ManagementError(400, "amqp:invalid-field", "session-id must be a string.");
+}
+
+function sessionStore(entity: ResolvedEntity): MessageStore {
+  const store = receivingStore(entity);
+  if (!store.requiresSession) throw new ManagementError(400, "amqp:not-allowed", `'${store.path}' is not session-enabled.`);
+  return store;
+}
+
 function encodedMessages(entries: Array<{ encoded: Buffer; lockToken?: string }>): unknown {
   return types.wrap_map({
     messages: types.wrap_list(
@@ -98,7 +125,7 @@ export function handleManagementRequest(entity: ResolvedEntity, request: Message
         const store = receivingStore(entity);
         const from = toLong(body["from-sequence-number"] ?? 0, "from-sequence-number");
         const count = toLong(body["message-count"] ?? 1, "message-count");
-        const found = store.peek(from, count);
+        const found = store.peek(from, count, sessionIdOf(body, false));
         if (found.length === 0) return { statusCode: 204, statusDescription: "No messages" };
         return ok(encodedMessages(found.map((message) => ({ encoded: store.encode(message, true) }))));
       }
@@ -131,7 +158,7 @@ export function handleManagementRequest(entity: ResolvedEntity, request: Message
         const store = receivingStore(entity);
         const seqs = list(body["sequence-numbers"], "sequence-numbers").map((s) => toLong(s, "sequence-numbers"));
         const peekLock = body["receiver-settle-mode"] !== 0;
-        const acquired = store.receiveDeferred(seqs, peekLock, context.now);
+        const acquired = store.receiveDeferred(seqs, peekLock, context.now, sessionIdOf(body, false));
         return ok(
           encodedMessages(
             acquired.map(({ message, lockToken }) => ({
@@ -145,11 +172,11 @@ export function handleManagementRequest(entity: ResolvedEntity, request: Message
         const body = bodyMap(request);
         const store = receivingStore(entity);
         const status = body["disposition-status"];
-        const modify = body["properties-to-modify"] as Annotations | undefined;
+        const modify = body["properties-to-modify"] as Record<string, unknown> | undefined;
         for (const token of lockTokens(body)) {
           if (status === "completed") store.complete(token);
           else if (status === "abandoned") store.abandon(token, context.now, modify);
-          else if (status === "defered") store.defer(token, modify);
+          else if (status === "defered") store.defer(token, context.now, modify);
           else if (status === "suspended") {
             store.deadLetter(
               token,
@@ -160,6 +187,23 @@ export function handleManagementRequest(entity: ResolvedEntity, request: Message
             );
           } else throw new ManagementError(400, "amqp:invalid-field", `Unknown disposition-status ${String(status)}.`);
         }
+        return ok();
+      }
+      case "com.microsoft:renew-session-lock": {
+        const expiration = sessionStore(entity).renewSessionLock(sessionIdOf(bodyMap(request), true), context.now);
+        return ok(types.wrap_map({ expiration: types.wrap_timestamp(expiration) }));
+      }
+      case "com.microsoft:get-session-state": {
+        const state = sessionStore(entity).sessionState(sessionIdOf(bodyMap(request), true));
+        return ok(types.wrap_map(state ? { "session-state": types.wrap_binary(state) } : {}));
+      }
+      case "com.microsoft:set-session-state": {
+        const body = bodyMap(request);
+        const state = body["session-state"];
+        if (state !== undefined && state !== null && !Buffer.isBuffer(state)) {
+          throw new ManagementError(400, "amqp:invalid-field", "session-state must be binary.");
+        }
+        sessionStore(entity).setSessionState(sessionIdOf(body, true), state ?? undefined);
         return ok();
       }
       default:
@@ -174,6 +218,12 @@ export function handleManagementRequest(entity: ResolvedEntity, request: Message
     }
     if (error instanceof NotAllowedError) {
       return { statusCode: 400, statusDescription: error.message, errorCondition: "amqp:not-allowed" };
+    }
+    if (error instanceof SessionLockLostError) {
+      return { statusCode: 410, statusDescription: error.message, errorCondition: "com.microsoft:session-lock-lost" };
+    }
+    if (error instanceof SessionCannotBeLockedError) {
+      return { statusCode: 410, statusDescription: error.message, errorCondition: "com.microsoft:session-cannot-be-locked" };
     }
     if (error instanceof MessageNotFoundError) {
       return { statusCode: 404, statusDescription: error.message, errorCondition: "com.microsoft:message-not-found" };

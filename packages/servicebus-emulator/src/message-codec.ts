@@ -54,6 +54,8 @@ export interface ParsedMessage {
   bare: Buffer;
   /** The message id as a string key (for duplicate detection), if the sender set one. */
   messageId?: string;
+  /** The session the message belongs to (its group-id property), if any. */
+  sessionId?: string;
 }
 
 export class MalformedMessageError extends Error {}
@@ -91,6 +93,22 @@ function messageIdKey(id: unknown): string | undefined {
   return `${typeof id}:${String(id)}`;
 }
 
+/** Annotations the broker sets on delivery; a resent received message must not carry them in. */
+const BROKER_ANNOTATIONS = [
+  "x-opt-sequence-number",
+  "x-opt-enqueue-sequence-number",
+  "x-opt-enqueued-time",
+  "x-opt-locked-until",
+  "x-opt-message-state",
+  "x-opt-deadletter-source",
+];
+
+function senderAnnotations(annotations: Annotations | undefined): Annotations {
+  if (!annotations) return {};
+  for (const key of BROKER_ANNOTATIONS) if (key in annotations) delete annotations[key];
+  return annotations;
+}
+
 /** Splits one encoded message into what the broker reads and the bare message it keeps. */
 export function parseMessage(raw: Buffer): ParsedMessage {
   const sections = readSections(raw);
@@ -106,7 +124,7 @@ export function parseMessage(raw: Buffer): ParsedMessage {
   if (typeof decoded.first_acquirer === "boolean") header.firstAcquirer = decoded.first_acquirer;
   const parsed: ParsedMessage = {
     header,
-    annotations: (decoded.message_annotations as Annotations | undefined) ?? {},
+    annotations: senderAnnotations(decoded.message_annotations as Annotations | undefined),
     bare: Buffer.from(raw.subarray(bareStart)),
   };
   let id = messageIdKey(decoded.message_id);
@@ -117,6 +135,7 @@ export function parseMessage(raw: Buffer): ParsedMessage {
     id = messageIdKey(generated);
   }
   parsed.messageId = id;
+  if (typeof decoded.group_id === "string") parsed.sessionId = decoded.group_id;
   return parsed;
 }
 

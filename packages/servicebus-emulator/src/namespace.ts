@@ -7,11 +7,12 @@ import {
   storeSettings,
   type DuplicateDetection,
   type QueueOptions,
+  type StoreSettings,
   type TopicOptions,
 } from "./entities.js";
 import type { Journal, RecoveredStore } from "./journal.js";
 import type { ParsedMessage } from "./message-codec.js";
-import { MessageStore } from "./message-store.js";
+import { MessageStore, NotAllowedError } from "./message-store.js";
 
 /** Remembers message ids for the detection window (Service Bus drops a repeat silently). */
 class DuplicateDetector {
@@ -57,6 +58,24 @@ export function parseAddress(address: string): Address {
   return { entityPath: path, management: false };
 }
 
+/** A dead-letter queue is never session-enabled: any receiver reads it, whatever its entity requires. */
+function deadLetterSettings(settings: StoreSettings): StoreSettings {
+  return { ...settings, requiresSession: false };
+}
+
+/**
+ * A session-enabled queue, or a topic with a session-enabled subscription, takes only messages
+ * that name a session; a transfer with one that does not is refused whole.
+ */
+function requireSessionIds(target: SendTarget, messages: ParsedMessage[]): void {
+  const sessionful = target.stores.filter((store) => store.requiresSession);
+  if (sessionful.length === 0 || messages.every((message) => message.sessionId !== undefined)) return;
+  const where = target.kind === "queue" ? "" : ` (session-enabled subscriptions: ${sessionful.map((store) => store.path).join(", ")})`;
+  throw new NotAllowedError(
+    `The SessionId was not set on a message, and it cannot be sent to the entity '${target.name}'${where}. Entities that have session support enabled can only receive messages that have the SessionId set to a valid value.`,
+  );
+}
+
 export class Namespace {
   private readonly entities = new Map<string, ResolvedEntity>();
   private readonly allStores: MessageStore[] = [];
@@ -65,7 +84,7 @@ export class Namespace {
     for (const queue of queues) {
       const what = `queue "${queue.name}"`;
       const settings = storeSettings(queue, what);
-      const deadLetter = new MessageStore(`${queue.name}/$deadletterqueue`, settings, journal);
+      const deadLetter = new MessageStore(`${queue.name}/$deadletterqueue`, deadLetterSettings(settings), journal);
       const store = new MessageStore(queue.name, settings, journal, deadLetter);
       const dedup = duplicateDetection(queue, what);
       const target: SendTarget = {
@@ -84,7 +103,7 @@ export class Namespace {
       for (const subscription of topic.subscriptions) {
         const path = `${topic.name}/Subscriptions/${subscription.name}`;
         const settings = storeSettings(subscription, `subscription "${path}"`);
-        const deadLetter = new MessageStore(`${path}/$deadletterqueue`, settings, journal);
+        const deadLetter = new MessageStore(`${path}/$deadletterqueue`, deadLetterSettings(settings), journal);
         const store = new MessageStore(path, settings, journal, deadLetter);
         this.add(path, { kind: "subscription", store });
         this.add(deadLetter.path, { kind: "deadletter", store: deadLetter });
@@ -126,6 +145,7 @@ export class Namespace {
 
   /** Accepts messages for a queue or a topic; duplicates within the window are dropped. */
   send(target: SendTarget, messages: ParsedMessage[], now: number): void {
+    requireSessionIds(target, messages);
     for (const message of messages) {
       if (target.duplicates?.isDuplicate(message.messageId, now)) continue;
       this.enqueue(target, (store, seq) => store.enqueue(message, now, seq));
@@ -134,6 +154,10 @@ export class Namespace {
 
   /** Schedules messages; returns their sequence numbers (the topic's, shared by its subscriptions). */
   schedule(target: SendTarget, messages: Array<{ message: ParsedMessage; at: number }>, now: number): number[] {
+    requireSessionIds(
+      target,
+      messages.map(({ message }) => message),
+    );
     return messages.map(({ message, at }) => this.enqueue(target, (store, seq) => store.schedule(message, at, now, seq)));
   }
 
@@ -153,7 +177,7 @@ export class Namespace {
   snapshot(): Map<string, RecoveredStore> {
     const state = new Map<string, RecoveredStore>();
     for (const store of this.allStores) {
-      state.set(store.path, { messages: [...store.messages.values()], nextSeq: store.nextSequenceNumber });
+      state.set(store.path, { messages: [...store.messages.values()], nextSeq: store.nextSequenceNumber, sessionStates: store.sessionStates() });
     }
     return state;
   }

@@ -69,6 +69,8 @@ export interface RheaLink {
   is_open(): boolean;
   is_closed(): boolean;
   is_sender(): boolean;
+  /** Sends the local attach (once; rhea marks a link opened when the peer's attach arrives). */
+  open(): void;
   close(error?: { condition: string; description: string }): void;
   set_source(fields: Record<string, unknown>): void;
   set_target(fields: Record<string, unknown>): void;
@@ -78,6 +80,8 @@ export interface RheaLink {
 
 export interface RheaConnection {
   readonly max_frame_size: number | undefined;
+  /** The client's open frame: its hostname is the namespace name the client addresses. */
+  remote: { open?: { hostname?: unknown } };
   close(error?: { condition: string; description: string }): void;
   is_open(): boolean;
   socket?: { destroy(): void };
@@ -118,6 +122,17 @@ export function batchFrameWrites(connection: RheaConnection): void {
       setImmediate(flush);
     }
   };
+}
+
+/**
+ * Keeps rhea from answering a client's attach until `link.open()` is called: rhea marks a link
+ * opened as the attach arrives, before the emulator's handler runs, and would send its own attach
+ * at the next write. A request for the next available session waits this way for a session.
+ */
+export function holdAttach(link: RheaLink): void {
+  const state = (link as unknown as { state: { local_open: boolean; open_requests: number } }).state;
+  state.local_open = false;
+  state.open_requests = 0;
 }
 
 export const types = rhea.types;

@@ -3,16 +3,12 @@
  * @azure/service-bus SDK, as the platform's code uses it. One emulator serves the file; each test
  * has its own queue so tests cannot see each other's messages.
  */
-import {
-  ServiceBusClient,
-  isServiceBusError,
-  type ServiceBusReceivedMessage,
-  type ServiceBusReceiver,
-} from "@azure/service-bus";
+import { ServiceBusClient, type ServiceBusReceivedMessage } from "@azure/service-bus";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServiceBusEmulator, type QueueOptions, type ServiceBusEmulator } from "../src/index.js";
 import { rhea } from "../src/rhea-internals.js";
 import { signSasToken } from "../src/sas.js";
+import { errorOf, receiveAll } from "./sdk-helpers.js";
 
 const LOCK_MS = 500;
 const queue = (name: string, extra: Partial<QueueOptions> = {}): QueueOptions => ({ name, lockDurationMs: LOCK_MS, ...extra });
@@ -53,24 +49,6 @@ afterAll(async () => {
   await client?.close();
   await emulator?.stop();
 });
-
-async function receiveAll(receiver: ServiceBusReceiver, count: number, maxWaitTimeInMs = 2_000): Promise<ServiceBusReceivedMessage[]> {
-  const received: ServiceBusReceivedMessage[] = [];
-  const deadline = Date.now() + maxWaitTimeInMs * 2;
-  while (received.length < count && Date.now() < deadline) {
-    received.push(...(await receiver.receiveMessages(count - received.length, { maxWaitTimeInMs })));
-  }
-  return received;
-}
-
-async function errorOf(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return { code: isServiceBusError(error) ? error.code : (error as { code?: string }).code, message: (error as Error).message };
-  }
-  throw new Error("expected the operation to fail");
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -145,7 +123,7 @@ describe("Service Bus emulator through @azure/service-bus", () => {
     await sender.close();
   });
 
-  it("abandon makes a message available again with its delivery count raised and annotations applied", async () => {
+  it("abandon makes a message available again with its delivery count raised and properties modified", async () => {
     const sender = client.createSender("abandon");
     await sender.sendMessages({ body: "retry me", messageId: "ab-1" });
     const receiver = client.createReceiver("abandon");
@@ -155,7 +133,9 @@ describe("Service Bus emulator through @azure/service-bus", () => {
     const [second] = await receiveAll(receiver, 1);
     expect(second).toMatchObject({ messageId: "ab-1", body: "retry me", deliveryCount: 1 });
     expect(second?.sequenceNumber?.toNumber()).toBe(first?.sequenceNumber?.toNumber());
-    expect(second?._rawAmqpMessage.messageAnnotations?.lastError).toBe("boom");
+    // Service Bus applies properties to modify to the application properties, not the annotations.
+    expect(second?.applicationProperties?.lastError).toBe("boom");
+    expect(second?._rawAmqpMessage.messageAnnotations?.lastError).toBeUndefined();
     expect(second?.lockToken).not.toBe(first?.lockToken);
     await receiver.completeMessage(second as ServiceBusReceivedMessage);
     await receiver.close();

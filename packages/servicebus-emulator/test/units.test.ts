@@ -1,13 +1,17 @@
 /**
- * The Service Bus emulator's pure parts: entity declarations and their file, CLI arguments, and
- * SAS token checks.
+ * The Service Bus emulator's parts that need no socket: entity declarations and their file, CLI
+ * arguments, SAS token checks, and session locks in a message store (on fake timers).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { parseCli, parseDuration, UsageError } from "../src/cli.js";
 import { loadEntitiesFile, validateEntities } from "../src/index.js";
+import { memoryJournal } from "../src/journal.js";
+import { parseMessage } from "../src/message-codec.js";
+import { MessageStore, SessionCannotBeLockedError, SessionLockLostError, type SessionLock } from "../src/message-store.js";
+import { rhea } from "../src/rhea-internals.js";
 import { audiencePath, signSasToken, verifySasToken } from "../src/sas.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sb-units-"));
@@ -54,6 +58,9 @@ describe("entity declarations", () => {
     expect(() => validateEntities({ queues: [{ name: "q", requiresDuplicateDetection: "yes" as unknown as boolean }] })).toThrow(
       /requiresDuplicateDetection must be true or false/,
     );
+    expect(() => validateEntities({ topics: [{ name: "t", subscriptions: [{ name: "s", requiresSession: 1 as unknown as boolean }] }] })).toThrow(
+      /subscription "t\/s": requiresSession must be true or false/,
+    );
   });
 });
 
@@ -61,7 +68,7 @@ describe("CLI arguments", () => {
   it("builds queues from --queue with the shared options, plus the entities file", () => {
     const entities = file("cli.json", JSON.stringify({ topics: [{ name: "events", subscriptions: [{ name: "audit" }] }] }));
     const config = parseCli([
-      "--queue", "jobs", "--queue", "mail", "--max-delivery-count", "5", "--lock-duration", "30s",
+      "--queue", "jobs", "--queue", "mail", "--session-queue", "orders", "--max-delivery-count", "5", "--lock-duration", "30s",
       "--entities", entities, "--port", "5672", "--data-dir", "data", "--key", "k",
     ]);
     expect(config).toMatchObject({
@@ -70,6 +77,7 @@ describe("CLI arguments", () => {
       queues: [
         { name: "jobs", maxDeliveryCount: 5, lockDurationMs: 30_000 },
         { name: "mail", maxDeliveryCount: 5, lockDurationMs: 30_000 },
+        { name: "orders", requiresSession: true, maxDeliveryCount: 5, lockDurationMs: 30_000 },
       ],
       topics: [{ name: "events" }],
       dataDir: "data",
@@ -120,5 +128,53 @@ describe("SAS tokens", () => {
   it("maps audiences to lower-case entity paths", () => {
     expect(audiencePath("sb://127.0.0.1:5672/Jobs/$management")).toBe("jobs/$management");
     expect(audiencePath("sb://127.0.0.1:5672/")).toBe("");
+  });
+});
+
+describe("session locks in a message store", () => {
+  const settings = { maxDeliveryCount: 10, lockDurationMs: 500, defaultMessageTtlMs: undefined, deadLetteringOnMessageExpiration: false, requiresSession: true };
+  const message = (sessionId: string, body: string) => parseMessage(Buffer.from(rhea.message.encode({ body, group_id: sessionId })));
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("holds a lock for the lock duration from its last renewal, then loses it and counts the unsettled message", () => {
+    vi.useFakeTimers({ now: 0 });
+    const store = new MessageStore("orders", settings, memoryJournal, new MessageStore("orders/$deadletterqueue", { ...settings, requiresSession: false }, memoryJournal));
+    store.enqueue(message("a", "a1"), 0);
+    let lost = 0;
+    const lock = store.lockSession("a", 0, () => lost++);
+    const acquired = store.acquire(true, 0, lock);
+    expect(acquired?.message.deliveryCount).toBe(0);
+    vi.advanceTimersByTime(300);
+    expect(store.renewSessionLock("a", Date.now())).toBe(800);
+    vi.advanceTimersByTime(450); // past the first expiry (500), within the renewed one (800)
+    expect(lost).toBe(0);
+    expect(store.isLocked(acquired?.lockToken as string)).toBe(true);
+    vi.advanceTimersByTime(100);
+    expect(lost).toBe(1);
+    expect(store.isLocked(acquired?.lockToken as string)).toBe(false);
+    expect(() => store.renewSessionLock("a", Date.now())).toThrow(SessionLockLostError);
+    const next = store.lockNextSession(Date.now(), () => {});
+    expect(next?.sessionId).toBe("a");
+    expect(store.acquire(true, Date.now(), next)?.message.deliveryCount).toBe(1);
+    store.close();
+  });
+
+  it("offers the first unlocked session with an available message as the next session", () => {
+    const store = new MessageStore("orders", settings, memoryJournal);
+    expect(store.lockNextSession(0, () => {})).toBeUndefined();
+    store.enqueue(message("a", "a1"), 0);
+    store.enqueue(message("b", "b1"), 0);
+    const a = store.lockNextSession(0, () => {});
+    expect(a?.sessionId).toBe("a");
+    const deferred = store.acquire(true, 0, a);
+    store.defer(deferred?.lockToken as string, 0); // a's only message is deferred now: a offers nothing
+    store.releaseSession(a as SessionLock, 0);
+    expect(store.lockNextSession(0, () => {})?.sessionId).toBe("b");
+    expect(store.lockNextSession(0, () => {})).toBeUndefined();
+    expect(() => store.lockSession("b", 0, () => {})).toThrow(SessionCannotBeLockedError);
+    store.close();
   });
 });
