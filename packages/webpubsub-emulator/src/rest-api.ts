@@ -61,7 +61,9 @@ export async function handleRestRequest(context: RestContext, req: IncomingMessa
       context.log(`${req.method} ${url.pathname}: ${error.status} ${error.message}`);
     }
     if (error instanceof HttpError) sendError(res, error.status, error.code, error.message, req.method === "HEAD");
-    else if (error instanceof FilterSyntaxError) sendError(res, 400, "BadRequest", error.message, req.method === "HEAD");
+    else if (error instanceof FilterSyntaxError) {
+      sendError(res, 400, "BadRequest", `Invalid syntax for '${error.subject}': ${error.message} (Parameter 'filter')`, req.method === "HEAD");
+    }
     else sendError(res, 500, "InternalServerError", error instanceof Error ? error.message : String(error), req.method === "HEAD");
   }
   return true;
@@ -307,6 +309,11 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) }).end(text);
 }
 
+/**
+ * An error as the service answers it: a JSON body `{code, message}` sent as text/plain, so the
+ * SDK does not deserialize it and RestError.message is the body itself (the SDK's own live tests
+ * read `JSON.parse(error.message).message`); the code also goes in x-ms-error-code.
+ */
 function sendError(res: ServerResponse, status: number, code: string, message: string, head: boolean): void {
   if (res.headersSent) return;
   if (head) {
@@ -315,6 +322,6 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   }
   const text = JSON.stringify({ code, message });
   res
-    .writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), "x-ms-error-code": code })
+    .writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text), "x-ms-error-code": code })
     .end(text);
 }

@@ -79,9 +79,48 @@ describe("sends", () => {
     expect(c.serverMessages.map((m) => m.data)).toEqual([{ all: true }, { notB: true }]);
   });
 
-  it("refuses a filter it cannot parse with 400 rather than sending to everyone", async () => {
+  it("refuses a filter it cannot parse or type with 400 and the service's own message, sending nothing", async () => {
+    const listener = await connectClient(service, { userId: "listener" });
+    // What the SDK's own live test (can broadcast with filter) reads: the body, as RestError.message.
+    const syntax = await service.sendToAll("hello", { contentType: "text/plain", filter: "invalid filter" }).catch((error: unknown) => error);
+    expect(syntax).toMatchObject({ name: "RestError", statusCode: 400 });
+    expect(JSON.parse((syntax as Error).message)).toEqual({
+      code: "BadRequest",
+      message: "Invalid syntax for 'invalid filter': Syntax error at position 14 in 'invalid filter'. (Parameter 'filter')",
+    });
+    // The service's documented example of an operand of the wrong type.
+    const typed = await service.sendToAll("hello", { contentType: "text/plain", filter: "not length(userId) gt 5" }).catch((error: unknown) => error);
+    expect(JSON.parse((typed as Error).message).message).toBe("Invalid syntax for 'not length(userId)': Type 'null', expect 'bool'. (Parameter 'filter')");
     await expect(service.sendToAll({}, { filter: "userId eq" })).rejects.toMatchObject({ statusCode: 400 });
-    await expect(service.sendToAll({}, { filter: "length(userId) gt 2" })).rejects.toMatchObject({ statusCode: 400 });
+    await settle();
+    expect(listener.serverMessages).toEqual([]);
+  });
+
+  it("filters with the documented functions, in-lists and the groups collection", async () => {
+    const upper = await connectClient(service, { userId: "USER1", groups: ["g1", "g2"] });
+    const dashed = await connectClient(service, { userId: "user-ab-de" });
+    const anonymous = await connectClient(service);
+    const sends: Array<[string, string]> = [
+      ["lower", "tolower(userId) eq 'user1'"],
+      ["list", "userId in ('user-ab-de', 'nobody')"],
+      ["two groups", "length(groups) gt 1"],
+      ["substring", "substring(userId,5,2) eq 'ab' and endswith(userId,'de')"],
+      ["not dashed", "not (indexof(userId,'-ab-') ge 0)"],
+      ["no user", "userId eq null"],
+    ];
+    for (const [data, filter] of sends) await service.sendToAll(data, { contentType: "text/plain", filter });
+    await waitFor(() => upper.serverMessages.length === 3 && dashed.serverMessages.length === 2 && anonymous.serverMessages.length === 2, "filtered sends");
+    await settle();
+    expect(upper.serverMessages.map((m) => m.data)).toEqual(["lower", "two groups", "not dashed"]);
+    expect(dashed.serverMessages.map((m) => m.data)).toEqual(["list", "substring"]);
+    // Without a user, functions of userId are null; a comparison with null is false, so its negation holds.
+    expect(anonymous.serverMessages.map((m) => m.data)).toEqual(["not dashed", "no user"]);
+  });
+
+  it("answers other REST errors the same way: a JSON body with the code, which the SDK leaves unparsed", async () => {
+    const error = await service.group("g").addConnection("no-such-connection").catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: "RestError", statusCode: 404 });
+    expect(JSON.parse((error as Error).message)).toMatchObject({ code: "NotFound", message: expect.stringContaining("no-such-connection") });
   });
 
   it("sends to one user's connections and to one connection", async () => {

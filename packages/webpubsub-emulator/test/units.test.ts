@@ -68,9 +68,38 @@ describe("OData filters", () => {
   });
 
   it("refuses what it does not support instead of matching everything", () => {
-    for (const bad of ["", "userId", "userId eq", "userId eq 'a", "length(userId) gt 1", "role eq 'a'", "userId eq 'a' extra", "(userId eq 'a'", "'a' in roles"]) {
+    for (const bad of ["", "userId", "userId eq", "userId eq 'a", "length(userId)", "role eq 'a'", "userId eq 'a' extra", "(userId eq 'a'", "'a' in roles", "frobnicate(userId)", "userId eq 1", "groups eq 'a'"]) {
       expect(() => parseFilter(bad), bad).toThrow(FilterSyntaxError);
     }
+  });
+
+  it("evaluates the documented functions, in-lists, integers, booleans and groups, with OData's nulls", () => {
+    const dashed = subject("user-ab-de", ["a", "b"]);
+    expect(matches("substring(userId,5,2) eq 'ab' and substring(userId,8) eq 'de'", dashed)).toBe(true);
+    expect(matches("startswith(userId,'user') and contains(userId,'-ab-') and indexof(userId,'ab') eq 5", dashed)).toBe(true);
+    expect(matches("toupper(trim(concat(' ', userId))) eq 'USER-AB-DE'", dashed)).toBe(true);
+    expect(matches("length(userId) eq 10 and length(groups) ge 2 and true", dashed)).toBe(true);
+    expect(matches("userId in ('x', 'user-ab-de') and not ('c' in groups)", dashed)).toBe(true);
+    expect(matches("UserId eq 'user-ab-de' and TOLOWER(userId) ne 'x'", dashed)).toBe(true);
+    expect(matches("length(userId) lt 3", subject(undefined))).toBe(false);
+    expect(matches("not (length(userId) gt 5)", subject(undefined))).toBe(true);
+    expect(matches("not endswith(userId,'de')", subject(undefined))).toBe(false); // not null is null
+  });
+
+  it("names syntax errors by position and type errors by expression, as the service does", () => {
+    const failure = (filter: string) => {
+      try {
+        parseFilter(filter);
+      } catch (error) {
+        return { subject: (error as FilterSyntaxError).subject, message: (error as Error).message };
+      }
+      throw new Error(`${filter} parsed`);
+    };
+    expect(failure("invalid filter")).toEqual({ subject: "invalid filter", message: "Syntax error at position 14 in 'invalid filter'." });
+    expect(failure("not length(userId) gt 5")).toEqual({ subject: "not length(userId)", message: "Type 'null', expect 'bool'." });
+    expect(failure("userId eq 'a")).toMatchObject({ message: "There is an unterminated string literal at position 12 in 'userId eq 'a'." });
+    expect(failure("userId eq #")).toMatchObject({ message: "Syntax error: character '#' is not valid at position 10 in 'userId eq #'." });
+    expect(failure("userId eq")).toMatchObject({ message: "Expression expected at position 9 in 'userId eq'." });
   });
 });
 
