@@ -91,6 +91,17 @@ describe("sends", () => {
     // The service's documented example of an operand of the wrong type.
     const typed = await service.sendToAll("hello", { contentType: "text/plain", filter: "not length(userId) gt 5" }).catch((error: unknown) => error);
     expect(JSON.parse((typed as Error).message).message).toBe("Invalid syntax for 'not length(userId)': Type 'null', expect 'bool'. (Parameter 'filter')");
+    // The same answer wherever a filter goes: user and group sends, adding to and removing from groups.
+    const expected = { code: "BadRequest", message: expect.stringContaining("Syntax error at position 14 in 'invalid filter'") };
+    for (const call of [
+      service.sendToUser("listener", "hello", { contentType: "text/plain", filter: "invalid filter" }),
+      service.group("g").sendToAll("hello", { contentType: "text/plain", filter: "invalid filter" }),
+      service.addConnectionsToGroups(["g1", "g2"], "invalid filter"),
+      service.removeConnectionsFromGroups(["g1", "g2"], "invalid filter"),
+    ]) {
+      const error = await call.catch((caught: unknown) => caught);
+      expect(JSON.parse((error as Error).message)).toMatchObject(expected);
+    }
     await expect(service.sendToAll({}, { filter: "userId eq" })).rejects.toMatchObject({ statusCode: 400 });
     await settle();
     expect(listener.serverMessages).toEqual([]);
