@@ -6,7 +6,7 @@
 import type { CosmosClient } from "@azure/cosmos";
 import type { BlobServiceClient } from "@azure/storage-blob";
 import { resolveQueue, type AppResources } from "../functions/src/platform/resource-kinds.js";
-import type { QueueOptions as EmulatorQueue } from "./servicebus/index.js";
+import type { QueueOptions as EmulatorQueue } from "@platform-tools/servicebus-emulator";
 
 /**
  * The emulator's queue declarations. Duplicate detection is on, as on a Standard namespace (the

@@ -6,7 +6,7 @@
  */
 import { watch, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { startHostProcess, type HostProcess, type HostProcessOptions } from "./functions-host/host-process.js";
+import { startHostProcess, type HostProcess, type HostProcessOptions } from "@platform-tools/functions-host";
 
 /** A service's host process that can be started again with the same settings and port. */
 export interface RestartableHost extends HostProcess {

@@ -12,6 +12,17 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { CosmosClient } from "@azure/cosmos";
 import { BlobServiceClient } from "@azure/storage-blob";
+import {
+  AZURITE_ACCOUNT_KEY,
+  AZURITE_ACCOUNT_NAME,
+  COSMOS_EMULATOR_KEY,
+  loopbackCertificateIn,
+  startAzurite,
+  startCosmosEmulator,
+  type StoredLoopbackCertificate,
+} from "@platform-tools/local-services";
+import { startServiceBusEmulator } from "@platform-tools/servicebus-emulator";
+import { startWebPubSubEmulator } from "@platform-tools/webpubsub-emulator";
 import { defaultConfig, type PlatformConfig } from "../infrastructure/config.js";
 import type { ConnectionFamily } from "../functions/src/platform/links.js";
 import { resources } from "../functions/src/resources.js";
@@ -19,13 +30,8 @@ import { declarationOf, perService, serviceNames, type ServiceName } from "../fu
 import { loadSettings, localAppSettings } from "../functions/src/settings.js";
 import { distDir, hostJsonPath, repoRoot, serviceEntries } from "../scripts/bundle/services.js";
 import { emulatorQueues, ensureBlobResources, ensureCosmosResources, hubNames } from "./app-resources.js";
-import { AZURITE_ACCOUNT_KEY, AZURITE_ACCOUNT_NAME, startAzurite } from "./azurite.js";
-import { loopbackCertificateIn, type StoredLoopbackCertificate } from "./certificates.js";
-import { COSMOS_EMULATOR_KEY, startCosmosEmulator } from "./cosmos.js";
 import { startRestartableHost, type RestartableHost } from "./dev-loop.js";
 import { localSiteEnvironment, startWebApp } from "./platform-web.js";
-import { startServiceBusEmulator } from "./servicebus/index.js";
-import { startWebPubSubEmulator } from "./webpubsub/index.js";
 
 /** The emulators and the site. */
 export type EmulatorPort = "web" | "blob" | "cosmos" | "serviceBus" | "webPubSub";
@@ -159,7 +165,7 @@ export function localSettingsFile(settings: Record<string, string>, host: { stor
   };
 }
 
-/** Azurite's connection string for a known port (the same shape local/azurite.ts reports once it listens). */
+/** Azurite's connection string for a known port (the same shape startAzurite reports once it listens). */
 function azuriteConnectionString(port: number): string {
   return `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT_NAME};AccountKey=${AZURITE_ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT_NAME};`;
 }

@@ -23,7 +23,7 @@ import { createAgentHandlers } from "../../functions/src/agent/handlers.js";
 import { processJob, type AgentDependencies } from "../../functions/src/agent/process-job.js";
 import type { UploadsReader } from "../../functions/src/agent/uploads.js";
 import { startTestPlatform, TEST_HUB, TEST_QUEUE_NAME, TEST_UPLOAD_MAX_BYTES, TEST_UPLOADS_CONTAINER, type TestPlatform } from "../support/emulators.js";
-import { connectClient, stopAllClients, waitFor, type RecordingClient } from "../emulators/webpubsub-test-kit.js";
+import { connectClient, stopAllClients, waitFor, type RecordingClient } from "@platform-tools/webpubsub-emulator/testing";
 import { memoryLog } from "./agent-fakes.js";
 import { recordSpans } from "./telemetry-recorder.js";
 

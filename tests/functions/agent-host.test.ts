@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CosmosClient } from "@azure/cosmos";
 import { ServiceBusClient } from "@azure/service-bus";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
-import { startHostProcess, type HostProcess } from "../../local/functions-host/host-process.js";
+import { startHostProcess, type HostProcess } from "@platform-tools/functions-host";
 import { analyzeText } from "../../functions/src/shared/analysis.js";
 import { newJob, type JobEvent } from "../../functions/src/shared/job.js";
 import { userGroup } from "../../functions/src/shared/job-events.js";
@@ -17,7 +17,7 @@ import { ServiceBusJobQueue } from "../../functions/src/shared/job-queue.js";
 import { CosmosJobStore } from "../../functions/src/shared/job-store.js";
 import { startTestPlatform, TEST_HUB, TEST_QUEUE_NAME, type TestPlatform } from "../support/emulators.js";
 import { jobResources } from "../../functions/src/shared/job-resources.js";
-import { connectClient, stopAllClients, waitFor } from "../emulators/webpubsub-test-kit.js";
+import { connectClient, stopAllClients, waitFor } from "@platform-tools/webpubsub-emulator/testing";
 
 const repoRoot = join(__dirname, "..", "..");
 let platform: TestPlatform;

@@ -14,7 +14,7 @@ import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpanKind } from "@opentelemetry/api";
 import { extractTraceContext, startTelemetry, withSpan } from "../../functions/src/shared/telemetry.js";
-import { loopbackCertificateIn } from "../../local/certificates.js";
+import { loopbackCertificateIn } from "@platform-tools/local-services";
 import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
 
 const refusedHosts: string[] = [];

@@ -7,11 +7,15 @@
  */
 import { CosmosClient } from "@azure/cosmos";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { startAzurite, type AzuriteBlobEmulator } from "../../local/azurite.js";
-import { loopbackCertificateIn } from "../../local/certificates.js";
-import { startCosmosEmulator, type CosmosEmulator } from "../../local/cosmos.js";
-import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
-import { startWebPubSubEmulator, type WebPubSubEmulator } from "../../local/webpubsub/index.js";
+import {
+  loopbackCertificateIn,
+  startAzurite,
+  startCosmosEmulator,
+  type AzuriteBlobEmulator,
+  type CosmosEmulator,
+} from "@platform-tools/local-services";
+import { startServiceBusEmulator, type ServiceBusEmulator } from "@platform-tools/servicebus-emulator";
+import { startWebPubSubEmulator, type WebPubSubEmulator } from "@platform-tools/webpubsub-emulator";
 import { resources } from "../../functions/src/resources.js";
 import { jobResources } from "../../functions/src/shared/job-resources.js";
 import { ensureCosmosResources } from "../../local/app-resources.js";

@@ -7,7 +7,7 @@
  */
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { loopbackCertificateIn } from "../../local/certificates.js";
+import { loopbackCertificateIn } from "@platform-tools/local-services";
 import { TEST_CERTIFICATE_DIRECTORY } from "./certificate-directory.js";
 
 export default async function setup(): Promise<void> {

@@ -1,0 +1,10 @@
+/**
+ * The local Functions host's public entry: run a service's `@azure/functions` registrations in a
+ * child process of its own (startHostProcess, what `npm start` does per service) or in this process
+ * (startFunctionsHost). README.md next to this folder lists what it plays of the Functions host.
+ */
+export { startHostProcess } from "./host-process.js";
+export type { HostProcess, HostProcessOptions } from "./host-process.js";
+export { formatLogRecord, startFunctionsHost } from "./host.js";
+export type { FunctionsHost, FunctionsHostOptions, IndexedFunction } from "./host.js";
+export type { HostLogRecord, HostLogSink } from "./functions-app.js";
