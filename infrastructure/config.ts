@@ -64,6 +64,9 @@ const memory = z.preprocess(
 
 const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Accepts a boolean or the "true"/"false" Pulumi config stores. */
+const flag = z.preprocess((raw) => (raw === "true" ? true : raw === "false" ? false : raw), z.boolean({ error: "allowed values: true, false" }));
+
 /** Every key a user may set, with its default. Keep Pulumi.yaml's `config:` section in step. */
 export const configSchema = z
   .object({
@@ -91,14 +94,34 @@ export const configSchema = z
     externalProcessorUrl: z.url({ protocol: /^https$/, error: "allowed values: an absolute https:// URL" }).optional(),
     deployerPrincipalType: oneOf(principalTypes).default("User"),
     authEntraClientId: z.string().regex(guid, { error: "allowed values: an Entra application (client) ID, a GUID" }).optional(),
+    authSpaClientId: z.string().regex(guid, { error: "allowed values: an Entra application (client) ID, a GUID" }).optional(),
+    authCreateAppRegistrations: flag.default(false),
   })
   .strict();
 
-export type PlatformConfig = z.output<typeof configSchema>;
+/** What a stack sets (Pulumi.yaml `config:`), defaults applied. */
+export type StackConfig = z.output<typeof configSchema>;
+
+/** Facts the program derives from the stack configuration; settings can read them like keys. */
+export interface DerivedConfig {
+  /**
+   * Entra sign-in guards the browser-facing api: with the api's registration given
+   * (authEntraClientId) or created by the program (authCreateAppRegistrations).
+   */
+  readonly signInEnabled: boolean;
+}
+
+export type PlatformConfig = StackConfig & DerivedConfig;
+
+function derived(config: StackConfig): PlatformConfig {
+  return { ...config, signInEnabled: config.authEntraClientId !== undefined || config.authCreateAppRegistrations };
+}
+
 /** The configuration of a stack that sets nothing: every default. */
-export const defaultConfig: PlatformConfig = configSchema.parse({});
+export const defaultConfig: PlatformConfig = derived(configSchema.parse({}));
 export type ConfigKey = keyof PlatformConfig;
-export const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
+/** The keys a stack may set. */
+export const configKeys = Object.keys(configSchema.shape) as (keyof StackConfig)[];
 
 /** The configuration is invalid: the message names each key, the value given and what is allowed. */
 export class ConfigError extends Error {
@@ -138,7 +161,15 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>): PlatformCon
         `${projectName}:apiAlwaysReadyInstances = ${config.apiAlwaysReadyInstances} is invalid; allowed values: 0 to functionMaximumInstances (${config.functionMaximumInstances})`,
       );
     }
-    if (problems.length === 0) return config;
+    if (config.authSpaClientId !== undefined && config.authEntraClientId === undefined) {
+      problems.push(`${projectName}:authSpaClientId is set without authEntraClientId; the web app's tokens are for the api's registration: set both, or neither`);
+    }
+    if (config.authCreateAppRegistrations && (config.authEntraClientId !== undefined || config.authSpaClientId !== undefined)) {
+      problems.push(
+        `${projectName}:authCreateAppRegistrations = true creates the api's and the web app's registrations; unset authEntraClientId and authSpaClientId, or set authCreateAppRegistrations to false to use existing ones`,
+      );
+    }
+    if (problems.length === 0) return derived(config);
   }
   throw new ConfigError(problems);
 }

@@ -28,6 +28,8 @@ export interface AppNames {
 }
 
 export interface ResourceNames {
+  /** `<prefix>-<stack>-<hash>`: what every name is built from, and the display name of what has no Azure name rules (Entra app registrations). */
+  readonly base: string;
   readonly resourceGroup: string;
   /** User data: uploads and the static website. */
   readonly dataStorageAccount: string;
@@ -112,6 +114,7 @@ export function resourceNames(input: NamingInput): ResourceNames {
     deploymentContainer: deploymentContainerName(service),
   });
   return {
+    base,
     resourceGroup: `rg-${base}`,
     dataStorageAccount: storage("d"),
     hostStorageAccount: storage("h"),

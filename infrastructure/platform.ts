@@ -11,7 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import type { AnyLinkDeclaration } from "../functions/src/platform/links";
 import { resources as appResources } from "../functions/src/resources";
-import { declarationOf, perService, type ServiceName } from "../functions/src/services";
+import { declarationOf, perService, serviceNames, type ServiceName } from "../functions/src/services";
 import type { PlatformConfig } from "./config";
 import { deploymentContainerName, resourceNames, type ResourceNames } from "./naming";
 import { Storage, websiteContainerName } from "./components/storage";
@@ -22,6 +22,8 @@ import { Monitoring } from "./components/monitoring";
 import { FunctionApp, type AlwaysReady, type EntraAuthentication, type HostNeeds } from "./components/function-app";
 import type { Grantee } from "./components/grant";
 import type { Link } from "./components/link";
+import { AppRegistrations } from "./components/app-registrations";
+import type { SiteEnvironmentValues } from "./deploy/site-files";
 
 /** Who runs the deployment, from `authorization.getClientConfig`. */
 export interface ClientConfig {
@@ -58,6 +60,21 @@ export interface StackOutputs {
   readonly deploymentContainerUrls: Readonly<Record<ServiceName, pulumi.Output<string>>>;
 }
 
+/**
+ * The origin the local platform serves the web app from (`npm start`, local/platform.ts
+ * DEFAULT_PORTS.web): created app registrations also accept sign-ins from it.
+ */
+export const LOCAL_WEB_ORIGIN = "http://localhost:4280";
+
+/** Entra sign-in in front of the browser-facing api, when configured. */
+export interface SignIn {
+  /** The api's registration: the audience of the tokens Easy Auth accepts. */
+  readonly apiClientId: pulumi.Input<string>;
+  /** The web app's registration: the only client whose tokens are accepted, when known. */
+  readonly webClientId?: pulumi.Input<string>;
+  readonly tenantId: pulumi.Input<string>;
+}
+
 export interface Platform {
   readonly resourceGroup: resources.ResourceGroup;
   readonly storage: Storage;
@@ -70,6 +87,10 @@ export interface Platform {
   readonly deployer: Grantee;
   /** The deployer's write grant on `$web`; the site upload must wait for it. */
   readonly deployerGrants: pulumi.Resource[];
+  /** Present when the program created the Entra app registrations (authCreateAppRegistrations). */
+  readonly appRegistrations?: AppRegistrations;
+  /** What makes the web app build this stack's site: where its api, uploads and live updates are, how users sign in. */
+  readonly site: pulumi.Output<SiteEnvironmentValues>;
   readonly outputs: StackOutputs;
 }
 
@@ -121,6 +142,21 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     hubs: appResources.hubs,
   });
 
+  // Sign-in: with registrations the program creates, or existing ones named in config.
+  const appRegistrations = config.authCreateAppRegistrations
+    ? new AppRegistrations("sign-in", {
+        displayNamePrefix: name((n) => n.base),
+        webOrigin: storage.webOrigin,
+        extraWebOrigins: [LOCAL_WEB_ORIGIN],
+        owners: [client.objectId],
+      })
+    : undefined;
+  const signIn: SignIn | undefined = appRegistrations
+    ? { apiClientId: appRegistrations.apiClientId, webClientId: appRegistrations.webClientId, tenantId: client.tenantId }
+    : config.authEntraClientId
+      ? { apiClientId: config.authEntraClientId, ...(config.authSpaClientId ? { webClientId: config.authSpaClientId } : {}), tenantId: client.tenantId }
+      : undefined;
+
   /** The component that owns a link's resource, resolving it. */
   const linkTo = (declaration: AnyLinkDeclaration): Link => {
     switch (declaration.kind) {
@@ -146,8 +182,13 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     // Browser-facing HTTP services: CORS for the web origin, and Entra sign-in in front when configured.
     const browserFacing = http?.browserFacing === true;
     const entraAuthentication: EntraAuthentication | undefined =
-      browserFacing && config.authEntraClientId
-        ? { clientId: config.authEntraClientId, tenantId: client.tenantId, excludedPaths: anonymousPaths(service) }
+      browserFacing && signIn
+        ? {
+            clientId: signIn.apiClientId,
+            tenantId: signIn.tenantId,
+            excludedPaths: anonymousPaths(service),
+            ...(signIn.webClientId ? { allowedApplications: [signIn.webClientId] } : {}),
+          }
         : undefined;
     const alwaysReady: AlwaysReady[] = http?.alwaysReadyConfig ? [{ name: "http", instanceCount: config[http.alwaysReadyConfig] }] : [];
     return new FunctionApp(service, {
@@ -172,6 +213,18 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
   // the site itself writes the package into its deployment container with its own identity.
   const deployerGrants = [storage.grantWebsiteWrite(deployer)];
 
+  // The web app calls the first browser-facing service; it signs in only when the web app's own
+  // registration is known (otherwise it could not ask for tokens, and says sign-in is not configured).
+  const webApi = serviceNames.find((service) => declarationOf(service).http?.browserFacing);
+  const site = pulumi
+    .all([webApi ? apps[webApi].url : "", storage.dataBlobEndpoint, realtime.serviceUri, signIn?.apiClientId, signIn?.webClientId, signIn?.tenantId])
+    .apply(([apiUrl, blobEndpoint, webPubSubEndpoint, apiClientId, webClientId, tenantId]): SiteEnvironmentValues => ({
+      apiUrl,
+      blobEndpoint,
+      webPubSubEndpoint,
+      auth: apiClientId && webClientId && tenantId ? { mode: "entra", tenantId, spaClientId: webClientId, apiClientId } : { mode: "none" },
+    }));
+
   const outputs: StackOutputs = {
     resourceGroupName,
     webUrl: storage.websiteUrl,
@@ -183,7 +236,20 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     hostStorageAccountName: storage.hostAccount.name,
     deploymentContainerUrls: perService((service) => apps[service].deploymentContainerUrl),
   };
-  return { resourceGroup, storage, database, messaging, realtime, monitoring, apps, deployer, deployerGrants, outputs };
+  return {
+    resourceGroup,
+    storage,
+    database,
+    messaging,
+    realtime,
+    monitoring,
+    apps,
+    deployer,
+    deployerGrants,
+    ...(appRegistrations ? { appRegistrations } : {}),
+    site,
+    outputs,
+  };
 }
 
 function missing(service: string): never {

@@ -43,7 +43,7 @@ export const services = defineServices({
         description: "Lifetime of an upload SAS URL, in seconds",
       },
       APP_SERVICE_AUTHENTICATION: {
-        from: { config: "authEntraClientId", as: "isSet" },
+        from: { config: "signInEnabled" },
         parse: flag,
         description:
           'Whether App Service Authentication runs in front of the api ("true" only then): the x-ms-client-principal headers identify callers only because it strips and sets them; without it anyone could forge them, so they are ignored',

@@ -65,7 +65,6 @@ function declaredSettings(service: ServiceName): [string, SettingDeclaration][] 
 /** The text a config value becomes in an app setting; undefined leaves the setting out. */
 export function settingValueFromConfig(source: ConfigSource, config: PlatformConfig): string | undefined {
   const value = config[source.config];
-  if (source.as === "isSet") return value === undefined || value === "" ? "false" : "true";
   return value === undefined ? undefined : String(value);
 }
 

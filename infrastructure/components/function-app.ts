@@ -29,6 +29,12 @@ export interface EntraAuthentication {
    * @default []
    */
   readonly excludedPaths?: string[];
+  /**
+   * Client applications whose tokens are accepted (the token's `azp`/`appid`); others get 403.
+   * Without it, any application of the tenant that obtains a token for the api is accepted.
+   * @default undefined
+   */
+  readonly allowedApplications?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 /**
@@ -247,7 +253,10 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
               enabled: true,
               // Validating bearer tokens needs no client secret: only the issuer and the audience.
               registration: { clientId: auth.clientId, openIdIssuer: pulumi.interpolate`https://login.microsoftonline.com/${auth.tenantId}/v2.0` },
-              validation: { allowedAudiences: [auth.clientId, pulumi.interpolate`api://${auth.clientId}`] },
+              validation: {
+                allowedAudiences: [auth.clientId, pulumi.interpolate`api://${auth.clientId}`],
+                ...(auth.allowedApplications ? { defaultAuthorizationPolicy: { allowedApplications: auth.allowedApplications } } : {}),
+              },
             },
           },
         },

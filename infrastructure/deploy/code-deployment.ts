@@ -1,5 +1,6 @@
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import type { SiteEnvironment } from "./site-files";
 
 /*
  * Pulumi serialises a dynamic provider's methods as closures and runs them in a separate
@@ -99,8 +100,10 @@ export interface StaticSiteDeploymentArgs {
   readonly blobEndpoint: pulumi.Input<string>;
   /** The directory whose files become the site. */
   readonly siteDir: pulumi.Input<string>;
-  /** Content hash of the directory (site-files.ts siteContentHash). */
+  /** Content hash of the files that go up (site-files.ts siteContentHash of siteFilesToDeploy). */
   readonly siteHash: pulumi.Input<string>;
+  /** The stack the site is deployed for: its config.json and the Content-Security-Policy of its pages. */
+  readonly environment?: pulumi.Input<SiteEnvironment>;
 }
 
 /**

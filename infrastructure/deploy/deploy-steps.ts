@@ -4,7 +4,7 @@ import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import type { ContainerClient } from "@azure/storage-blob";
 import { handleWhen, retry, ExponentialBackoff } from "cockatiel";
 import { duration, oneDeploy, type OneDeployOptions } from "./onedeploy";
-import { environmentSiteFiles, readSiteFiles, siteContentHash, type SiteEnvironment, type SiteFile } from "./site-files";
+import { siteContentHash, siteFilesToDeploy, type SiteEnvironment } from "./site-files";
 import { syncStaticSite, webContainerClient, type SiteSyncResult } from "./static-site";
 
 /**
@@ -98,12 +98,6 @@ export async function deployStaticSite(
   );
   const result = await policy.execute(() => syncStaticSite(container, files, log));
   return { ...inputs, fileCount: files.length, ...result };
-}
-
-/** The files that go to `$web`: the build, made the environment's site when one is given. */
-export async function siteFilesToDeploy(siteDir: string, environment?: SiteEnvironment): Promise<SiteFile[]> {
-  const files = await readSiteFiles(siteDir);
-  return environment ? environmentSiteFiles(files, environment) : files;
 }
 
 /** How long to wait for a just-created data-plane role assignment to take effect. */

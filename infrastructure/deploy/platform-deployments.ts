@@ -6,7 +6,7 @@ import type { Platform } from "../platform";
 import type { FunctionApp } from "../components/function-app";
 import { buildWebAppSnapshot } from "../../web/site/build";
 import { FunctionCodeDeployment, StaticSiteDeployment } from "./code-deployment";
-import { readSiteFiles, siteContentHash } from "./site-files";
+import { siteContentHash, siteEnvironment, siteFilesToDeploy } from "./site-files";
 
 export interface ContentDeployments {
   readonly code: Readonly<Record<ServiceName, FunctionCodeDeployment>>;
@@ -39,7 +39,7 @@ export function siteDeploymentOptions(platform: Pick<Platform, "storage" | "depl
  * preview makes no Azure call), and declares their deployments: each redeploys exactly when its
  * content hash changes.
  */
-export function deployContent(platform: Pick<Platform, "apps" | "storage" | "deployerGrants">, options: ContentDeploymentOptions = {}): ContentDeployments {
+export function deployContent(platform: Pick<Platform, "apps" | "storage" | "deployerGrants" | "site">, options: ContentDeploymentOptions = {}): ContentDeployments {
   const build = options.build ?? ((service: ServiceName) => buildService(service));
   const code = perService((service) => {
     const app = platform.apps[service];
@@ -50,11 +50,14 @@ export function deployContent(platform: Pick<Platform, "apps" | "storage" | "dep
       codeDeploymentOptions(app, platform.storage.deploymentContainers[service] ?? missingContainer(service)),
     );
   });
-  // The app is built before it is hashed: the hash (and so the deployment) follows the built files.
+  // The app is built before it is hashed, and made this stack's site (its config.json and the
+  // Content-Security-Policy of its pages): the hash, and so the deployment, follows what goes up.
   const built = (options.buildSite ?? (() => buildWebAppSnapshot().then((build) => build.outDir)))().then((dir) => path.resolve(dir));
+  const environment = platform.site.apply(siteEnvironment);
+  const siteHash = pulumi.all([built, environment]).apply(([dir, env]) => siteFilesToDeploy(dir, env).then(siteContentHash));
   const site = new StaticSiteDeployment(
     "web-site",
-    { blobEndpoint: platform.storage.dataBlobEndpoint, siteDir: pulumi.output(built), siteHash: pulumi.output(built.then(readSiteFiles).then(siteContentHash)) },
+    { blobEndpoint: platform.storage.dataBlobEndpoint, siteDir: pulumi.output(built), siteHash, environment },
     siteDeploymentOptions(platform),
   );
   return { code, site };

@@ -176,3 +176,9 @@ export function siteContentHash(files: readonly SiteFile[]): string {
   }
   return hash.digest("hex");
 }
+
+/** The files that go to `$web`: the build, made the environment's site when one is given. */
+export async function siteFilesToDeploy(siteDir: string, environment?: SiteEnvironment): Promise<SiteFile[]> {
+  const files = await readSiteFiles(siteDir);
+  return environment ? environmentSiteFiles(files, environment) : files;
+}

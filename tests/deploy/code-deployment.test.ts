@@ -6,8 +6,8 @@ import { RestError, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../scripts/bundle/build";
 import { FunctionCodeDeployment, providers, StaticSiteDeployment } from "../../infrastructure/deploy/code-deployment";
-import { deployFunctionCode, deployStaticSite, siteFilesToDeploy } from "../../infrastructure/deploy/deploy-steps";
-import { readSiteFiles, siteContentHash } from "../../infrastructure/deploy/site-files";
+import { deployFunctionCode, deployStaticSite } from "../../infrastructure/deploy/deploy-steps";
+import { readSiteFiles, siteContentHash, siteFilesToDeploy } from "../../infrastructure/deploy/site-files";
 import { runtimeConfig } from "../../web/src/runtime-config";
 import { json, RecordingCredential, ScriptedServer, text } from "./scm-server";
 

@@ -9,7 +9,7 @@ import { parseConfig, projectName } from "../../infrastructure/config";
 import { createPlatform, type Platform } from "../../infrastructure/platform";
 import path from "node:path";
 import { deployContent, type ContentDeployments } from "../../infrastructure/deploy/platform-deployments";
-import { readSiteFiles, siteContentHash } from "../../infrastructure/deploy/site-files";
+import { siteContentHash, siteEnvironment, siteFilesToDeploy } from "../../infrastructure/deploy/site-files";
 import { installMocks, named, settled, valueOf, type MockedStack } from "../infrastructure/support/mocks";
 import { registered } from "../infrastructure/support/tree";
 
@@ -71,10 +71,19 @@ describe("content deployments in the program", () => {
     expect(siteBuilds).toBe(1);
     const resource = named(stack, "web-site");
     expect(resource.type).toBe("pulumi-nodejs:dynamic/platform:StaticSiteDeployment");
+    const environment = siteEnvironment(await valueOf(platform.site));
     expect(resource.inputs).toMatchObject({
       blobEndpoint: await valueOf(platform.storage.dataBlobEndpoint),
       siteDir,
-      siteHash: siteContentHash(await readSiteFiles(siteDir)),
+      environment,
+      siteHash: siteContentHash(await siteFilesToDeploy(siteDir, environment)),
+    });
+  });
+
+  it("makes the build this stack's site: its api, its Blob and Web PubSub origins, and no sign-in when none is configured", async () => {
+    expect(siteEnvironment(await valueOf(platform.site))).toEqual({
+      runtimeConfig: { apiBaseUrl: await valueOf(platform.apps.api.url), auth: { mode: "none" } },
+      endpoints: { blobEndpoint: await valueOf(platform.storage.dataBlobEndpoint), webPubSubEndpoint: await valueOf(platform.realtime.serviceUri) },
     });
   });
 

@@ -66,6 +66,13 @@ describe("parseConfig", () => {
     ["an unknown principal type", { deployerPrincipalType: "Robot" }, ["deployerPrincipalType", "User, ServicePrincipal, Group"]],
     ["a Web PubSub unit count Azure refuses", { webPubSubUnits: "15" }, ["webPubSubUnits", "15", "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30"]],
     ["Free_F1 with 2 units", { webPubSubSku: "Free_F1", webPubSubUnits: "2" }, ["webPubSubUnits", "Free_F1", "allowed values: 1"]],
+    ["a web app registration without the api's", { authSpaClientId: "5a5a5a5a-1111-2222-3333-444444444444" }, ["authSpaClientId", "without authEntraClientId"]],
+    [
+      "creating registrations while naming existing ones",
+      { authCreateAppRegistrations: "true", authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444" },
+      ["authCreateAppRegistrations", "unset authEntraClientId and authSpaClientId"],
+    ],
+    ["a flag that is not a boolean", { authCreateAppRegistrations: "yes" }, ["authCreateAppRegistrations", "true, false"]],
     ["more always-ready than maximum instances", { apiAlwaysReadyInstances: "60", functionMaximumInstances: "50" }, ["apiAlwaysReadyInstances", "50"]],
     ["a misspelt key", { functionMemory: "2048" }, ["functionMemory", "not a setting", "functionMemoryMb"]],
   ];
@@ -97,7 +104,7 @@ describe("Pulumi.yaml", () => {
     for (const key of configKeys) {
       const declared = project.config[key]!;
       expect(declared.description.length, key).toBeGreaterThan(20);
-      const expectedType = typeof defaults[key] === "number" ? "integer" : "string";
+      const expectedType = typeof defaults[key] === "number" ? "integer" : typeof defaults[key] === "boolean" ? "boolean" : "string";
       expect(declared.type, key).toBe(expectedType);
       expect(declared.default ?? "", key).toEqual(defaults[key] ?? "");
     }

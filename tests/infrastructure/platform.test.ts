@@ -35,6 +35,7 @@ const config = parseConfig({
   uploadUrlTtlSeconds: "120",
   storageSku: "Standard_ZRS",
   authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444",
+  authSpaClientId: "5a5a5a5a-1111-2222-3333-444444444444",
 });
 const names: ResourceNames = resourceNames({ prefix: "acme", project: projectName, stack: stackName, subscriptionId });
 
@@ -208,10 +209,14 @@ describe("resources", () => {
         azureActiveDirectory: {
           enabled: true,
           registration: { clientId: config.authEntraClientId, openIdIssuer: `https://login.microsoftonline.com/${tenantId}/v2.0` },
+          // Only the web app's tokens: another client of the tenant with a token for the api gets 403.
+          validation: { defaultAuthorizationPolicy: { allowedApplications: [config.authSpaClientId] } },
         },
       },
     });
     expect(stack.resources.some((r) => r.name === "agent-auth")).toBe(false);
+    // Existing registrations were named: the program creates none.
+    expect(stack.resources.filter((r) => r.type.startsWith("azuread:"))).toEqual([]);
   });
 
   it("api: Easy Auth lets the docs page and every Swagger UI asset through (excluded paths match exactly, or by /*)", () => {

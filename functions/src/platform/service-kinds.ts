@@ -12,17 +12,15 @@ export type ConfigKey = keyof PlatformConfig;
 export type IntegerConfigKey = { [K in ConfigKey]-?: NonNullable<PlatformConfig[K]> extends number ? K : never }[ConfigKey];
 
 /**
- * Where a setting's value comes from in a deployed stack: a stack config key. `value` (default)
- * passes the value as text and leaves the setting out when the key is unset; `isSet` gives
- * `"true"` or `"false"` for whether the key is set.
+ * Where a setting's value comes from in a deployed stack: a stack config key (or a fact derived
+ * from the configuration, infrastructure/config.ts DerivedConfig), as text; an unset key leaves
+ * the setting out.
  *
  * On the local platform the same key's default applies (the local platform is a stack with the
  * defaults), unless the declaration gives a `local` value.
  */
 export interface ConfigSource {
   readonly config: ConfigKey;
-  /** @default "value" */
-  readonly as?: "value" | "isSet";
 }
 
 interface SettingBase {

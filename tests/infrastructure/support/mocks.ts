@@ -78,6 +78,8 @@ function computedState(type: string, physical: string): Record<string, unknown> 
       return { defaultHostName: `${physical}.azurewebsites.net` };
     case "azure-native:managedidentity:UserAssignedIdentity":
       return { clientId: `client-id-of-${physical}`, principalId: `principal-id-of-${physical}` };
+    case "azuread:index/application:Application":
+      return { clientId: `client-id-of-${physical}`, objectId: `object-id-of-${physical}` };
     case "azure-native:applicationinsights:Component":
       // The real shape: an instrumentation key is an identifier, not a credential once local auth is off.
       return {
