@@ -96,6 +96,10 @@ export const configSchema = z
     authEntraClientId: z.string().regex(guid, { error: "allowed values: an Entra application (client) ID, a GUID" }).optional(),
     authSpaClientId: z.string().regex(guid, { error: "allowed values: an Entra application (client) ID, a GUID" }).optional(),
     authCreateAppRegistrations: flag.default(false),
+    authAllowedClientIds: z
+      .string()
+      .regex(/^\s*[0-9a-f-]{36}(\s*,\s*[0-9a-f-]{36})*\s*$/i, { error: "allowed values: Entra application (client) IDs, GUIDs separated by commas" })
+      .optional(),
   })
   .strict();
 

@@ -29,5 +29,7 @@ export const dataStorageAccountName = platform.outputs.dataStorageAccountName;
 export const webContainerName = platform.outputs.webContainerName;
 export const hostStorageAccountName = platform.outputs.hostStorageAccountName;
 export const deploymentContainerUrls = platform.outputs.deploymentContainerUrls;
+/** The api registration's client ID when sign-in is on (CI asks for tokens for `api://<it>`), else "". */
+export const signInApiClientId = platform.outputs.signInApiClientId;
 /** Content hashes of what is deployed: each service's package and the static site. */
 export const deployedContentHashes = { ...perService((service) => content.code[service].packageHash), web: content.site.siteHash };

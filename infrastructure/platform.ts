@@ -58,6 +58,8 @@ export interface StackOutputs {
   readonly webContainerName: string;
   readonly hostStorageAccountName: pulumi.Output<string>;
   readonly deploymentContainerUrls: Readonly<Record<ServiceName, pulumi.Output<string>>>;
+  /** The api registration's client ID when sign-in is on (tokens are for `api://<it>`), else "". */
+  readonly signInApiClientId: pulumi.Output<string>;
 }
 
 /**
@@ -70,8 +72,10 @@ export const LOCAL_WEB_ORIGIN = "http://localhost:4280";
 export interface SignIn {
   /** The api's registration: the audience of the tokens Easy Auth accepts. */
   readonly apiClientId: pulumi.Input<string>;
-  /** The web app's registration: the only client whose tokens are accepted, when known. */
+  /** The web app's registration: the client whose tokens are accepted, when known. */
   readonly webClientId?: pulumi.Input<string>;
+  /** Further clients whose tokens are accepted (config authAllowedClientIds, e.g. CI's smoke check). */
+  readonly otherClientIds: readonly string[];
   readonly tenantId: pulumi.Input<string>;
 }
 
@@ -151,11 +155,14 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
         owners: [client.objectId],
       })
     : undefined;
+  const otherClientIds = (config.authAllowedClientIds ?? "").split(",").map((id) => id.trim()).filter(Boolean);
   const signIn: SignIn | undefined = appRegistrations
-    ? { apiClientId: appRegistrations.apiClientId, webClientId: appRegistrations.webClientId, tenantId: client.tenantId }
+    ? { apiClientId: appRegistrations.apiClientId, webClientId: appRegistrations.webClientId, otherClientIds, tenantId: client.tenantId }
     : config.authEntraClientId
-      ? { apiClientId: config.authEntraClientId, ...(config.authSpaClientId ? { webClientId: config.authSpaClientId } : {}), tenantId: client.tenantId }
+      ? { apiClientId: config.authEntraClientId, ...(config.authSpaClientId ? { webClientId: config.authSpaClientId } : {}), otherClientIds, tenantId: client.tenantId }
       : undefined;
+  // Easy Auth accepts tokens from exactly these clients; with none named, from any client of the tenant.
+  const allowedApplications = signIn ? [...(signIn.webClientId ? [signIn.webClientId] : []), ...signIn.otherClientIds] : [];
 
   /** The component that owns a link's resource, resolving it. */
   const linkTo = (declaration: AnyLinkDeclaration): Link => {
@@ -187,7 +194,7 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
             clientId: signIn.apiClientId,
             tenantId: signIn.tenantId,
             excludedPaths: anonymousPaths(service),
-            ...(signIn.webClientId ? { allowedApplications: [signIn.webClientId] } : {}),
+            ...(allowedApplications.length > 0 ? { allowedApplications } : {}),
           }
         : undefined;
     const alwaysReady: AlwaysReady[] = http?.alwaysReadyConfig ? [{ name: "http", instanceCount: config[http.alwaysReadyConfig] }] : [];
@@ -235,6 +242,7 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     webContainerName: websiteContainerName,
     hostStorageAccountName: storage.hostAccount.name,
     deploymentContainerUrls: perService((service) => apps[service].deploymentContainerUrl),
+    signInApiClientId: pulumi.output(signIn?.apiClientId ?? ""),
   };
   return {
     resourceGroup,

@@ -36,6 +36,7 @@ const config = parseConfig({
   storageSku: "Standard_ZRS",
   authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444",
   authSpaClientId: "5a5a5a5a-1111-2222-3333-444444444444",
+  authAllowedClientIds: "7b7b7b7b-1111-2222-3333-444444444444, 8c8c8c8c-1111-2222-3333-444444444444",
 });
 const names: ResourceNames = resourceNames({ prefix: "acme", project: projectName, stack: stackName, subscriptionId });
 
@@ -209,8 +210,12 @@ describe("resources", () => {
         azureActiveDirectory: {
           enabled: true,
           registration: { clientId: config.authEntraClientId, openIdIssuer: `https://login.microsoftonline.com/${tenantId}/v2.0` },
-          // Only the web app's tokens: another client of the tenant with a token for the api gets 403.
-          validation: { defaultAuthorizationPolicy: { allowedApplications: [config.authSpaClientId] } },
+          // Only the web app's tokens and the named others (CI's smoke check): other clients get 403.
+          validation: {
+            defaultAuthorizationPolicy: {
+              allowedApplications: [config.authSpaClientId, "7b7b7b7b-1111-2222-3333-444444444444", "8c8c8c8c-1111-2222-3333-444444444444"],
+            },
+          },
         },
       },
     });
@@ -575,6 +580,7 @@ describe("stack outputs", () => {
         api: `https://${names.hostStorageAccount}.blob.core.windows.net/api-package`,
         agent: `https://${names.hostStorageAccount}.blob.core.windows.net/agent-package`,
       },
+      signInApiClientId: config.authEntraClientId,
     });
   });
 
