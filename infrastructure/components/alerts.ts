@@ -11,6 +11,14 @@ import { transformed, type Transform } from "./transform";
 /** A log alert rule whose query may depend on values known only during the deployment (site names). */
 export type LogAlert = Omit<LogAlertRule, "query"> & { readonly query: pulumi.Input<string> };
 
+/** A shared Azure Monitor workbook. */
+export interface WorkbookDefinition {
+  /** Title shown in the portal; also what makes its GUID name. */
+  readonly displayName: string;
+  /** The workbook itself: JSON, Notebook/1.0. */
+  readonly serializedData: pulumi.Input<string>;
+}
+
 /** An action group to create, e-mailing one address. */
 export interface EmailActionGroup {
   /** Action group name. */
@@ -52,7 +60,7 @@ export interface AlertsArgs {
    * A workbook to create beside the rules (its definition is JSON, Notebook/1.0).
    * @default undefined (none)
    */
-  readonly workbook?: { readonly displayName: string; readonly serializedData: pulumi.Input<string> };
+  readonly workbook?: WorkbookDefinition;
   /**
    * Changes to the arguments of the children (see transform.ts).
    * @default no changes
