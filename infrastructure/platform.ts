@@ -198,7 +198,7 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     });
   });
 
-  const alerts = createAlerts(config, { placement, name, monitoring, messaging, database, apps });
+  const alerts = createAlerts(config, { placement, name, monitoring, messaging, database });
 
   const deployer: Grantee = { granteeName: "deployer", principalId: client.objectId, principalType: config.deployerPrincipalType };
   // Code needs no storage grant for the deployer: OneDeploy is authorised on the site (ARM RBAC), and
@@ -251,15 +251,14 @@ function createAlerts(
     monitoring: Monitoring;
     messaging: Messaging;
     database: Database;
-    apps: Readonly<Record<ServiceName, FunctionApp<ServiceName>>>;
   },
 ): Alerts | undefined {
   if (!config.alertEmail && !config.alertActionGroupId) return undefined;
-  const { placement, name, monitoring, messaging, database, apps } = parts;
+  const { placement, name, monitoring, messaging, database } = parts;
   const queues = Object.keys(appResources.queues);
-  // Rules per app of the registry. Their queries name the apps' sites, known only as the
-  // deployment runs: the rules are made once for their shape and again, with the real names, for
-  // their queries.
+  // Rules per app of the registry. Their queries name the apps' sites, whose names carry the hash
+  // of the deploying subscription (an output): the rules are made once for their shape and again,
+  // with the real names, for their queries.
   const rulesFor = (sites: Readonly<Record<string, string>>) =>
     logAlertRules(
       serviceNames.map((service) => {
@@ -269,7 +268,8 @@ function createAlerts(
       }),
     );
   const shape = rulesFor(perService(() => ""));
-  const resolved = pulumi.all(perService((service) => apps[service].appName)).apply(rulesFor);
+  // The names from naming.ts rather than the sites' outputs: known during preview, no wait for the apps.
+  const resolved = pulumi.all(perService((service) => name((n) => n.apps[service].site))).apply(rulesFor);
   const logAlerts: LogAlert[] = shape.map((rule, index) => ({ ...rule, query: resolved.apply((rules) => rules[index]!.query) }));
   const workbook = pulumi
     .all([messaging.namespace.id, database.account.id, monitoring.workspace.id])
