@@ -66,6 +66,8 @@ export interface AlertsArgs {
    * @default no changes
    */
   readonly transform?: {
+    /** Changes to the log alerts' identity. @default unchanged */
+    readonly identity?: Transform<managedidentity.UserAssignedIdentityArgs>;
     /** Changes to the action group. @default unchanged */
     readonly actionGroup?: Transform<monitor.ActionGroupArgs>;
     /** Changes to every metric alert rule. @default unchanged */
@@ -123,9 +125,12 @@ export class Alerts extends pulumi.ComponentResource {
     this.actionGroupIds = [...(this.actionGroup ? [this.actionGroup.id] : []), ...(args.existingActionGroupIds ?? []).map((id) => pulumi.output(id))];
 
     this.identity = new managedidentity.UserAssignedIdentity(
-      `${name}-identity`,
-      { resourceName: args.identityName, resourceGroupName: args.resourceGroupName, location: args.location },
-      { parent: this },
+      ...transformed(
+        args.transform?.identity,
+        `${name}-identity`,
+        { resourceName: args.identityName, resourceGroupName: args.resourceGroupName, location: args.location },
+        { parent: this },
+      ),
     );
     // A rule validates its query with its identity when it is created: Reader must be in place, and
     // the identity known to Entra, first.

@@ -53,6 +53,10 @@ export interface NetworkArgs {
     readonly privateEndpoint?: Transform<network.PrivateEndpointArgs>;
     /** Changes to every private DNS zone. @default unchanged */
     readonly privateDnsZone?: Transform<privatedns.PrivateZoneArgs>;
+    /** Changes to every zone's link to the network. @default unchanged */
+    readonly privateDnsZoneLink?: Transform<privatedns.VirtualNetworkLinkArgs>;
+    /** Changes to every endpoint's DNS zone group. @default unchanged */
+    readonly dnsZoneGroup?: Transform<network.PrivateDnsZoneGroupArgs>;
   };
 }
 
@@ -151,17 +155,20 @@ export class Network extends pulumi.ComponentResource {
       );
       links.push(
         new privatedns.VirtualNetworkLink(
-          `${name}-${service}-zone-link`,
-          {
-            resourceGroupName: args.resourceGroupName,
-            privateZoneName: zone.name,
-            virtualNetworkLinkName: pulumi.interpolate`${this.virtualNetwork.name}-link`,
-            location: "global",
-            virtualNetwork: { id: this.virtualNetwork.id },
-            // Resolution only: nothing in the network registers its own records.
-            registrationEnabled: false,
-          },
-          { parent: this },
+          ...transformed(
+            args.transform?.privateDnsZoneLink,
+            `${name}-${service}-zone-link`,
+            {
+              resourceGroupName: args.resourceGroupName,
+              privateZoneName: zone.name,
+              virtualNetworkLinkName: pulumi.interpolate`${this.virtualNetwork.name}-link`,
+              location: "global",
+              virtualNetwork: { id: this.virtualNetwork.id },
+              // Resolution only: nothing in the network registers its own records.
+              registrationEnabled: false,
+            },
+            { parent: this },
+          ),
         ),
       );
       zones[service] = zone;
@@ -188,14 +195,17 @@ export class Network extends pulumi.ComponentResource {
       );
       endpoints[target.key] = endpoint;
       groups[target.key] = new network.PrivateDnsZoneGroup(
-        `${name}-${target.key}-dns`,
-        {
-          resourceGroupName: args.resourceGroupName,
-          privateEndpointName: endpoint.name,
-          privateDnsZoneGroupName: "default",
-          privateDnsZoneConfigs: [{ name: service.dnsZone.replace(/\./g, "-"), privateDnsZoneId: zone.id }],
-        },
-        { parent: this },
+        ...transformed(
+          args.transform?.dnsZoneGroup,
+          `${name}-${target.key}-dns`,
+          {
+            resourceGroupName: args.resourceGroupName,
+            privateEndpointName: endpoint.name,
+            privateDnsZoneGroupName: "default",
+            privateDnsZoneConfigs: [{ name: service.dnsZone.replace(/\./g, "-"), privateDnsZoneId: zone.id }],
+          },
+          { parent: this },
+        ),
       );
     }
     this.privateEndpoints = endpoints;
