@@ -54,6 +54,14 @@ export const platformActionGroups: readonly ActionGroup[] = [
   },
   { actions: ["Microsoft.OperationalInsights/workspaces/*"], why: "Log Analytics workspace" },
   { actions: ["Microsoft.Insights/components/*"], why: "Application Insights" },
+  {
+    actions: ["Microsoft.Network/virtualNetworks/*", "Microsoft.Network/privateEndpoints/*", "Microsoft.Network/privateDnsZones/*"],
+    why: "private networking (config privateNetworking): the network and its subnets (joining an app or an endpoint to a subnet), private endpoints with their DNS zone groups, private DNS zones and their links",
+  },
+  {
+    actions: ["Microsoft.Insights/actionGroups/*", "Microsoft.Insights/metricAlerts/*", "Microsoft.Insights/scheduledQueryRules/*", "Microsoft.Insights/workbooks/*"],
+    why: "alerts (config alertEmail or alertActionGroupId): the action group, metric and log alert rules, the job-pipeline workbook",
+  },
 ];
 
 /**

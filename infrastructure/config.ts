@@ -29,8 +29,14 @@ export const azureRegions = [
 /** Flex Consumption instance sizes this template supports (512 MB instances are rejected by the API version used). */
 export const functionMemoryOptions = [2048, 4096] as const;
 export const storageSkus = ["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS"] as const;
-export const serviceBusSkus = ["Basic", "Standard"] as const;
-export const webPubSubSkus = ["Free_F1", "Standard_S1"] as const;
+/** Basic has no duplicate detection; Premium alone offers private endpoints (and a fixed hourly price per messaging unit). */
+export const serviceBusSkus = ["Basic", "Standard", "Premium"] as const;
+/** Service Bus Premium messaging units Azure accepts. */
+export const serviceBusMessagingUnitCounts = [1, 2, 4, 8, 16] as const;
+/** Free_F1 has no SLA and no private endpoints; Premium_P1 adds zone redundancy. */
+export const webPubSubSkus = ["Free_F1", "Standard_S1", "Premium_P1"] as const;
+/** Storage replications that keep copies in three availability zones (what zone redundancy needs of the host account). */
+export const zoneRedundantStorageSkus = ["Standard_ZRS", "Standard_GZRS", "Standard_RAGZRS"] as const;
 /** BoundedStaleness is left out: it needs staleness bounds this template does not expose. */
 export const cosmosConsistencyLevels = ["Session", "Eventual", "ConsistentPrefix", "Strong"] as const;
 export const principalTypes = ["User", "ServicePrincipal", "Group"] as const;
@@ -64,8 +70,25 @@ const memory = z.preprocess(
 
 const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Accepts a boolean or the "true"/"false" Pulumi config stores. */
-const flag = z.preprocess((raw) => (raw === "true" ? true : raw === "false" ? false : raw), z.boolean({ error: "allowed values: true, false" }));
+/** Accepts a boolean or the "true"/"false" string Pulumi config stores. */
+const flag = z.preprocess(
+  (raw) => (typeof raw === "string" && /^(true|false)$/i.test(raw.trim()) ? raw.trim().toLowerCase() === "true" : raw),
+  z.boolean({ error: "allowed values: true, false" }),
+);
+
+/** An existing action group's ARM resource ID. */
+const actionGroupId = /^\/subscriptions\/[0-9a-f-]{36}\/resourceGroups\/[^/]+\/providers\/microsoft\.insights\/actionGroups\/[^/]+$/i;
+
+/** An IPv4 CIDR from the private ranges (RFC 1918), /16 to /24: room for the subnets, and routable in a peered network. */
+export function isPrivateAddressSpace(cidr: string): boolean {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  if (!match) return false;
+  const [a, b, c, d, prefix] = match.slice(1).map(Number) as [number, number, number, number, number];
+  if ([a, b, c, d].some((octet) => octet > 255) || prefix < 16 || prefix > 24) return false;
+  const address = ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
+  if (address % 2 ** (32 - prefix) !== 0) return false; // host bits set: not the network's own address
+  return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+}
 
 /** Every key a user may set, with its default. Keep Pulumi.yaml's `config:` section in step. */
 export const configSchema = z
@@ -81,6 +104,9 @@ export const configSchema = z
     blobSoftDeleteDays: integerIn(1, 365).default(7),
     cosmosConsistency: oneOf(cosmosConsistencyLevels).default("Session"),
     serviceBusSku: oneOf(serviceBusSkus).default("Standard"),
+    serviceBusMessagingUnits: integerIn(1, 16)
+      .refine((units) => (serviceBusMessagingUnitCounts as readonly number[]).includes(units), { error: `allowed values: ${listOf(serviceBusMessagingUnitCounts)}` })
+      .default(1),
     webPubSubSku: oneOf(webPubSubSkus).default("Standard_S1"),
     webPubSubUnits: integerIn(1, 100)
       .refine((units) => (webPubSubUnitCounts as readonly number[]).includes(units), { error: `allowed values: ${listOf(webPubSubUnitCounts)}` })
@@ -99,6 +125,17 @@ export const configSchema = z
     authAllowedClientIds: z
       .string()
       .regex(/^\s*[0-9a-f-]{36}(\s*,\s*[0-9a-f-]{36})*\s*$/i, { error: "allowed values: Entra application (client) IDs, GUIDs separated by commas" })
+      .optional(),
+    privateNetworking: flag.default(false),
+    virtualNetworkAddressSpace: z
+      .string()
+      .refine(isPrivateAddressSpace, { error: "allowed values: a private IPv4 network (10.x, 172.16-31.x or 192.168.x) from /16 to /24, e.g. 10.0.0.0/16" })
+      .default("10.0.0.0/16"),
+    zoneRedundant: flag.default(false),
+    alertEmail: z.email({ error: "allowed values: an e-mail address" }).optional(),
+    alertActionGroupId: z
+      .string()
+      .regex(actionGroupId, { error: "allowed values: an action group's resource ID, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Insights/actionGroups/<name>" })
       .optional(),
   })
   .strict();
@@ -157,25 +194,62 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>): PlatformCon
   }
   if (problems.length === 0 && result.success) {
     const config = result.data;
-    if (config.webPubSubSku === "Free_F1" && config.webPubSubUnits !== 1) {
-      problems.push(`${projectName}:webPubSubUnits = ${config.webPubSubUnits} is invalid with webPubSubSku Free_F1; allowed values: 1`);
-    }
-    if (config.apiAlwaysReadyInstances > config.functionMaximumInstances) {
-      problems.push(
-        `${projectName}:apiAlwaysReadyInstances = ${config.apiAlwaysReadyInstances} is invalid; allowed values: 0 to functionMaximumInstances (${config.functionMaximumInstances})`,
-      );
-    }
-    if (config.authSpaClientId !== undefined && config.authEntraClientId === undefined) {
-      problems.push(`${projectName}:authSpaClientId is set without authEntraClientId; the web app's tokens are for the api's registration: set both, or neither`);
-    }
-    if (config.authCreateAppRegistrations && (config.authEntraClientId !== undefined || config.authSpaClientId !== undefined)) {
-      problems.push(
-        `${projectName}:authCreateAppRegistrations = true creates the api's and the web app's registrations; unset authEntraClientId and authSpaClientId, or set authCreateAppRegistrations to false to use existing ones`,
-      );
-    }
+    problems.push(...combinationProblems(config));
     if (problems.length === 0) return derived(config);
   }
   throw new ConfigError(problems);
+}
+
+/**
+ * Combinations of valid values that Azure refuses (or that break what the other keys promise),
+ * each explained with the way out. Checked before anything is created: a refused combination
+ * otherwise fails minutes into `pulumi up`, with half the stack created.
+ */
+export function combinationProblems(config: StackConfig): string[] {
+  const problems: string[] = [];
+  const key = (name: ConfigKey) => `${projectName}:${name}`;
+  if (config.webPubSubSku === "Free_F1" && config.webPubSubUnits !== 1) {
+    problems.push(`${key("webPubSubUnits")} = ${config.webPubSubUnits} is invalid with webPubSubSku Free_F1; allowed values: 1`);
+  }
+  if (config.apiAlwaysReadyInstances > config.functionMaximumInstances) {
+    problems.push(
+      `${key("apiAlwaysReadyInstances")} = ${config.apiAlwaysReadyInstances} is invalid; allowed values: 0 to functionMaximumInstances (${config.functionMaximumInstances})`,
+    );
+  }
+  if (config.serviceBusSku !== "Premium" && config.serviceBusMessagingUnits !== 1) {
+    problems.push(
+      `${key("serviceBusMessagingUnits")} = ${config.serviceBusMessagingUnits} is invalid with serviceBusSku ${config.serviceBusSku}: messaging units exist on Premium only; set serviceBusSku Premium or leave serviceBusMessagingUnits at 1`,
+    );
+  }
+  if (config.privateNetworking && config.serviceBusSku !== "Premium") {
+    problems.push(
+      `${key("privateNetworking")} = true needs serviceBusSku Premium (now ${config.serviceBusSku}): Service Bus offers private endpoints on Premium only, so the namespace would stay on the internet; set serviceBusSku Premium, or privateNetworking false`,
+    );
+  }
+  if (config.privateNetworking && config.webPubSubSku === "Free_F1") {
+    problems.push(
+      `${key("privateNetworking")} = true needs a Web PubSub SKU with private endpoints: Free_F1 cannot have one; set webPubSubSku Standard_S1 or Premium_P1, or privateNetworking false`,
+    );
+  }
+  if (config.zoneRedundant && !(zoneRedundantStorageSkus as readonly string[]).includes(config.storageSku)) {
+    problems.push(
+      `${key("zoneRedundant")} = true needs zone-redundant storage (storageSku ${listOf(zoneRedundantStorageSkus)}; now ${config.storageSku}): a zone-redundant Flex Consumption app must have its host storage in every zone, or it stops with the zone that holds it`,
+    );
+  }
+  if (config.authSpaClientId !== undefined && config.authEntraClientId === undefined) {
+    problems.push(`${key("authSpaClientId")} is set without authEntraClientId; the web app's tokens are for the api's registration: set both, or neither`);
+  }
+  if (config.authCreateAppRegistrations && (config.authEntraClientId !== undefined || config.authSpaClientId !== undefined)) {
+    problems.push(
+      `${key("authCreateAppRegistrations")} = true creates the api's and the web app's registrations; unset authEntraClientId and authSpaClientId, or set authCreateAppRegistrations to false to use existing ones`,
+    );
+  }
+  if (config.zoneRedundant && config.webPubSubSku !== "Premium_P1") {
+    problems.push(
+      `${key("zoneRedundant")} = true needs webPubSubSku Premium_P1 (now ${config.webPubSubSku}): Web PubSub spreads over availability zones on Premium only; set webPubSubSku Premium_P1, or zoneRedundant false`,
+    );
+  }
+  return problems;
 }
 
 /**

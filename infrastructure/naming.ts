@@ -28,8 +28,6 @@ export interface AppNames {
 }
 
 export interface ResourceNames {
-  /** `<prefix>-<stack>-<hash>`: what every name is built from, and the display name of what has no Azure name rules (Entra app registrations). */
-  readonly base: string;
   readonly resourceGroup: string;
   /** User data: uploads and the static website. */
   readonly dataStorageAccount: string;
@@ -41,6 +39,28 @@ export interface ResourceNames {
   readonly logAnalyticsWorkspace: string;
   readonly applicationInsights: string;
   readonly apps: Readonly<Record<ServiceName, AppNames>>;
+  /**
+   * `<prefix>-<stack>-<hash>`: the stem of the names made per item ({@link privateEndpointName},
+   * {@link alertRuleName}), and the display name of what has no Azure name rules (Entra app registrations).
+   */
+  readonly base: string;
+  /** The virtual network of private networking (its subnets are named inside it). */
+  readonly virtualNetwork: string;
+  /** The action group alerts go to, and its short name (at most 12 characters, shown in SMS and e-mail). */
+  readonly actionGroup: string;
+  readonly actionGroupShortName: string;
+  /** The identity the log alert rules query the workspace with. */
+  readonly alertsIdentity: string;
+}
+
+/** A private endpoint's name, from the short name of what it connects to (`host-blob`, `cosmos`). */
+export function privateEndpointName(base: string, target: string): string {
+  return `${base}-${target}-pe`;
+}
+
+/** An alert rule's name, from its short key (`dead-letters-jobs`). */
+export function alertRuleName(base: string, key: string): string {
+  return `${base}-${key}`;
 }
 
 /** Length and character rules of each name, as Azure documents them; tests check every name against these. */
@@ -57,6 +77,12 @@ export const nameRules = {
   container: { min: 3, max: 63, pattern: /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/ },
   logAnalyticsWorkspace: { min: 4, max: 63, pattern: /^[a-z0-9][a-z0-9-]*[a-z0-9]$/ },
   applicationInsights: { min: 1, max: 255, pattern: /^[a-z0-9][a-z0-9._()-]*$/ },
+  virtualNetwork: { min: 2, max: 64, pattern: /^[a-z0-9][a-z0-9_.-]*[a-z0-9_]$/ },
+  privateEndpoint: { min: 2, max: 64, pattern: /^[a-z0-9][a-z0-9_.-]*[a-z0-9_]$/ },
+  actionGroup: { min: 1, max: 260, pattern: /^[a-z0-9][a-z0-9_.-]*$/ },
+  actionGroupShortName: { min: 1, max: 12, pattern: /^[a-z0-9][a-z0-9-]*$/ },
+  // Alert rules: no `*#&+:<>?@%{}\/;` and no trailing space or dot.
+  alertRule: { min: 1, max: 260, pattern: /^[a-z0-9][a-z0-9_.-]*[a-z0-9_]$/ },
 } as const;
 
 /**
@@ -114,7 +140,6 @@ export function resourceNames(input: NamingInput): ResourceNames {
     deploymentContainer: deploymentContainerName(service),
   });
   return {
-    base,
     resourceGroup: `rg-${base}`,
     dataStorageAccount: storage("d"),
     hostStorageAccount: storage("h"),
@@ -124,5 +149,10 @@ export function resourceNames(input: NamingInput): ResourceNames {
     logAnalyticsWorkspace: `${base}-logs`,
     applicationInsights: `${base}-insights`,
     apps: perService(app),
+    base,
+    virtualNetwork: `${base}-vnet`,
+    actionGroup: `${base}-alerts`,
+    actionGroupShortName: `${input.prefix}-${stackSlug(input.stack, 11 - input.prefix.length)}`.replace(/-+$/, "").slice(0, 12),
+    alertsIdentity: `${base}-alerts-id`,
   };
 }

@@ -13,13 +13,16 @@ import type { AnyLinkDeclaration } from "../functions/src/platform/links";
 import { resources as appResources } from "../functions/src/resources";
 import { declarationOf, perService, serviceNames, type ServiceName } from "../functions/src/services";
 import type { PlatformConfig } from "./config";
-import { deploymentContainerName, resourceNames, type ResourceNames } from "./naming";
+import { alertRuleName, deploymentContainerName, privateEndpointName, resourceNames, type ResourceNames } from "./naming";
+import { jobPipelineWorkbook, logAlertRules, metricAlertRules } from "./alert-rules";
 import { Storage, websiteContainerName } from "./components/storage";
 import { Database } from "./components/database";
 import { Messaging } from "./components/messaging";
 import { Realtime } from "./components/realtime";
 import { Monitoring } from "./components/monitoring";
-import { FunctionApp, type AlwaysReady, type EntraAuthentication, type HostNeeds } from "./components/function-app";
+import { FunctionApp, type AlwaysReady, type AppNetwork, type EntraAuthentication, type HostNeeds } from "./components/function-app";
+import { Network, type PrivateEndpointTarget } from "./components/network";
+import { Alerts, type LogAlert } from "./components/alerts";
 import type { Grantee } from "./components/grant";
 import type { Link } from "./components/link";
 import { AppRegistrations } from "./components/app-registrations";
@@ -86,6 +89,10 @@ export interface Platform {
   readonly messaging: Messaging;
   readonly realtime: Realtime;
   readonly monitoring: Monitoring;
+  /** Private networking (config `privateNetworking`); absent otherwise. */
+  readonly network?: Network;
+  /** Alerts and the job-pipeline workbook (config `alertEmail` / `alertActionGroupId`); absent otherwise. */
+  readonly alerts?: Alerts;
   readonly apps: Readonly<Record<ServiceName, FunctionApp<ServiceName>>>;
   /** The principal running `pulumi up`: it uploads code and the website keylessly. */
   readonly deployer: Grantee;
@@ -122,6 +129,7 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     hostAccountName: name((n) => n.hostStorageAccount),
     sku: config.storageSku,
     softDeleteDays: config.blobSoftDeleteDays,
+    privateHostAccount: config.privateNetworking,
     containers: appResources.blobContainers,
     deploymentContainers: perService(deploymentContainerName),
   });
@@ -129,6 +137,8 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     ...placement,
     accountName: name((n) => n.cosmosAccount),
     consistency: config.cosmosConsistency,
+    publicNetworkAccess: !config.privateNetworking,
+    zoneRedundant: config.zoneRedundant,
     databaseName: appResources.cosmos.database,
     containers: appResources.cosmos.containers,
   });
@@ -136,6 +146,8 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     ...placement,
     namespaceName: name((n) => n.serviceBusNamespace),
     tier: config.serviceBusSku,
+    messagingUnits: config.serviceBusMessagingUnits,
+    publicNetworkAccess: !config.privateNetworking,
     queues: appResources.queues,
   });
   const realtime = new Realtime("realtime", {
@@ -143,6 +155,7 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     serviceName: name((n) => n.webPubSub),
     sku: config.webPubSubSku,
     units: config.webPubSubUnits,
+    privateServerAccess: config.privateNetworking,
     hubs: appResources.hubs,
   });
 
@@ -163,6 +176,21 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
       : undefined;
   // Easy Auth accepts tokens from exactly these clients; with none named, from any client of the tenant.
   const allowedApplications = signIn ? [...(signIn.webClientId ? [signIn.webClientId] : []), ...signIn.otherClientIds] : [];
+
+  // Private networking: a subnet per service of the registry, and an endpoint for each service the
+  // apps reach (the data account stays public: browsers load the site from it and upload into it).
+  const network = config.privateNetworking
+    ? new Network("network", {
+        ...placement,
+        virtualNetworkName: name((n) => n.virtualNetwork),
+        addressSpace: config.virtualNetworkAddressSpace,
+        apps: serviceNames,
+        privateEndpoints: privateEndpointTargets(
+          { hostStorage: storage.hostAccount.id, cosmos: database.account.id, serviceBus: messaging.namespace.id, webPubSub: realtime.service.id },
+          (target) => name((n) => privateEndpointName(n.base, target)),
+        ),
+      })
+    : undefined;
 
   /** The component that owns a link's resource, resolving it. */
   const linkTo = (declaration: AnyLinkDeclaration): Link => {
@@ -198,6 +226,7 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
           }
         : undefined;
     const alwaysReady: AlwaysReady[] = http?.alwaysReadyConfig ? [{ name: "http", instanceCount: config[http.alwaysReadyConfig] }] : [];
+    const appNetwork: AppNetwork | undefined = network ? { subnetId: network.appSubnetId(service), dependsOn: network.ready } : undefined;
     return new FunctionApp(service, {
       service,
       ...placement,
@@ -212,8 +241,12 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
       alwaysReady,
       ...(browserFacing ? { corsAllowedOrigins: [storage.webOrigin] } : {}),
       ...(entraAuthentication ? { entraAuthentication } : {}),
+      ...(appNetwork ? { network: appNetwork } : {}),
+      ...(config.zoneRedundant ? { zoneRedundant: true } : {}),
     });
   });
+
+  const alerts = createAlerts(config, { placement, name, monitoring, messaging, database });
 
   const deployer: Grantee = { granteeName: "deployer", principalId: client.objectId, principalType: config.deployerPrincipalType };
   // Code needs no storage grant for the deployer: OneDeploy is authorised on the site (ARM RBAC), and
@@ -251,6 +284,8 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     messaging,
     realtime,
     monitoring,
+    ...(network ? { network } : {}),
+    ...(alerts ? { alerts } : {}),
     apps,
     deployer,
     deployerGrants,
@@ -258,6 +293,75 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     site,
     outputs,
   };
+}
+
+/**
+ * The private endpoints private networking creates: the Functions host storage's blob service
+ * (AzureWebJobsStorage and the deployment packages; no queue or table endpoint, since HTTP and
+ * Service Bus triggers use neither), Cosmos DB, Service Bus and Web PubSub.
+ */
+export function privateEndpointTargets(
+  ids: { hostStorage: pulumi.Input<string>; cosmos: pulumi.Input<string>; serviceBus: pulumi.Input<string>; webPubSub: pulumi.Input<string> },
+  endpointName: (target: string) => pulumi.Input<string>,
+): PrivateEndpointTarget[] {
+  const target = (key: string, resourceId: pulumi.Input<string>, service: PrivateEndpointTarget["service"]): PrivateEndpointTarget => ({
+    key,
+    endpointName: endpointName(key),
+    resourceId,
+    service,
+  });
+  return [
+    target("host-blob", ids.hostStorage, "blob"),
+    target("cosmos", ids.cosmos, "cosmosSql"),
+    target("servicebus", ids.serviceBus, "serviceBus"),
+    target("webpubsub", ids.webPubSub, "webPubSub"),
+  ];
+}
+
+/** Alerts and the workbook when an e-mail address or an action group is configured: the queues of resources.ts and the apps of services.ts watched. */
+function createAlerts(
+  config: PlatformConfig,
+  parts: {
+    placement: { resourceGroupName: pulumi.Input<string>; location: string };
+    name: (pick: (n: ResourceNames) => string) => pulumi.Output<string>;
+    monitoring: Monitoring;
+    messaging: Messaging;
+    database: Database;
+  },
+): Alerts | undefined {
+  if (!config.alertEmail && !config.alertActionGroupId) return undefined;
+  const { placement, name, monitoring, messaging, database } = parts;
+  const queues = Object.keys(appResources.queues);
+  // Rules per app of the registry. Their queries name the apps' sites, whose names carry the hash
+  // of the deploying subscription (an output): the rules are made once for their shape and again,
+  // with the real names, for their queries.
+  const rulesFor = (sites: Readonly<Record<string, string>>) =>
+    logAlertRules(
+      serviceNames.map((service) => {
+        const siteName = sites[service];
+        if (siteName === undefined) throw new Error(`no site name for service "${service}"`);
+        return { service, siteName, http: declarationOf(service).http !== undefined };
+      }),
+    );
+  const shape = rulesFor(perService(() => ""));
+  // The names from naming.ts rather than the sites' outputs: known during preview, no wait for the apps.
+  const resolved = pulumi.all(perService((service) => name((n) => n.apps[service].site))).apply(rulesFor);
+  const logAlerts: LogAlert[] = shape.map((rule, index) => ({ ...rule, query: resolved.apply((rules) => rules[index]!.query) }));
+  const workbook = pulumi
+    .all([messaging.namespace.id, database.account.id, monitoring.workspace.id])
+    .apply(([serviceBusNamespaceId, cosmosAccountId, workspaceId]) => JSON.stringify(jobPipelineWorkbook({ queues, serviceBusNamespaceId, cosmosAccountId, workspaceId })));
+  return new Alerts("alerts", {
+    ...placement,
+    ...(config.alertEmail ? { email: { name: name((n) => n.actionGroup), shortName: name((n) => n.actionGroupShortName), address: config.alertEmail } } : {}),
+    existingActionGroupIds: config.alertActionGroupId ? [config.alertActionGroupId] : [],
+    workspaceId: monitoring.workspace.id,
+    identityName: name((n) => n.alertsIdentity),
+    metricTargets: { serviceBusNamespace: messaging.namespace.id, cosmosAccount: database.account.id },
+    metricAlerts: metricAlertRules(queues),
+    logAlerts,
+    workbook: { displayName: "Job pipeline", serializedData: workbook },
+    ruleName: (key) => name((n) => alertRuleName(n.base, key)),
+  });
 }
 
 function missing(service: string): never {

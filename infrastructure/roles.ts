@@ -13,6 +13,8 @@ export const builtInRoles = {
   serviceBusDataSender: "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
   serviceBusDataReceiver: "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0",
   webPubSubServiceOwner: "12cf5a90-567b-43ae-8102-96cf46c7d9b4",
+  /** Read-only; what a log alert rule's identity needs on the workspace it queries (alerts only). */
+  reader: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
 } as const;
 export type BuiltInRole = keyof typeof builtInRoles;
 

@@ -19,6 +19,19 @@ export interface DatabaseArgs {
    * @default "Session"
    */
   readonly consistency?: cosmosdb.DefaultConsistencyLevel;
+  /**
+   * Accept requests from public networks. Off with private networking: the apps reach the account
+   * through a private endpoint (control-plane changes through ARM are not affected).
+   * @default true
+   */
+  readonly publicNetworkAccess?: boolean;
+  /**
+   * Keep the region's replicas in several availability zones. Request units cost 25% more, and
+   * Azure sets it only when a region is added to the account: changing it on an existing account
+   * fails (the data would have to move to a new account).
+   * @default false
+   */
+  readonly zoneRedundant?: boolean;
   /** SQL database name. */
   readonly databaseName: string;
   /**
@@ -79,13 +92,13 @@ export class Database extends pulumi.ComponentResource {
           databaseAccountOfferType: cosmosdb.DatabaseAccountOfferType.Standard,
           capabilities: [{ name: "EnableServerless" }],
           consistencyPolicy: { defaultConsistencyLevel: args.consistency ?? "Session" },
-          locations: [{ locationName: args.location, failoverPriority: 0, isZoneRedundant: false }],
+          locations: [{ locationName: args.location, failoverPriority: 0, isZoneRedundant: args.zoneRedundant ?? false }],
           disableLocalAuth: true,
           disableKeyBasedMetadataWriteAccess: true,
           minimalTlsVersion: cosmosdb.MinimalTlsVersion.Tls12,
           // Point-in-time restore for the last 7 days; the 7-day tier has no charge.
           backupPolicy: { type: "Continuous", continuousModeProperties: { tier: cosmosdb.ContinuousTier.Continuous7Days } },
-          publicNetworkAccess: cosmosdb.PublicNetworkAccess.Enabled,
+          publicNetworkAccess: (args.publicNetworkAccess ?? true) ? cosmosdb.PublicNetworkAccess.Enabled : cosmosdb.PublicNetworkAccess.Disabled,
         },
         { parent: this },
       ),

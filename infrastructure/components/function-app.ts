@@ -37,6 +37,18 @@ export interface EntraAuthentication {
   readonly allowedApplications?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
+/** Outbound virtual-network integration of a Flex Consumption app. */
+export interface AppNetwork {
+  /** Resource ID of the app's integration subnet, delegated to `Microsoft.App/environments`. */
+  readonly subnetId: pulumi.Input<string>;
+  /**
+   * What must exist before the app's first start: the private endpoints and DNS records of the
+   * services it reaches privately (its own storage first of all).
+   * @default []
+   */
+  readonly dependsOn?: pulumi.Resource[];
+}
+
 /**
  * What the Functions host itself needs, whatever the service: its storage (AzureWebJobsStorage, and
  * the deployment container it reads its package from) and telemetry ingestion.
@@ -101,6 +113,20 @@ export interface FunctionAppArgs<S extends ServiceName> {
    * @default undefined
    */
   readonly entraAuthentication?: EntraAuthentication;
+  /**
+   * Send the app's outbound traffic through a subnet of a virtual network (the site's
+   * `virtualNetworkSubnetId`), so it reaches services through their private endpoints. None by
+   * default: the app reaches every service over its public endpoint.
+   * @default undefined
+   */
+  readonly network?: AppNetwork;
+  /**
+   * Spread the plan's instances over availability zones (Flex Consumption). Azure then keeps at
+   * least two always-ready instances per scale group, billed as always ready, and the host storage
+   * must be zone-redundant (ZRS) too.
+   * @default false
+   */
+  readonly zoneRedundant?: boolean;
   /**
    * Changes to the arguments of the identity, the plan and the site (see transform.ts).
    * @default no changes
@@ -179,6 +205,7 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
           kind: "functionapp",
           reserved: true,
           sku: { name: "FC1", tier: "FlexConsumption" },
+          ...(args.zoneRedundant ? { zoneRedundant: true } : {}),
         },
         { parent: this },
       ),
@@ -198,6 +225,9 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
         httpsOnly: true,
         clientCertEnabled: false,
         identity: { type: web.ManagedServiceIdentityType.UserAssigned, userAssignedIdentities: [this.identity.id] },
+        // Flex sends all outbound traffic through the subnet: no vnetRouteAllEnabled (Microsoft's Flex
+        // networking docs; the VNET_ENABLED quickstart sets only this property).
+        ...(args.network ? { virtualNetworkSubnetId: args.network.subnetId } : {}),
         functionAppConfig: {
           deployment: {
             storage: {
@@ -220,8 +250,9 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
           appSettings: functionAppSettings(args, clientId),
         },
       },
-      // The grants first: the app starts (and reads its package with its identity) as soon as it exists.
-      { parent: this, dependsOn: this.grants },
+      // The grants (and with private networking its storage's endpoint) first: the app starts, and
+      // reads its package with its identity, as soon as it exists.
+      { parent: this, dependsOn: [...this.grants, ...(args.network?.dependsOn ?? [])] },
     );
     // After any user transform: whatever it added, Flex must accept the result.
     this.site = new web.WebApp(siteName, siteArgs, { ...siteOptions, transformations: [...(siteOptions.transformations ?? []), withFlexSiteConfig] });

@@ -6,7 +6,7 @@ import { assignRole, type Grantee } from "./grant";
 import type { Link } from "./link";
 import { transformed, type Transform } from "./transform";
 
-export type ServiceBusTier = "Basic" | "Standard";
+export type ServiceBusTier = "Basic" | "Standard" | "Premium";
 
 export interface MessagingArgs {
   /** Resource group that holds the namespace. */
@@ -16,10 +16,22 @@ export interface MessagingArgs {
   /** Namespace name: 6-50 characters, starts with a letter, globally unique. */
   readonly namespaceName: pulumi.Input<string>;
   /**
-   * Namespace tier. Basic has no duplicate detection; Standard adds it (and a monthly base fee).
+   * Namespace tier. Basic has no duplicate detection; Standard adds it (and a monthly base fee);
+   * Premium runs on dedicated messaging units and alone offers private endpoints.
    * @default "Standard"
    */
   readonly tier?: ServiceBusTier;
+  /**
+   * Premium messaging units (1, 2, 4, 8 or 16); ignored on the other tiers.
+   * @default 1
+   */
+  readonly messagingUnits?: number;
+  /**
+   * Accept connections from public networks. Off with private networking (Premium only): the apps
+   * reach the namespace through a private endpoint.
+   * @default true
+   */
+  readonly publicNetworkAccess?: boolean;
   /**
    * The queues, by name, each with dead-lettering (options left out take the defaults of
    * functions/src/platform/resource-kinds.ts).
@@ -78,10 +90,12 @@ export class Messaging extends pulumi.ComponentResource {
           namespaceName: args.namespaceName,
           resourceGroupName: args.resourceGroupName,
           location: args.location,
-          sku: { name: tier, tier },
+          sku: { name: tier, tier, ...(tier === "Premium" ? { capacity: args.messagingUnits ?? 1 } : {}) },
           disableLocalAuth: true,
           minimumTlsVersion: "1.2",
-          publicNetworkAccess: "Enabled",
+          // Zone redundancy needs no property: Azure makes every namespace zone-redundant in a
+          // region with availability zones (the zoneRedundant property is deprecated).
+          publicNetworkAccess: (args.publicNetworkAccess ?? true) ? "Enabled" : "Disabled",
         },
         { parent: this },
       ),

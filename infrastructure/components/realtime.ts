@@ -6,7 +6,21 @@ import { assignRole, type Grantee } from "./grant";
 import { GrantsOnce, type Link } from "./link";
 import { transformed, type Transform } from "./transform";
 
-export type WebPubSubSku = "Free_F1" | "Standard_S1";
+export type WebPubSubSku = "Free_F1" | "Standard_S1" | "Premium_P1";
+
+const tierOf: Record<WebPubSubSku, string> = { Free_F1: "Free", Standard_S1: "Standard", Premium_P1: "Premium" };
+
+/**
+ * Network rules that keep browsers' WebSocket connections public and take every other kind of
+ * request (REST calls, server connections, live trace) off the internet, leaving them to private
+ * endpoints. `defaultAction: Allow` with a public deny list, rather than `Deny` with an allow list
+ * per private endpoint: those entries must name the endpoint connection, which Azure names itself
+ * only once the endpoint exists. The AVM module's tests deploy this shape.
+ */
+export const privateServerAccessAcls = {
+  defaultAction: "Allow",
+  publicNetwork: { allow: ["ClientConnection"], deny: ["RESTAPI", "ServerConnection", "Trace"] },
+} as const;
 
 export interface RealtimeArgs {
   /** Resource group that holds the service. */
@@ -21,10 +35,16 @@ export interface RealtimeArgs {
    */
   readonly sku?: WebPubSubSku;
   /**
-   * Units (Standard_S1 only; Free_F1 has exactly 1).
+   * Units (Standard_S1 and Premium_P1; Free_F1 has exactly 1).
    * @default 1
    */
   readonly units?: number;
+  /**
+   * REST calls and server connections only through private endpoints; browsers' client
+   * connections stay public (see {@link privateServerAccessAcls}). Not on Free_F1.
+   * @default false
+   */
+  readonly privateServerAccess?: boolean;
   /**
    * The hubs, by name.
    * @example { jobs: {} }
@@ -67,10 +87,15 @@ export class Realtime extends pulumi.ComponentResource {
           resourceName: args.serviceName,
           resourceGroupName: args.resourceGroupName,
           location: args.location,
-          sku: { name: sku, tier: sku === "Free_F1" ? "Free" : "Standard", capacity: sku === "Free_F1" ? 1 : (args.units ?? 1) },
+          sku: { name: sku, tier: tierOf[sku], capacity: sku === "Free_F1" ? 1 : (args.units ?? 1) },
           disableLocalAuth: true,
           disableAadAuth: false,
+          // Browsers connect over the public client endpoint, so public access stays on even when
+          // the rest is private; the network rules narrow it to client connections.
           publicNetworkAccess: "Enabled",
+          ...(args.privateServerAccess
+            ? { networkACLs: { defaultAction: privateServerAccessAcls.defaultAction, publicNetwork: { allow: [...privateServerAccessAcls.publicNetwork.allow], deny: [...privateServerAccessAcls.publicNetwork.deny] } } }
+            : {}),
           tls: { clientCertEnabled: false },
         },
         { parent: this },

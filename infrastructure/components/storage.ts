@@ -37,6 +37,14 @@ export interface StorageArgs {
    */
   readonly containers: Readonly<Record<string, BlobContainerOptions>>;
   /**
+   * The host account refuses every request from a public network (public network access off,
+   * firewall default deny, no trusted-service bypass): the apps reach it through a private
+   * endpoint. The data account stays public either way, since browsers load the website from it
+   * and upload into it.
+   * @default false
+   */
+  readonly privateHostAccount?: boolean;
+  /**
    * How long browsers may cache the CORS preflight answer of the upload endpoint, in seconds.
    * @default 3600
    */
@@ -94,7 +102,7 @@ export class Storage extends pulumi.ComponentResource {
     super("platform:azure:Storage", name, {}, opts);
     this.name = name;
     const softDelete = { enabled: true, days: args.softDeleteDays ?? 7 };
-    const account = (suffix: string, accountName: pulumi.Input<string>) =>
+    const account = (suffix: string, accountName: pulumi.Input<string>, isPrivate: boolean) =>
       new storage.StorageAccount(
         ...transformed(args.transform?.account, `${name}-${suffix}`, {
           accountName,
@@ -109,12 +117,16 @@ export class Storage extends pulumi.ComponentResource {
           allowSharedKeyAccess: false,
           defaultToOAuthAuthentication: true,
           allowCrossTenantReplication: false,
-          publicNetworkAccess: "Enabled",
+          // Private: as Microsoft's VNET_ENABLED Flex quickstart locks its host storage (the
+          // deployment container included; the platform writes packages over the app's network path).
+          ...(isPrivate
+            ? { publicNetworkAccess: storage.PublicNetworkAccess.Disabled, networkRuleSet: { defaultAction: storage.DefaultAction.Deny, bypass: storage.Bypass.None } }
+            : { publicNetworkAccess: storage.PublicNetworkAccess.Enabled }),
         }, { parent: this }),
       );
 
-    this.dataAccount = account("data", args.dataAccountName);
-    this.hostAccount = account("host", args.hostAccountName);
+    this.dataAccount = account("data", args.dataAccountName, false);
+    this.hostAccount = account("host", args.hostAccountName, args.privateHostAccount ?? false);
     this.dataBlobEndpoint = this.dataAccount.primaryEndpoints.apply((e) => e.blob);
     this.hostBlobEndpoint = this.hostAccount.primaryEndpoints.apply((e) => e.blob);
     this.websiteUrl = this.dataAccount.primaryEndpoints.apply((e) => e.web ?? "");

@@ -10,6 +10,7 @@ import { analyzeText } from "../../functions/src/shared/analysis.js";
 import { ExternalProcessor } from "../../functions/src/shared/external-processor.js";
 import { newJob, type Job, type JobInput } from "../../functions/src/shared/job.js";
 import { JobNotFound, StaleJob } from "../../functions/src/shared/job-store.js";
+import { jobAttributes, jobSpans } from "../../functions/src/shared/job-telemetry.js";
 import { uploadBlobName } from "../../functions/src/shared/upload-names.js";
 import { formatTraceparent, injectTraceContext, withSpan } from "../../functions/src/shared/telemetry.js";
 import { failDeadLetteredJob, deadLetterError } from "../../functions/src/agent/dead-letter.js";
@@ -275,6 +276,14 @@ describe("handlers (real InvocationContext)", () => {
       expect(logs.some((line) => line.level === "error" && line.text.includes("m-1"))).toBe(true);
     }
     expect(parseJobMessage(JSON.stringify({ jobId: "a", userId: "b" }))).toEqual({ jobId: "a", userId: "b" });
+  });
+
+  it("records a failed job's reason on its span, under the names the alerts and the workbook query", async () => {
+    const job = await queued({ kind: "blob", blobName: upload("missing") });
+    await handlers().processJobMessage(messageFor(job), invocation({ deliveryCount: 1 }).context);
+    expect((await stored(job)).status).toBe("failed");
+    const span = recorder.spans().find((s) => s.name === jobSpans.process && s.attributes[jobAttributes.id] === job.id)!;
+    expect(span.attributes).toMatchObject({ [jobAttributes.outcome]: "failed", [jobAttributes.errorCode]: "BlobNotFound", [jobAttributes.deliveryCount]: 1 });
   });
 
   it("rethrows a transient failure so the host abandons the message, and marks the span failed", async () => {

@@ -11,6 +11,16 @@ const project = parse(readFileSync("Pulumi.yaml", "utf8")) as {
   config: Record<string, { type: string; description: string; default: unknown }>;
 };
 const devStack = parse(readFileSync("Pulumi.dev.yaml", "utf8")) as { config: Record<string, unknown> };
+const prodStack = parse(readFileSync("Pulumi.prod.yaml", "utf8")) as { config: Record<string, unknown> };
+
+/** A stack file's values without the project prefix, as the CLI hands them to the program (strings). */
+const valuesOf = (stack: { config: Record<string, unknown> }) =>
+  Object.fromEntries(
+    Object.entries(stack.config).map(([key, value]) => {
+      expect(key.startsWith(`${projectName}:`), key).toBe(true);
+      return [key.slice(projectName.length + 1), String(value)];
+    }),
+  );
 
 const errorOf = (raw: Record<string, unknown>): string => {
   try {
@@ -48,8 +58,21 @@ describe("parseConfig", () => {
 
   const rejected: [string, Record<string, unknown>, string[]][] = [
     ["memory 512", { functionMemoryMb: "512" }, ["functionMemoryMb", "512", "2048, 4096"]],
-    ["an unknown Service Bus SKU", { serviceBusSku: "Premium" }, ["serviceBusSku", "Premium", "Basic, Standard"]],
-    ["an unknown Web PubSub SKU", { webPubSubSku: "Standard_S2" }, ["webPubSubSku", "Free_F1, Standard_S1"]],
+    ["an unknown Service Bus SKU", { serviceBusSku: "Enterprise" }, ["serviceBusSku", "Enterprise", "Basic, Standard, Premium"]],
+    ["an unknown Web PubSub SKU", { webPubSubSku: "Standard_S2" }, ["webPubSubSku", "Free_F1, Standard_S1, Premium_P1"]],
+    ["a messaging unit count Azure refuses", { serviceBusSku: "Premium", serviceBusMessagingUnits: "3" }, ["serviceBusMessagingUnits", "1, 2, 4, 8, 16"]],
+    ["messaging units on Standard", { serviceBusMessagingUnits: "2" }, ["serviceBusMessagingUnits", "Premium only"]],
+    ["private networking with a Standard Service Bus", { privateNetworking: "true" }, ["privateNetworking", "serviceBusSku Premium", "now Standard", "private endpoints on Premium only"]],
+    ["private networking with a Basic Service Bus", { privateNetworking: "true", serviceBusSku: "Basic" }, ["privateNetworking", "now Basic"]],
+    ["private networking with Free Web PubSub", { privateNetworking: "true", serviceBusSku: "Premium", webPubSubSku: "Free_F1" }, ["privateNetworking", "Free_F1 cannot have one"]],
+    ["zone redundancy with locally redundant storage", { zoneRedundant: "true", webPubSubSku: "Premium_P1" }, ["zoneRedundant", "Standard_ZRS, Standard_GZRS, Standard_RAGZRS", "now Standard_LRS"]],
+    ["zone redundancy with Standard Web PubSub", { zoneRedundant: "true", storageSku: "Standard_ZRS" }, ["zoneRedundant", "Premium_P1", "now Standard_S1"]],
+    ["a public address space", { virtualNetworkAddressSpace: "8.8.0.0/16" }, ["virtualNetworkAddressSpace", "private IPv4 network"]],
+    ["an address space too small for subnets", { virtualNetworkAddressSpace: "10.0.0.0/25" }, ["virtualNetworkAddressSpace", "/16 to /24"]],
+    ["an address space with host bits", { virtualNetworkAddressSpace: "10.0.0.5/24" }, ["virtualNetworkAddressSpace"]],
+    ["a flag that is no boolean", { privateNetworking: "yes" }, ["privateNetworking", "true, false"]],
+    ["an alert address that is no e-mail", { alertEmail: "ops" }, ["alertEmail", "e-mail address"]],
+    ["an action group that is no resource ID", { alertActionGroupId: "my-group" }, ["alertActionGroupId", "/providers/Microsoft.Insights/actionGroups/"]],
     ["an unknown storage SKU", { storageSku: "Premium_LRS" }, ["storageSku", "Standard_LRS"]],
     ["soft delete for 0 days", { blobSoftDeleteDays: "0" }, ["blobSoftDeleteDays", "an integer from 1 to 365"]],
     ["a fractional count", { blobSoftDeleteDays: "2.5" }, ["blobSoftDeleteDays", "an integer from 1 to 365"]],
@@ -85,9 +108,27 @@ describe("parseConfig", () => {
   }
 
   it("reports every problem at once", () => {
-    const message = errorOf({ functionMemoryMb: "512", serviceBusSku: "Premium" });
+    const message = errorOf({ functionMemoryMb: "512", serviceBusSku: "Enterprise" });
     expect(message).toContain("functionMemoryMb");
     expect(message).toContain("serviceBusSku");
+    const combinations = errorOf({ privateNetworking: "true", zoneRedundant: "true" });
+    for (const part of ["serviceBusSku Premium", "zone-redundant storage", "webPubSubSku Premium_P1"]) expect(combinations).toContain(part);
+  });
+
+  it("accepts the combinations production needs, and parses flags and an action group ID", () => {
+    const config = parseConfig({
+      privateNetworking: "true",
+      serviceBusSku: "Premium",
+      serviceBusMessagingUnits: "2",
+      zoneRedundant: "TRUE",
+      storageSku: "Standard_GZRS",
+      webPubSubSku: "Premium_P1",
+      virtualNetworkAddressSpace: "172.20.4.0/22",
+      alertActionGroupId: "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/ops/providers/microsoft.insights/actionGroups/on-call",
+    });
+    expect(config).toMatchObject({ privateNetworking: true, zoneRedundant: true, serviceBusMessagingUnits: 2, virtualNetworkAddressSpace: "172.20.4.0/22" });
+    expect(parseConfig({}).privateNetworking).toBe(false);
+    expect(parseConfig({ privateNetworking: false }).privateNetworking).toBe(false);
   });
 });
 
@@ -116,22 +157,33 @@ describe("Pulumi.yaml", () => {
 });
 
 describe("Pulumi.dev.yaml", () => {
-  const prefix = `${projectName}:`;
-  const values = Object.fromEntries(
-    Object.entries(devStack.config).map(([key, value]) => {
-      expect(key.startsWith(prefix), key).toBe(true);
-      return [key.slice(prefix.length), String(value)];
-    }),
-  );
-
-  it("is valid and the cheapest sensible stack: Basic bus, free Web PubSub, nothing always ready, minimum retention", () => {
-    expect(parseConfig(values)).toMatchObject({
+  it("is valid and the cheapest sensible stack: Basic bus, free Web PubSub, nothing always ready, minimum retention, public, no alerts", () => {
+    expect(parseConfig(valuesOf(devStack))).toMatchObject({
       serviceBusSku: "Basic",
       webPubSubSku: "Free_F1",
       apiAlwaysReadyInstances: 0,
       functionMemoryMb: 2048,
       logRetentionDays: 30,
       storageSku: "Standard_LRS",
+      privateNetworking: false,
+      zoneRedundant: false,
     });
+    expect(parseConfig(valuesOf(devStack)).alertEmail).toBeUndefined();
+  });
+});
+
+describe("Pulumi.prod.yaml", () => {
+  it("is valid and production-shaped: private, zone redundant, warm api, longer retention, alerts on", () => {
+    const config = parseConfig(valuesOf(prodStack));
+    expect(config).toMatchObject({
+      privateNetworking: true,
+      serviceBusSku: "Premium",
+      zoneRedundant: true,
+      storageSku: "Standard_ZRS",
+      webPubSubSku: "Premium_P1",
+      logRetentionDays: 90,
+    });
+    expect(config.apiAlwaysReadyInstances).toBeGreaterThanOrEqual(2);
+    expect(config.alertEmail ?? config.alertActionGroupId).toBeTruthy();
   });
 });

@@ -1,7 +1,7 @@
 /** The naming function: every name obeys its service's rules, and stacks never collide. */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { hostIdOf, nameRules, resourceNames, stackHash, type ResourceNames } from "../../infrastructure/naming";
+import { alertRuleName, hostIdOf, nameRules, privateEndpointName, resourceNames, stackHash, type ResourceNames } from "../../infrastructure/naming";
 import { serviceNamePattern } from "../../functions/src/platform/service-kinds";
 import { deterministicGuid, roleDefinitionId, subscriptionOf } from "../../infrastructure/roles";
 
@@ -18,6 +18,12 @@ const rulesOf = (names: ResourceNames): [string, string, Rule][] => [
   ["webPubSub", names.webPubSub, nameRules.webPubSub],
   ["logAnalyticsWorkspace", names.logAnalyticsWorkspace, nameRules.logAnalyticsWorkspace],
   ["applicationInsights", names.applicationInsights, nameRules.applicationInsights],
+  ["virtualNetwork", names.virtualNetwork, nameRules.virtualNetwork],
+  ["privateEndpoint", privateEndpointName(names.base, "host-blob"), nameRules.privateEndpoint],
+  ["actionGroup", names.actionGroup, nameRules.actionGroup],
+  ["actionGroupShortName", names.actionGroupShortName, nameRules.actionGroupShortName],
+  ["alertsIdentity", names.alertsIdentity, nameRules.identity],
+  ["alertRule", alertRuleName(names.base, "function-failures-agent"), nameRules.alertRule],
   ...(["api", "agent"] as const).flatMap((s): [string, string, Rule][] => [
     [`${s}.site`, names.apps[s].site, nameRules.site],
     [`${s}.plan`, names.apps[s].plan, nameRules.plan],

@@ -80,6 +80,34 @@ describe("the program with the dev stack", () => {
     expect(settings).toContainEqual({ name: "APP_SERVICE_AUTHENTICATION", value: "false" });
   });
 
+  it("stays as cheap as before: no network, no private endpoint or DNS zone, no Premium tier, no zone redundancy, no alerts", () => {
+    const types = new Set(stack.resources.map((r) => r.type));
+    for (const type of [
+      "azure-native:network:VirtualNetwork",
+      "azure-native:network:Subnet",
+      "azure-native:network:PrivateEndpoint",
+      "azure-native:network:PrivateDnsZoneGroup",
+      "azure-native:privatedns:PrivateZone",
+      "azure-native:privatedns:VirtualNetworkLink",
+      "azure-native:monitor:ActionGroup",
+      "azure-native:monitor:MetricAlert",
+      "azure-native:monitor:ScheduledQueryRule",
+      "azure-native:applicationinsights:Workbook",
+    ]) {
+      expect(types.has(type), type).toBe(false);
+    }
+    const skus = stack.resources.map((r) => JSON.stringify((r.inputs["sku"] as { name?: string; tier?: string } | undefined) ?? {}));
+    expect(skus.filter((sku) => /Premium/i.test(sku))).toEqual([]);
+    for (const plan of ofType(stack, "azure-native:web:AppServicePlan")) expect(plan.inputs["zoneRedundant"], plan.name).toBeUndefined();
+    for (const site of ofType(stack, "azure-native:web:WebApp")) expect(site.inputs["virtualNetworkSubnetId"], site.name).toBeUndefined();
+    expect(named(stack, "database-account").inputs).toMatchObject({ publicNetworkAccess: "Enabled", locations: [{ isZoneRedundant: false }] });
+    expect(named(stack, "storage-host").inputs).toMatchObject({ publicNetworkAccess: "Enabled" });
+    expect(named(stack, "storage-host").inputs["networkRuleSet"]).toBeUndefined();
+    expect(named(stack, "realtime-service").inputs["networkACLs"]).toBeUndefined();
+    // One identity per app, nothing for alerts.
+    expect(ofType(stack, "azure-native:managedidentity:UserAssignedIdentity")).toHaveLength(2);
+  });
+
   it("passes the configured external processor to the agent only", () => {
     const settingsOf = (name: string) => (named(stack, name).inputs["siteConfig"] as { appSettings: { name: string; value: string }[] }).appSettings;
     expect(settingsOf("agent-site")).toContainEqual({ name: "EXTERNAL_PROCESSOR_URL", value: "https://analysis.example.com/v1" });
@@ -89,11 +117,11 @@ describe("the program with the dev stack", () => {
 
 describe("readConfig", () => {
   it("stops the program with a message naming the key and the allowed values", () => {
-    pulumi.runtime.setAllConfig({ [`${projectName}:functionMemoryMb`]: "512", [`${projectName}:serviceBusSku`]: "Premium" });
+    pulumi.runtime.setAllConfig({ [`${projectName}:functionMemoryMb`]: "512", [`${projectName}:serviceBusSku`]: "Enterprise" });
     try {
       expect(() => readConfig()).toThrow(ConfigError);
       expect(() => readConfig()).toThrow(/functionMemoryMb = "512" is invalid; allowed values: 2048, 4096/);
-      expect(() => readConfig()).toThrow(/serviceBusSku = "Premium" is invalid; allowed values: Basic, Standard/);
+      expect(() => readConfig()).toThrow(/serviceBusSku = "Enterprise" is invalid; allowed values: Basic, Standard, Premium/);
     } finally {
       pulumi.runtime.setAllConfig({});
     }

@@ -6,6 +6,7 @@
  */
 import type { InvocationContext } from "@azure/functions";
 import { JobMessage } from "../shared/job.js";
+import { jobAttributes, jobSpans } from "../shared/job-telemetry.js";
 import { extractTraceContext, SpanKind, withSpan } from "../shared/telemetry.js";
 import { failDeadLetteredJob, type DeadLetterReason } from "./dead-letter.js";
 import { processJob, type AgentDependencies, type JobLog } from "./process-job.js";
@@ -102,22 +103,23 @@ export function createAgentHandlers(dependencies: () => Promise<AgentDependencie
       const log = jobLog(context, job.jobId);
       const deps = await dependencies();
       await withSpan(
-        "process job",
+        jobSpans.process,
         {
           kind: SpanKind.CONSUMER,
           parent: extractTraceContext(metadata.applicationProperties),
           attributes: {
-            "job.id": job.jobId,
+            [jobAttributes.id]: job.jobId,
             "messaging.system": "servicebus",
             "messaging.operation.type": "process",
             ...(metadata.messageId ? { "messaging.message.id": metadata.messageId } : {}),
-            ...(metadata.deliveryCount !== undefined ? { "messaging.servicebus.message.delivery_count": metadata.deliveryCount } : {}),
+            ...(metadata.deliveryCount !== undefined ? { [jobAttributes.deliveryCount]: metadata.deliveryCount } : {}),
           },
         },
         async (span) => {
           try {
             const outcome = await processJob(deps, job, log);
-            span.setAttribute("job.outcome", outcome.outcome);
+            span.setAttribute(jobAttributes.outcome, outcome.outcome);
+            if (outcome.outcome === "failed") span.setAttribute(jobAttributes.errorCode, outcome.error.code);
             if (outcome.outcome === "succeeded") {
               span.setAttribute("analysis.engine", outcome.engine);
               if (outcome.fallbackReason) span.setAttribute("analysis.fallback_reason", outcome.fallbackReason);
@@ -149,14 +151,14 @@ export function createAgentHandlers(dependencies: () => Promise<AgentDependencie
       if (metadata.deadLetterReason) reason.reason = metadata.deadLetterReason;
       if (metadata.deadLetterDescription) reason.description = metadata.deadLetterDescription;
       await withSpan(
-        "fail dead-lettered job",
+        jobSpans.failDeadLettered,
         {
           kind: SpanKind.CONSUMER,
           parent: extractTraceContext(metadata.applicationProperties),
-          attributes: { "job.id": job.jobId, "messaging.system": "servicebus", "servicebus.dead_letter_reason": reason.reason ?? "unknown" },
+          attributes: { [jobAttributes.id]: job.jobId, "messaging.system": "servicebus", [jobAttributes.deadLetterReason]: reason.reason ?? "unknown" },
         },
         async (span) => {
-          span.setAttribute("job.outcome", await failDeadLetteredJob(deps, job, reason, log));
+          span.setAttribute(jobAttributes.outcome, await failDeadLetteredJob(deps, job, reason, log));
         },
       );
     },

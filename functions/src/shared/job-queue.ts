@@ -6,6 +6,7 @@
  */
 import type { ServiceBusClient, ServiceBusSender } from "@azure/service-bus";
 import type { JobMessage } from "./job.js";
+import { jobAttributes, jobSpans } from "./job-telemetry.js";
 import { injectTraceContext, SpanKind, withSpan } from "./telemetry.js";
 
 export interface JobQueue {
@@ -34,8 +35,8 @@ export class ServiceBusJobQueue implements JobQueue {
 
   async send(message: JobMessage): Promise<void> {
     await withSpan(
-      `${this.queueName} send`,
-      { kind: SpanKind.PRODUCER, attributes: { "messaging.system": "servicebus", "messaging.destination.name": this.queueName, "job.id": message.jobId } },
+      jobSpans.enqueue(this.queueName),
+      { kind: SpanKind.PRODUCER, attributes: { "messaging.system": "servicebus", "messaging.destination.name": this.queueName, [jobAttributes.id]: message.jobId } },
       async () => {
         await this.senderFor().sendMessages({
           messageId: message.jobId,

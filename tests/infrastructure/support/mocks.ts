@@ -48,6 +48,15 @@ function physicalName(type: string, name: string, inputs: Record<string, unknown
     "azure-native:cosmosdb:SqlResourceSqlContainer": "containerName",
     "azure-native:authorization:RoleAssignment": "roleAssignmentName",
     "azure-native:cosmosdb:SqlResourceSqlRoleAssignment": "roleAssignmentId",
+    "azure-native:network:VirtualNetwork": "virtualNetworkName",
+    "azure-native:network:Subnet": "subnetName",
+    "azure-native:network:PrivateEndpoint": "privateEndpointName",
+    "azure-native:network:PrivateDnsZoneGroup": "privateDnsZoneGroupName",
+    "azure-native:privatedns:PrivateZone": "privateZoneName",
+    "azure-native:privatedns:VirtualNetworkLink": "virtualNetworkLinkName",
+    "azure-native:monitor:ActionGroup": "actionGroupName",
+    "azure-native:monitor:MetricAlert": "ruleName",
+    "azure-native:monitor:ScheduledQueryRule": "ruleName",
   };
   const key = byType[type];
   if (key && typeof inputs[key] === "string") return inputs[key] as string;
