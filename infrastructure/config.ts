@@ -35,6 +35,12 @@ export const webPubSubSkus = ["Free_F1", "Standard_S1"] as const;
 export const cosmosConsistencyLevels = ["Session", "Eventual", "ConsistentPrefix", "Strong"] as const;
 export const principalTypes = ["User", "ServicePrincipal", "Group"] as const;
 /**
+ * API Management tiers the gateway may use: the v2 tiers, which provision in minutes and have
+ * rate-limit-by-key (per-caller limits). Consumption has no rate-limit-by-key; the classic tiers
+ * take 30-90 minutes to create.
+ */
+export const gatewaySkus = ["BasicV2", "StandardV2"] as const;
+/**
  * Web PubSub Standard unit counts Azure accepts: 1-10, then tens up to 100 ("How to scale an Azure
  * Web PubSub Service instance"; ARM refuses e.g. 15).
  */
@@ -60,6 +66,12 @@ const memory = z.preprocess(
   z.union(functionMemoryOptions.map((m) => z.literal(m)) as [z.ZodLiteral<2048>, z.ZodLiteral<4096>], {
     error: `allowed values: ${listOf(functionMemoryOptions)} (MB)`,
   }),
+);
+
+/** Accepts a boolean or the "true"/"false" string Pulumi config stores. */
+const booleanFlag = z.preprocess(
+  (raw) => (raw === "true" ? true : raw === "false" ? false : raw),
+  z.boolean({ error: "allowed values: true, false" }),
 );
 
 const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -91,6 +103,13 @@ export const configSchema = z
     externalProcessorUrl: z.url({ protocol: /^https$/, error: "allowed values: an absolute https:// URL" }).optional(),
     deployerPrincipalType: oneOf(principalTypes).default("User"),
     authEntraClientId: z.string().regex(guid, { error: "allowed values: an Entra application (client) ID, a GUID" }).optional(),
+    gatewayEnabled: booleanFlag.default(false),
+    gatewaySku: oneOf(gatewaySkus).default("BasicV2"),
+    gatewayUnits: integerIn(1, 10).default(1),
+    gatewayPublisherEmail: z.email({ error: "allowed values: an email address (API Management sends its notices there)" }).optional(),
+    gatewayUserRateLimit: integerIn(1, 100_000).default(120),
+    gatewayAnonymousRateLimit: integerIn(1, 100_000).default(60),
+    gatewayRateLimitPeriodSeconds: integerIn(1, 300).default(60),
   })
   .strict();
 
@@ -137,6 +156,12 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>): PlatformCon
       problems.push(
         `${projectName}:apiAlwaysReadyInstances = ${config.apiAlwaysReadyInstances} is invalid; allowed values: 0 to functionMaximumInstances (${config.functionMaximumInstances})`,
       );
+    }
+    if (config.gatewayEnabled) {
+      // The gateway validates Entra tokens for the api's registration and calls the api as that
+      // registration's audience: without one there is nothing to validate or to call.
+      if (!config.authEntraClientId) problems.push(`${projectName}:gatewayEnabled = true needs ${projectName}:authEntraClientId (the api's Entra app registration the gateway validates tokens for)`);
+      if (!config.gatewayPublisherEmail) problems.push(`${projectName}:gatewayEnabled = true needs ${projectName}:gatewayPublisherEmail (API Management requires a publisher email)`);
     }
     if (problems.length === 0) return config;
   }

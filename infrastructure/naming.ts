@@ -39,6 +39,20 @@ export interface ResourceNames {
   readonly logAnalyticsWorkspace: string;
   readonly applicationInsights: string;
   readonly apps: Readonly<Record<ServiceName, AppNames>>;
+  /** The optional API gateway (API Management). */
+  readonly gateway: GatewayNames;
+}
+
+export interface GatewayNames {
+  /**
+   * Start of the API Management service name: the service is `<servicePrefix>-<suffix>`, the suffix
+   * random and kept in the stack's state ({@link gatewayServiceName}). A deleted API Management
+   * service stays soft-deleted for 48 hours and its name (a global DNS name) cannot be reused in
+   * that time, so a fixed name would make `pulumi destroy` then `pulumi up` fail.
+   */
+  readonly servicePrefix: string;
+  /** The gateway's user-assigned identity. */
+  readonly identity: string;
 }
 
 /** Length and character rules of each name, as Azure documents them; tests check every name against these. */
@@ -55,7 +69,20 @@ export const nameRules = {
   container: { min: 3, max: 63, pattern: /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/ },
   logAnalyticsWorkspace: { min: 4, max: 63, pattern: /^[a-z0-9][a-z0-9-]*[a-z0-9]$/ },
   applicationInsights: { min: 1, max: 255, pattern: /^[a-z0-9][a-z0-9._()-]*$/ },
+  // Microsoft.ApiManagement/service: a letter first, letters, digits and hyphens, no hyphen last.
+  apiManagement: { min: 1, max: 50, pattern: /^[a-z][a-z0-9-]*[a-z0-9]$/ },
 } as const;
+
+/** Length of the random part of the API Management service name. */
+export const GATEWAY_SUFFIX_LENGTH = 6;
+
+/** The API Management service name: the stack's prefix and the random suffix of this incarnation. */
+export function gatewayServiceName(servicePrefix: string, suffix: string): string {
+  if (!new RegExp(`^[a-z0-9]{${GATEWAY_SUFFIX_LENGTH}}$`).test(suffix)) {
+    throw new Error(`gateway name suffix "${suffix}" must be ${GATEWAY_SUFFIX_LENGTH} lowercase letters or digits`);
+  }
+  return `${servicePrefix}-${suffix}`;
+}
 
 /**
  * The Functions host ID Azure derives from a site name: its first 32 characters, lowercased
@@ -121,5 +148,6 @@ export function resourceNames(input: NamingInput): ResourceNames {
     logAnalyticsWorkspace: `${base}-logs`,
     applicationInsights: `${base}-insights`,
     apps: perService(app),
+    gateway: { servicePrefix: `${base}-gw`, identity: `${base}-gw-id` },
   };
 }

@@ -11,7 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import type { AnyLinkDeclaration } from "../functions/src/platform/links";
 import { resources as appResources } from "../functions/src/resources";
-import { declarationOf, perService, type ServiceName } from "../functions/src/services";
+import { declarationOf, perService, serviceNames, type ServiceName } from "../functions/src/services";
 import type { PlatformConfig } from "./config";
 import { deploymentContainerName, resourceNames, type ResourceNames } from "./naming";
 import { Storage, websiteContainerName } from "./components/storage";
@@ -20,6 +20,10 @@ import { Messaging } from "./components/messaging";
 import { Realtime } from "./components/realtime";
 import { Monitoring } from "./components/monitoring";
 import { FunctionApp, type AlwaysReady, type EntraAuthentication, type HostNeeds } from "./components/function-app";
+import { ApiGateway } from "./components/gateway";
+import type { OpenApiDocument } from "./components/gateway-routes";
+import { buildOpenApiDocument } from "../functions/src/api/openapi";
+import { DEFAULT_API_SCOPE } from "../web/src/runtime-config";
 import type { Grantee } from "./components/grant";
 import type { Link } from "./components/link";
 
@@ -44,9 +48,25 @@ export function anonymousPaths(service: ServiceName): string[] {
   return (declarationOf(service).http?.anonymousRoutes ?? []).map((route) => `/api/${route}`);
 }
 
+/**
+ * The OpenAPI document of each browser-facing service: the gateway imports the service's routes
+ * from it (the same document its /api/openapi.json serves).
+ */
+export const openApiDocuments: Partial<Record<ServiceName, () => OpenApiDocument>> = { api: buildOpenApiDocument };
+
+/** The Functions host's route prefix: every HTTP route of a service is below it. */
+export const FUNCTIONS_ROUTE_PREFIX = "/api";
+
 /** The stack outputs: URLs and names for people and for the code-deployment step. No secrets. */
 export interface StackOutputs {
   readonly resourceGroupName: pulumi.Output<string>;
+  /**
+   * Where browsers call the api (`<origin>`; the web app adds `/api/...`): the gateway when it is
+   * on, else the api's Function App. The web app's config.json takes its apiBaseUrl from here.
+   */
+  readonly apiBaseUrl: pulumi.Output<string>;
+  /** The API gateway's URL; only when the gateway is on. */
+  readonly gatewayUrl?: pulumi.Output<string>;
   readonly webUrl: pulumi.Output<string>;
   readonly webPubSubEndpoint: pulumi.Output<string>;
   /** Every Function App's name and URL, by service. */
@@ -66,6 +86,8 @@ export interface Platform {
   readonly realtime: Realtime;
   readonly monitoring: Monitoring;
   readonly apps: Readonly<Record<ServiceName, FunctionApp<ServiceName>>>;
+  /** The API gateway in front of the browser-facing services (config gatewayEnabled). */
+  readonly gateway?: ApiGateway;
   /** The principal running `pulumi up`: it uploads code and the website keylessly. */
   readonly deployer: Grantee;
   /** The deployer's write grant on `$web`; the site upload must wait for it. */
@@ -121,6 +143,25 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     hubs: appResources.hubs,
   });
 
+  // The API gateway, when on, exists before the apps: the browser-facing ones admit only its identity.
+  const gateway = config.gatewayEnabled
+    ? new ApiGateway("gateway", {
+        ...placement,
+        servicePrefix: name((n) => n.gateway.servicePrefix),
+        identityName: name((n) => n.gateway.identity),
+        sku: config.gatewaySku,
+        units: config.gatewayUnits,
+        publisherEmail: config.gatewayPublisherEmail ?? missingSetting("gatewayPublisherEmail"),
+        publisherName: context.project,
+        allowedOrigins: [storage.webOrigin],
+        telemetry: {
+          applicationInsightsId: monitoring.applicationInsights.id,
+          connectionString: monitoring.connectionString,
+          grant: (grantee) => [monitoring.grantPublish(grantee)],
+        },
+      })
+    : undefined;
+
   /** The component that owns a link's resource, resolving it. */
   const linkTo = (declaration: AnyLinkDeclaration): Link => {
     switch (declaration.kind) {
@@ -145,9 +186,15 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     };
     // Browser-facing HTTP services: CORS for the web origin, and Entra sign-in in front when configured.
     const browserFacing = http?.browserFacing === true;
+    // Behind the gateway, the gateway's identity is the only caller admitted (403 for any other token).
     const entraAuthentication: EntraAuthentication | undefined =
       browserFacing && config.authEntraClientId
-        ? { clientId: config.authEntraClientId, tenantId: client.tenantId, excludedPaths: anonymousPaths(service) }
+        ? {
+            clientId: config.authEntraClientId,
+            tenantId: client.tenantId,
+            excludedPaths: anonymousPaths(service),
+            ...(gateway ? { allowedCallers: { applications: [gateway.identityClientId], principals: [gateway.principalId] } } : {}),
+          }
         : undefined;
     const alwaysReady: AlwaysReady[] = http?.alwaysReadyConfig ? [{ name: "http", instanceCount: config[http.alwaysReadyConfig] }] : [];
     return new FunctionApp(service, {
@@ -162,10 +209,27 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
       instanceMemoryMb: config.functionMemoryMb,
       maximumInstanceCount: config.functionMaximumInstances,
       alwaysReady,
-      ...(browserFacing ? { corsAllowedOrigins: [storage.webOrigin] } : {}),
+      // Browsers call the gateway, not the app, when it is on: no CORS on the app then.
+      ...(browserFacing && !gateway ? { corsAllowedOrigins: [storage.webOrigin] } : {}),
       ...(entraAuthentication ? { entraAuthentication } : {}),
     });
   });
+
+  // Each browser-facing service behind the gateway, at the path that is its name.
+  for (const service of gateway ? browserFacingServices : []) {
+    const http = declarationOf(service).http;
+    const document = openApiDocuments[service] ?? missingDocument(service);
+    gateway?.serve(service, {
+      path: service,
+      displayName: declarationOf(service).description,
+      document: document(),
+      routePrefix: FUNCTIONS_ROUTE_PREFIX,
+      anonymousRoutes: http?.anonymousRoutes ?? [],
+      backendUrl: apps[service].url,
+      entra: { tenantId: client.tenantId, clientId: config.authEntraClientId ?? missingSetting("authEntraClientId"), requiredScope: DEFAULT_API_SCOPE },
+      rateLimits: { perUser: config.gatewayUserRateLimit, perIp: config.gatewayAnonymousRateLimit, periodSeconds: config.gatewayRateLimitPeriodSeconds },
+    });
+  }
 
   const deployer: Grantee = { granteeName: "deployer", principalId: client.objectId, principalType: config.deployerPrincipalType };
   // Code needs no storage grant for the deployer: OneDeploy is authorised on the site (ARM RBAC), and
@@ -174,6 +238,8 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
 
   const outputs: StackOutputs = {
     resourceGroupName,
+    apiBaseUrl: gateway ? gateway.url : apps[theWebAppsApi()].url,
+    ...(gateway ? { gatewayUrl: gateway.url } : {}),
     webUrl: storage.websiteUrl,
     webPubSubEndpoint: realtime.serviceUri,
     appNames: perService((service) => apps[service].appName),
@@ -183,7 +249,28 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     hostStorageAccountName: storage.hostAccount.name,
     deploymentContainerUrls: perService((service) => apps[service].deploymentContainerUrl),
   };
-  return { resourceGroup, storage, database, messaging, realtime, monitoring, apps, deployer, deployerGrants, outputs };
+  return { resourceGroup, storage, database, messaging, realtime, monitoring, apps, ...(gateway ? { gateway } : {}), deployer, deployerGrants, outputs };
+}
+
+/** The services browsers call (CORS, Entra sign-in, the gateway). */
+const browserFacingServices = serviceNames.filter((service) => declarationOf(service).http?.browserFacing === true);
+
+/** The service the web app calls: its api base URL points there (or at the gateway in front of it). */
+function theWebAppsApi(): ServiceName {
+  const [service, ...others] = browserFacingServices;
+  if (!service || others.length > 0) {
+    throw new Error(`the web app calls exactly one browser-facing service; the registry has ${browserFacingServices.length ? browserFacingServices.join(", ") : "none"}`);
+  }
+  return service;
+}
+
+function missingDocument(service: string): never {
+  throw new Error(`service "${service}" is browser-facing but has no OpenAPI document in openApiDocuments: the gateway imports its routes from it`);
+}
+
+/** parseConfig already refuses a gateway without these; this keeps a hand-built config honest. */
+function missingSetting(key: string): never {
+  throw new Error(`gatewayEnabled needs ${key}`);
 }
 
 function missing(service: string): never {

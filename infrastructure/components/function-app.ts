@@ -29,6 +29,21 @@ export interface EntraAuthentication {
    * @default []
    */
   readonly excludedPaths?: string[];
+  /**
+   * Admit only these callers (App Service Authentication's built-in authorization policy, 403 for
+   * anyone else): the tokens' `azp`/`appid` must be one of `applications` and their `oid` one of
+   * `principals`. Everyone with a valid token for the registration by default.
+   * @default undefined
+   */
+  readonly allowedCallers?: AllowedCallers;
+}
+
+/** The callers App Service Authentication admits, e.g. only the API gateway's managed identity. */
+export interface AllowedCallers {
+  /** Client IDs (`azp` in v2 tokens, `appid` in v1). */
+  readonly applications: pulumi.Input<string>[];
+  /** Object IDs (`oid`). */
+  readonly principals: pulumi.Input<string>[];
 }
 
 /**
@@ -247,7 +262,17 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
               enabled: true,
               // Validating bearer tokens needs no client secret: only the issuer and the audience.
               registration: { clientId: auth.clientId, openIdIssuer: pulumi.interpolate`https://login.microsoftonline.com/${auth.tenantId}/v2.0` },
-              validation: { allowedAudiences: [auth.clientId, pulumi.interpolate`api://${auth.clientId}`] },
+              validation: {
+                allowedAudiences: [auth.clientId, pulumi.interpolate`api://${auth.clientId}`],
+                ...(auth.allowedCallers
+                  ? {
+                      defaultAuthorizationPolicy: {
+                        allowedApplications: auth.allowedCallers.applications,
+                        allowedPrincipals: { identities: auth.allowedCallers.principals },
+                      },
+                    }
+                  : {}),
+              },
             },
           },
         },

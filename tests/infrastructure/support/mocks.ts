@@ -48,6 +48,12 @@ function physicalName(type: string, name: string, inputs: Record<string, unknown
     "azure-native:cosmosdb:SqlResourceSqlContainer": "containerName",
     "azure-native:authorization:RoleAssignment": "roleAssignmentName",
     "azure-native:cosmosdb:SqlResourceSqlRoleAssignment": "roleAssignmentId",
+    "azure-native:apimanagement:ApiManagementService": "serviceName",
+    "azure-native:apimanagement:Api": "apiId",
+    "azure-native:apimanagement:ApiPolicy": "policyId",
+    "azure-native:apimanagement:Policy": "policyId",
+    "azure-native:apimanagement:Logger": "loggerId",
+    "azure-native:apimanagement:Diagnostic": "diagnosticId",
   };
   const key = byType[type];
   if (key && typeof inputs[key] === "string") return inputs[key] as string;
@@ -76,6 +82,11 @@ function computedState(type: string, physical: string): Record<string, unknown> 
       return { hostName: `${physical}.webpubsub.azure.com` };
     case "azure-native:web:WebApp":
       return { defaultHostName: `${physical}.azurewebsites.net` };
+    case "azure-native:apimanagement:ApiManagementService":
+      return { gatewayUrl: `https://${physical}.azure-api.net` };
+    // The dynamic provider's create draws a random suffix; the mock stands in with a fixed one.
+    case "pulumi-nodejs:dynamic/platform:UniqueSuffix":
+      return { suffix: "mock01" };
     case "azure-native:managedidentity:UserAssignedIdentity":
       return { clientId: `client-id-of-${physical}`, principalId: `principal-id-of-${physical}` };
     case "azure-native:applicationinsights:Component":
