@@ -31,11 +31,15 @@ beforeAll(async () => {
   stack = await installMocks("ci");
   bootstrap = createBootstrap(config, { stack: "ci", client: getClientConfigOutput() });
   // The platform with every optional part switched on, as CI (a service principal) deploys it.
-  const platform = createPlatform(parseConfig({ authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444", deployerPrincipalType: "ServicePrincipal" }), {
-    project: projectName,
-    stack: "dev",
-    client: getClientConfigOutput(),
-  });
+  const platform = createPlatform(
+    parseConfig({
+      authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444",
+      deployerPrincipalType: "ServicePrincipal",
+      gatewayEnabled: "true",
+      gatewayPublisherEmail: "ops@example.com",
+    }),
+    { project: projectName, stack: "dev", client: getClientConfigOutput() },
+  );
   outputs = (await valueOf(pulumi.output({ ...bootstrap.outputs }))) as Record<string, unknown>;
   await valueOf(pulumi.output(platform.outputs));
   await settled(stack);
@@ -154,7 +158,8 @@ describe("what the CI identity may do", () => {
     const [permission] = role["permissions"] as { actions: string[]; notActions: string[] }[];
     expect(permission!.actions).toEqual(platformActions());
     expect(permission!.notActions).toEqual(expect.arrayContaining(["Microsoft.Storage/storageAccounts/listKeys/action", "Microsoft.DocumentDB/databaseAccounts/listKeys/action"]));
-    expect(platformNotActions.every((a) => /(listKeys|regeneratekey|Sas|listConnectionStrings)/i.test(a))).toBe(true);
+    expect(platformNotActions.every((a) => /(listKeys|regeneratekey|Sas|listConnectionStrings|listSecrets|listValue|generateToken)/i.test(a))).toBe(true);
+    expect(permission!.notActions).toEqual(expect.arrayContaining(["Microsoft.ApiManagement/service/subscriptions/listSecrets/action", "Microsoft.ApiManagement/service/namedValues/listValue/action"]));
     expect(String(assignment("ci-deploys-platform")["roleDefinitionId"])).toContain("ci-platform-role");
   });
 

@@ -16,6 +16,8 @@ import { gatewayServiceName, nameRules, resourceNames } from "../../infrastructu
 import { installMocks, named, ofType, valueOf, subscriptionId, tenantId, type MockedStack } from "./support/mocks";
 import { childrenOf, logicalName, registered } from "./support/tree";
 import { findSecrets } from "./support/secrets";
+import { policies } from "../../policy/policies";
+import { evaluateResource, evaluateStack, isResourcePolicy, isStackPolicy, type ResourceUnderTest } from "../policy/support/evaluate";
 
 const stackName = "prod";
 const clientId = "0f0f0f0f-1111-2222-3333-444444444444";
@@ -177,5 +179,33 @@ describe("the api trusts only the gateway", () => {
     expect(site.appSettings).toContainEqual({ name: "APP_SERVICE_AUTHENTICATION", value: "true" });
     expect(site.cors.allowedOrigins).toEqual([]);
     expect(ofType(stack, "azure-native:web:WebAppAuthSettingsV2")).toHaveLength(1);
+  });
+});
+
+describe("the policy pack", () => {
+  it("passes every mandatory rule with the gateway on (its rules judge each API Management resource)", async () => {
+    const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
+    const resources: ResourceUnderTest[] = [
+      ...stack.resources.map((r) => ({ type: r.type, name: r.name, props: r.inputs, dependsOn: (stack.dependencies.get(r.name) ?? []).map(nameOf) })),
+      { type: "pulumi:pulumi:Stack", name: `${projectName}-${stackName}`, props: outputs },
+    ];
+    const violations: string[] = [];
+    const judged = new Set<string>();
+    for (const policy of policies.filter((p) => p.enforcementLevel === "mandatory")) {
+      if (isResourcePolicy(policy)) {
+        for (const resource of resources) {
+          const outcome = await evaluateResource(policy, resource);
+          if (outcome.kind !== "not applicable") judged.add(`${policy.name} ${resource.type}`);
+          if (outcome.kind === "violated") violations.push(`${policy.name} on ${resource.name}: ${outcome.messages.join(" ")}`);
+        }
+      } else if (isStackPolicy(policy)) {
+        const outcome = await evaluateStack(policy, resources);
+        if (outcome.kind === "violated") violations.push(`${policy.name}: ${outcome.messages.join(" ")}`);
+      }
+    }
+    expect(violations).toEqual([]);
+    for (const type of ["ApiManagementService", "Api", "ApiPolicy", "Policy", "Logger", "Diagnostic"]) {
+      expect([...judged].some((entry) => entry.startsWith("apim-") && entry.endsWith(`azure-native:apimanagement:${type}`)), type).toBe(true);
+    }
   });
 });
