@@ -216,10 +216,11 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
   });
 
   // Each browser-facing service behind the gateway, at the path that is its name.
-  for (const service of gateway ? browserFacingServices : []) {
+  for (const service of browserFacingServices) {
+    if (!gateway) break;
     const http = declarationOf(service).http;
     const document = openApiDocuments[service] ?? missingDocument(service);
-    gateway?.serve(service, {
+    gateway.serve(service, {
       path: service,
       displayName: declarationOf(service).description,
       document: document(),
