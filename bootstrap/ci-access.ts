@@ -62,6 +62,7 @@ export const platformActionGroups: readonly ActionGroup[] = [
     actions: ["Microsoft.Insights/actionGroups/*", "Microsoft.Insights/metricAlerts/*", "Microsoft.Insights/scheduledQueryRules/*", "Microsoft.Insights/workbooks/*"],
     why: "alerts (config alertEmail or alertActionGroupId): the action group, metric and log alert rules, the job-pipeline workbook",
   },
+  { actions: ["Microsoft.ApiManagement/service/*"], why: "the optional API gateway: API Management service, its API, policies, logger and diagnostic" },
 ];
 
 /**
@@ -80,6 +81,18 @@ export const platformNotActions: readonly string[] = [
   "Microsoft.ServiceBus/namespaces/queues/authorizationRules/listKeys/action",
   "Microsoft.SignalRService/webPubSub/listKeys/action",
   "Microsoft.SignalRService/webPubSub/regenerateKey/action",
+  // API Management: subscription keys, the management (tenant) key, secret named values and the
+  // secrets of identity providers, authorization servers, portal and backends.
+  "Microsoft.ApiManagement/service/subscriptions/listSecrets/action",
+  "Microsoft.ApiManagement/service/tenant/listSecrets/action",
+  "Microsoft.ApiManagement/service/namedValues/listValue/action",
+  "Microsoft.ApiManagement/service/gateways/listKeys/action",
+  "Microsoft.ApiManagement/service/gateways/generateToken/action",
+  "Microsoft.ApiManagement/service/identityProviders/listSecrets/action",
+  "Microsoft.ApiManagement/service/authorizationServers/listSecrets/action",
+  "Microsoft.ApiManagement/service/openidConnectProviders/listSecrets/action",
+  "Microsoft.ApiManagement/service/portalSettings/listSecrets/action",
+  "Microsoft.ApiManagement/service/backends/listSecrets/action",
 ];
 
 export function platformActions(): string[] {

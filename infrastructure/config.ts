@@ -41,6 +41,12 @@ export const zoneRedundantStorageSkus = ["Standard_ZRS", "Standard_GZRS", "Stand
 export const cosmosConsistencyLevels = ["Session", "Eventual", "ConsistentPrefix", "Strong"] as const;
 export const principalTypes = ["User", "ServicePrincipal", "Group"] as const;
 /**
+ * API Management tiers the gateway may use: the v2 tiers, which provision in minutes and have
+ * rate-limit-by-key (per-caller limits). Consumption has no rate-limit-by-key; the classic tiers
+ * take 30-90 minutes to create.
+ */
+export const gatewaySkus = ["BasicV2", "StandardV2"] as const;
+/**
  * Web PubSub Standard unit counts Azure accepts: 1-10, then tens up to 100 ("How to scale an Azure
  * Web PubSub Service instance"; ARM refuses e.g. 15).
  */
@@ -137,6 +143,13 @@ export const configSchema = z
       .string()
       .regex(actionGroupId, { error: "allowed values: an action group's resource ID, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Insights/actionGroups/<name>" })
       .optional(),
+    gatewayEnabled: flag.default(false),
+    gatewaySku: oneOf(gatewaySkus).default("BasicV2"),
+    gatewayUnits: integerIn(1, 10).default(1),
+    gatewayPublisherEmail: z.email({ error: "allowed values: an email address (API Management sends its notices there)" }).optional(),
+    gatewayUserRateLimit: integerIn(1, 100_000).default(120),
+    gatewayAnonymousRateLimit: integerIn(1, 100_000).default(60),
+    gatewayRateLimitPeriodSeconds: integerIn(1, 300).default(60),
   })
   .strict();
 
@@ -243,6 +256,14 @@ export function combinationProblems(config: StackConfig): string[] {
     problems.push(
       `${key("authCreateAppRegistrations")} = true creates the api's and the web app's registrations; unset authEntraClientId and authSpaClientId, or set authCreateAppRegistrations to false to use existing ones`,
     );
+  }
+  if (config.gatewayEnabled) {
+    // The gateway validates Entra tokens for the api's registration and calls the api as that
+    // registration's audience: without one there is nothing to validate or to call.
+    if (!config.authEntraClientId && !config.authCreateAppRegistrations) {
+      problems.push(`${key("gatewayEnabled")} = true needs Entra sign-in: ${key("authEntraClientId")} (the api's registration the gateway validates tokens for), or ${key("authCreateAppRegistrations")} = true`);
+    }
+    if (!config.gatewayPublisherEmail) problems.push(`${key("gatewayEnabled")} = true needs ${key("gatewayPublisherEmail")} (API Management requires a publisher email)`);
   }
   if (config.zoneRedundant && config.webPubSubSku !== "Premium_P1") {
     problems.push(

@@ -19,8 +19,10 @@ const platform = createPlatform(config, {
 const content = deployContent(platform);
 
 export const resourceGroupName = platform.outputs.resourceGroupName;
-/** The api the web app calls. */
+/** The api's Function App. */
 export const apiUrl = platform.outputs.appUrls.api;
+/** Where the web app calls the api: the API gateway when it is on (gatewayEnabled), else the api's Function App. */
+export const apiBaseUrl = platform.outputs.apiBaseUrl;
 export const webUrl = platform.outputs.webUrl;
 export const webPubSubEndpoint = platform.outputs.webPubSubEndpoint;
 export const appNames = platform.outputs.appNames;

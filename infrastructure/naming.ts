@@ -51,6 +51,8 @@ export interface ResourceNames {
   readonly actionGroupShortName: string;
   /** The identity the log alert rules query the workspace with. */
   readonly alertsIdentity: string;
+  /** The optional API gateway (API Management). */
+  readonly gateway: GatewayNames;
 }
 
 /** A private endpoint's name, from the short name of what it connects to (`host-blob`, `cosmos`). */
@@ -61,6 +63,18 @@ export function privateEndpointName(base: string, target: string): string {
 /** An alert rule's name, from its short key (`dead-letters-jobs`). */
 export function alertRuleName(base: string, key: string): string {
   return `${base}-${key}`;
+}
+
+export interface GatewayNames {
+  /**
+   * Start of the API Management service name: the service is `<servicePrefix>-<suffix>`, the suffix
+   * random and kept in the stack's state ({@link gatewayServiceName}). A deleted API Management
+   * service stays soft-deleted for 48 hours and its name (a global DNS name) cannot be reused in
+   * that time, so a fixed name would make `pulumi destroy` then `pulumi up` fail.
+   */
+  readonly servicePrefix: string;
+  /** The gateway's user-assigned identity. */
+  readonly identity: string;
 }
 
 /** Length and character rules of each name, as Azure documents them; tests check every name against these. */
@@ -83,7 +97,20 @@ export const nameRules = {
   actionGroupShortName: { min: 1, max: 12, pattern: /^[a-z0-9][a-z0-9-]*$/ },
   // Alert rules: no `*#&+:<>?@%{}\/;` and no trailing space or dot.
   alertRule: { min: 1, max: 260, pattern: /^[a-z0-9][a-z0-9_.-]*[a-z0-9_]$/ },
+  // Microsoft.ApiManagement/service: a letter first, letters, digits and hyphens, no hyphen last.
+  apiManagement: { min: 1, max: 50, pattern: /^[a-z][a-z0-9-]*[a-z0-9]$/ },
 } as const;
+
+/** Length of the random part of the API Management service name. */
+export const GATEWAY_SUFFIX_LENGTH = 6;
+
+/** The API Management service name: the stack's prefix and the random suffix of this incarnation. */
+export function gatewayServiceName(servicePrefix: string, suffix: string): string {
+  if (!new RegExp(`^[a-z0-9]{${GATEWAY_SUFFIX_LENGTH}}$`).test(suffix)) {
+    throw new Error(`gateway name suffix "${suffix}" must be ${GATEWAY_SUFFIX_LENGTH} lowercase letters or digits`);
+  }
+  return `${servicePrefix}-${suffix}`;
+}
 
 /**
  * The Functions host ID Azure derives from a site name: its first 32 characters, lowercased
@@ -154,5 +181,6 @@ export function resourceNames(input: NamingInput): ResourceNames {
     actionGroup: `${base}-alerts`,
     actionGroupShortName: `${input.prefix}-${stackSlug(input.stack, 11 - input.prefix.length)}`.replace(/-+$/, "").slice(0, 12),
     alertsIdentity: `${base}-alerts-id`,
+    gateway: { servicePrefix: `${base}-gw`, identity: `${base}-gw-id` },
   };
 }

@@ -23,6 +23,10 @@ import { Monitoring } from "./components/monitoring";
 import { FunctionApp, type AlwaysReady, type AppNetwork, type EntraAuthentication, type HostNeeds } from "./components/function-app";
 import { Network, type PrivateEndpointTarget } from "./components/network";
 import { Alerts, type LogAlert } from "./components/alerts";
+import { ApiGateway } from "./components/gateway";
+import type { OpenApiDocument } from "./components/gateway-routes";
+import { buildOpenApiDocument } from "../functions/src/api/openapi";
+import { DEFAULT_API_SCOPE } from "../web/src/runtime-config";
 import type { Grantee } from "./components/grant";
 import type { Link } from "./components/link";
 import { AppRegistrations } from "./components/app-registrations";
@@ -49,9 +53,25 @@ export function anonymousPaths(service: ServiceName): string[] {
   return (declarationOf(service).http?.anonymousRoutes ?? []).map((route) => `/api/${route}`);
 }
 
+/**
+ * The OpenAPI document of each browser-facing service: the gateway imports the service's routes
+ * from it (the same document its /api/openapi.json serves).
+ */
+export const openApiDocuments: Partial<Record<ServiceName, () => OpenApiDocument>> = { api: buildOpenApiDocument };
+
+/** The Functions host's route prefix: every HTTP route of a service is below it. */
+export const FUNCTIONS_ROUTE_PREFIX = "/api";
+
 /** The stack outputs: URLs and names for people and for the code-deployment step. No secrets. */
 export interface StackOutputs {
   readonly resourceGroupName: pulumi.Output<string>;
+  /**
+   * Where browsers call the api (`<origin>`; the web app adds `/api/...`): the gateway when it is
+   * on, else the api's Function App. The web app's config.json takes its apiBaseUrl from here.
+   */
+  readonly apiBaseUrl: pulumi.Output<string>;
+  /** The API gateway's URL; only when the gateway is on. */
+  readonly gatewayUrl?: pulumi.Output<string>;
   readonly webUrl: pulumi.Output<string>;
   readonly webPubSubEndpoint: pulumi.Output<string>;
   /** Every Function App's name and URL, by service. */
@@ -94,6 +114,8 @@ export interface Platform {
   /** Alerts and the job-pipeline workbook (config `alertEmail` / `alertActionGroupId`); absent otherwise. */
   readonly alerts?: Alerts;
   readonly apps: Readonly<Record<ServiceName, FunctionApp<ServiceName>>>;
+  /** The API gateway in front of the browser-facing services (config gatewayEnabled). */
+  readonly gateway?: ApiGateway;
   /** The principal running `pulumi up`: it uploads code and the website keylessly. */
   readonly deployer: Grantee;
   /** The deployer's write grant on `$web`; the site upload must wait for it. */
@@ -192,6 +214,25 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
       })
     : undefined;
 
+  // The API gateway, when on, exists before the apps: the browser-facing ones admit only its identity.
+  const gateway = config.gatewayEnabled
+    ? new ApiGateway("gateway", {
+        ...placement,
+        servicePrefix: name((n) => n.gateway.servicePrefix),
+        identityName: name((n) => n.gateway.identity),
+        sku: config.gatewaySku,
+        units: config.gatewayUnits,
+        publisherEmail: config.gatewayPublisherEmail ?? missingSetting("gatewayPublisherEmail"),
+        publisherName: context.project,
+        allowedOrigins: [storage.webOrigin],
+        telemetry: {
+          applicationInsightsId: monitoring.applicationInsights.id,
+          connectionString: monitoring.connectionString,
+          grant: (grantee) => [monitoring.grantPublish(grantee)],
+        },
+      })
+    : undefined;
+
   /** The component that owns a link's resource, resolving it. */
   const linkTo = (declaration: AnyLinkDeclaration): Link => {
     switch (declaration.kind) {
@@ -216,13 +257,19 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     };
     // Browser-facing HTTP services: CORS for the web origin, and Entra sign-in in front when configured.
     const browserFacing = http?.browserFacing === true;
+    // Behind the gateway, the gateway's identity is the only caller admitted (403 for any other token).
     const entraAuthentication: EntraAuthentication | undefined =
       browserFacing && signIn
         ? {
             clientId: signIn.apiClientId,
             tenantId: signIn.tenantId,
             excludedPaths: anonymousPaths(service),
-            ...(allowedApplications.length > 0 ? { allowedApplications } : {}),
+            // Behind the gateway the api admits only the gateway's identity; otherwise the named clients.
+            ...(gateway
+              ? { allowedCallers: { applications: [gateway.identityClientId], principals: [gateway.principalId] } }
+              : allowedApplications.length > 0
+                ? { allowedCallers: { applications: allowedApplications } }
+                : {}),
           }
         : undefined;
     const alwaysReady: AlwaysReady[] = http?.alwaysReadyConfig ? [{ name: "http", instanceCount: config[http.alwaysReadyConfig] }] : [];
@@ -239,7 +286,8 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
       instanceMemoryMb: config.functionMemoryMb,
       maximumInstanceCount: config.functionMaximumInstances,
       alwaysReady,
-      ...(browserFacing ? { corsAllowedOrigins: [storage.webOrigin] } : {}),
+      // Browsers call the gateway, not the app, when it is on: no CORS on the app then.
+      ...(browserFacing && !gateway ? { corsAllowedOrigins: [storage.webOrigin] } : {}),
       ...(entraAuthentication ? { entraAuthentication } : {}),
       ...(appNetwork ? { network: appNetwork } : {}),
       ...(config.zoneRedundant ? { zoneRedundant: true } : {}),
@@ -248,16 +296,33 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
 
   const alerts = createAlerts(config, { placement, name, monitoring, messaging, database });
 
+  // Each browser-facing service behind the gateway, at the path that is its name.
+  for (const service of browserFacingServices) {
+    if (!gateway) break;
+    const http = declarationOf(service).http;
+    const document = openApiDocuments[service] ?? missingDocument(service);
+    gateway.serve(service, {
+      path: service,
+      displayName: declarationOf(service).description,
+      document: document(),
+      routePrefix: FUNCTIONS_ROUTE_PREFIX,
+      anonymousRoutes: http?.anonymousRoutes ?? [],
+      backendUrl: apps[service].url,
+      entra: { tenantId: client.tenantId, clientId: (signIn ?? missingSetting("authEntraClientId or authCreateAppRegistrations")).apiClientId, requiredScope: DEFAULT_API_SCOPE },
+      rateLimits: { perUser: config.gatewayUserRateLimit, perIp: config.gatewayAnonymousRateLimit, periodSeconds: config.gatewayRateLimitPeriodSeconds },
+    });
+  }
+
   const deployer: Grantee = { granteeName: "deployer", principalId: client.objectId, principalType: config.deployerPrincipalType };
   // Code needs no storage grant for the deployer: OneDeploy is authorised on the site (ARM RBAC), and
   // the site itself writes the package into its deployment container with its own identity.
   const deployerGrants = [storage.grantWebsiteWrite(deployer)];
 
-  // The web app calls the first browser-facing service; it signs in only when the web app's own
-  // registration is known (otherwise it could not ask for tokens, and says sign-in is not configured).
-  const webApi = serviceNames.find((service) => declarationOf(service).http?.browserFacing);
+  // The web app calls its api (through the gateway when it is on); it signs in only when the web
+  // app's own registration is known (otherwise it could not ask for tokens, and says sign-in is not configured).
+  const apiBaseUrl = gateway ? gateway.url : apps[theWebAppsApi()].url;
   const site = pulumi
-    .all([webApi ? apps[webApi].url : "", storage.dataBlobEndpoint, realtime.serviceUri, signIn?.apiClientId, signIn?.webClientId, signIn?.tenantId])
+    .all([apiBaseUrl, storage.dataBlobEndpoint, realtime.serviceUri, signIn?.apiClientId, signIn?.webClientId, signIn?.tenantId])
     .apply(([apiUrl, blobEndpoint, webPubSubEndpoint, apiClientId, webClientId, tenantId]): SiteEnvironmentValues => ({
       apiUrl,
       blobEndpoint,
@@ -267,6 +332,8 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
 
   const outputs: StackOutputs = {
     resourceGroupName,
+    apiBaseUrl,
+    ...(gateway ? { gatewayUrl: gateway.url } : {}),
     webUrl: storage.websiteUrl,
     webPubSubEndpoint: realtime.serviceUri,
     appNames: perService((service) => apps[service].appName),
@@ -290,6 +357,7 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     deployer,
     deployerGrants,
     ...(appRegistrations ? { appRegistrations } : {}),
+    ...(gateway ? { gateway } : {}),
     site,
     outputs,
   };
@@ -362,6 +430,27 @@ function createAlerts(
     workbook: { displayName: "Job pipeline", serializedData: workbook },
     ruleName: (key) => name((n) => alertRuleName(n.base, key)),
   });
+}
+
+/** The services browsers call (CORS, Entra sign-in, the gateway). */
+const browserFacingServices = serviceNames.filter((service) => declarationOf(service).http?.browserFacing === true);
+
+/** The service the web app calls: its api base URL points there (or at the gateway in front of it). */
+function theWebAppsApi(): ServiceName {
+  const [service, ...others] = browserFacingServices;
+  if (!service || others.length > 0) {
+    throw new Error(`the web app calls exactly one browser-facing service; the registry has ${browserFacingServices.length ? browserFacingServices.join(", ") : "none"}`);
+  }
+  return service;
+}
+
+function missingDocument(service: string): never {
+  throw new Error(`service "${service}" is browser-facing but has no OpenAPI document in openApiDocuments: the gateway imports its routes from it`);
+}
+
+/** parseConfig already refuses a gateway without these; this keeps a hand-built config honest. */
+function missingSetting(key: string): never {
+  throw new Error(`gatewayEnabled needs ${key}`);
 }
 
 function missing(service: string): never {

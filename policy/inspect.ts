@@ -37,6 +37,28 @@ export function findCredentials(value: unknown, path = "$", seen = new Set<objec
   return found;
 }
 
+/**
+ * API Management custom properties that turn off TLS 1.0/1.1 towards clients and backends on the
+ * classic tiers (the v2 and Consumption tiers take no protocol settings and speak TLS 1.2).
+ */
+export const apimLegacyProtocolProperties = [
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls10",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls11",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls10",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls11",
+] as const;
+
+/** API Management tiers whose protocols and ciphers cannot be changed (TLS 1.2 and newer only). */
+export const apimFixedTlsTiers = ["Consumption", "BasicV2", "StandardV2", "PremiumV2"] as const;
+
+/** The `<origin>` values of a `cors` policy in API Management policy XML. */
+export function corsOrigins(policyXml: string): string[] {
+  return [...policyXml.matchAll(/<origin>\s*([^<]*?)\s*<\/origin>/g)].map((match) => match[1] ?? "");
+}
+
+/** Request or response headers that carry credentials: never logged. */
+export const credentialHeaders = ["authorization", "cookie", "set-cookie", "ocp-apim-subscription-key", "x-ms-client-principal", "x-ms-token-aad-access-token"] as const;
+
 /** The role GUID at the end of a role definition ID (`/subscriptions/…/roleDefinitions/<guid>`), lowercased. */
 export function roleGuid(roleDefinitionId: string): string {
   return (roleDefinitionId.split("/").pop() ?? "").toLowerCase();

@@ -17,6 +17,7 @@ import {
   type StackValidationPolicy,
 } from "@pulumi/policy";
 import * as pulumi from "@pulumi/pulumi";
+import * as apimanagement from "@pulumi/azure-native/apimanagement";
 import * as applicationinsights from "@pulumi/azure-native/applicationinsights";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as cosmosdb from "@pulumi/azure-native/cosmosdb";
@@ -26,7 +27,19 @@ import * as servicebus from "@pulumi/azure-native/servicebus";
 import * as storage from "@pulumi/azure-native/storage";
 import * as web from "@pulumi/azure-native/web";
 import * as webpubsub from "@pulumi/azure-native/webpubsub";
-import { findCredentials, flexRejectedAppSettings, flexRejectedSiteConfig, isFlexSite, roleGuid, scopeLevel, tlsAtLeast } from "./inspect";
+import {
+  apimFixedTlsTiers,
+  apimLegacyProtocolProperties,
+  corsOrigins,
+  credentialHeaders,
+  findCredentials,
+  flexRejectedAppSettings,
+  flexRejectedSiteConfig,
+  isFlexSite,
+  roleGuid,
+  scopeLevel,
+  tlsAtLeast,
+} from "./inspect";
 
 interface RuleSpec {
   readonly name: string;
@@ -540,6 +553,139 @@ const functionAppPolicies: ResourceValidationPolicy[] = [
   },
 ];
 
+type DiagnosticProps = pulumi.Unwrap<apimanagement.DiagnosticArgs>;
+
+const gatewayPolicies: ResourceValidationPolicy[] = [
+  ruleFor(
+    {
+      name: "apim-tier-with-caller-limits",
+      description:
+        "The API gateway is not on the Consumption tier: Consumption has no rate-limit-by-key, and browsers carry no subscription keys, so it could limit no caller (api-management-gateways-overview).",
+      enforcementLevel: "mandatory",
+      severity: "medium",
+    },
+    apimanagement.ApiManagementService,
+    (service, report) => {
+      if (service.sku.name === "Consumption") report("sku.name is Consumption; use BasicV2 or StandardV2 for per-caller rate limits.");
+    },
+  ),
+  ruleFor(
+    {
+      name: "apim-managed-identity",
+      description: "API Management runs with a managed identity (identity.type not None): it calls backends and sends logs with it instead of keys.",
+      enforcementLevel: "mandatory",
+      severity: "high",
+    },
+    apimanagement.ApiManagementService,
+    (service, report) => {
+      const type = service.identity?.type ?? "None";
+      if (!/assigned/i.test(type)) report(`identity.type is ${type}; give the gateway a managed identity.`);
+    },
+  ),
+  ruleFor(
+    {
+      name: "apim-classic-tls-1-2",
+      description:
+        "Classic API Management tiers turn off TLS 1.0 and 1.1 to clients and backends (customProperties ...Protocols.Tls10/Tls11 = \"False\"); the v2 and Consumption tiers speak TLS 1.2 and take no such setting.",
+      enforcementLevel: "mandatory",
+      severity: "high",
+      tags: ["CKV_AZURE_173"],
+    },
+    apimanagement.ApiManagementService,
+    (service, report) => {
+      if ((apimFixedTlsTiers as readonly string[]).includes(service.sku.name)) return;
+      const enabled = apimLegacyProtocolProperties.filter((key) => String(service.customProperties?.[key] ?? "True").toLowerCase() !== "false");
+      if (enabled.length > 0) report(`customProperties leave ${enabled.join(", ")} on; set each to "False".`);
+    },
+  ),
+  ruleFor(
+    {
+      name: "apim-min-api-version",
+      description:
+        "API Management refuses management calls from API versions before 2019-12-01 (apiVersionConstraint.minApiVersion), which lack today's secret handling (Azure Policy \"API Management minimum API version should be set to 2019-12-01 or higher\").",
+      enforcementLevel: "advisory",
+      severity: "medium",
+    },
+    apimanagement.ApiManagementService,
+    (service, report) => {
+      const version = service.apiVersionConstraint?.minApiVersion;
+      if (!version || version < "2019-12-01") report(`apiVersionConstraint.minApiVersion is ${version ?? "unset"}; set 2019-12-01 or later.`);
+    },
+  ),
+  ruleFor(
+    {
+      name: "apim-api-https-only",
+      description: "Gateway APIs accept HTTPS only (protocols [\"https\"]) and call their backend over HTTPS (serviceUrl https://): tokens never cross the network in clear.",
+      enforcementLevel: "mandatory",
+      severity: "high",
+      tags: ["CKV_AZURE_215"],
+    },
+    apimanagement.Api,
+    (api, report) => {
+      const protocols = api.protocols ?? [];
+      if (protocols.length === 0 || protocols.some((protocol) => protocol.toLowerCase() !== "https")) report(`protocols are ${JSON.stringify(protocols)}; allow only "https".`);
+      if (api.serviceUrl !== undefined && !api.serviceUrl.toLowerCase().startsWith("https://")) report(`serviceUrl ${api.serviceUrl} is not https://.`);
+    },
+  ),
+  {
+    name: "apim-cors-named-origins",
+    description: "Gateway CORS policies name their origins (no <origin>*</origin>): any website could otherwise drive a signed-in browser's calls.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: [apimanagement.Policy, apimanagement.ApiPolicy].map((type) =>
+      validateResourceOfType(type, (policy, _args, report) => {
+        if (corsOrigins(policy.value).includes("*")) report("a cors policy allows every origin (<origin>*</origin>); list the web origin instead.");
+      }),
+    ),
+  },
+  ruleFor(
+    {
+      name: "apim-logger-keyless",
+      description:
+        "Application Insights loggers send with a managed identity (credentials.connectionString + identityClientId), never an instrumentation key alone: with local auth off a key logs nothing, and it is a credential in the state.",
+      enforcementLevel: "mandatory",
+      severity: "high",
+    },
+    apimanagement.Logger,
+    (logger, report) => {
+      if (logger.loggerType !== "applicationInsights") return;
+      const credentials = logger.credentials ?? {};
+      if (!credentials["connectionString"] || !credentials["identityClientId"]) report("credentials need connectionString and identityClientId (the gateway's managed identity).");
+      if (credentials["instrumentationKey"] !== undefined) report("credentials.instrumentationKey is set; use the connection string with a managed identity.");
+    },
+  ),
+  ruleFor(
+    {
+      name: "apim-diagnostic-no-credential-headers",
+      description: "Gateway request logs never record headers that carry credentials (Authorization, Cookie, subscription keys, Easy Auth principals).",
+      enforcementLevel: "mandatory",
+      severity: "high",
+    },
+    apimanagement.Diagnostic,
+    (diagnostic, report) => {
+      for (const side of ["frontend", "backend"] as const) {
+        for (const direction of ["request", "response"] as const) {
+          const logged = (diagnostic[side]?.[direction]?.headers ?? []).map((h) => h.toLowerCase());
+          const credentials = logged.filter((header) => (credentialHeaders as readonly string[]).some((c) => header === c || header.startsWith(`${c}-`)));
+          if (credentials.length > 0) report(`${side}.${direction}.headers logs ${credentials.join(", ")}.`);
+        }
+      }
+    },
+  ),
+  ruleFor(
+    {
+      name: "apim-diagnostic-w3c",
+      description: "Gateway diagnostics use W3C trace context (httpCorrelationProtocol W3C): the backend continues the gateway's trace, so one trace spans the request end to end.",
+      enforcementLevel: "advisory",
+      severity: "low",
+    },
+    apimanagement.Diagnostic,
+    (diagnostic: DiagnosticProps, report) => {
+      if (diagnostic.httpCorrelationProtocol !== "W3C") report(`httpCorrelationProtocol is ${diagnostic.httpCorrelationProtocol ?? "unset (Legacy)"}; set W3C.`);
+    },
+  ),
+];
+
 const monitoringPolicies: ResourceValidationPolicy[] = [
   ruleFor(
     {
@@ -714,6 +860,7 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
   ...serviceBusPolicies,
   ...webPubSubPolicies,
   ...functionAppPolicies,
+  ...gatewayPolicies,
   ...monitoringPolicies,
   ...accessPolicies,
   ...stackPolicies,

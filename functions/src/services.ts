@@ -48,6 +48,12 @@ export const services = defineServices({
         description:
           'Whether App Service Authentication runs in front of the api ("true" only then): the x-ms-client-principal headers identify callers only because it strips and sets them; without it anyone could forge them, so they are ignored',
       },
+      API_GATEWAY: {
+        from: { config: "gatewayEnabled" },
+        parse: flag,
+        description:
+          'Whether the API gateway is in front of the api ("true" only then): App Service Authentication then admits only the gateway\'s identity, and the user is the one the gateway names in x-gateway-user-id',
+      },
       ALLOW_DEVELOPMENT_IDENTITY: {
         scope: "local",
         local: "true",

@@ -30,11 +30,23 @@ export interface EntraAuthentication {
    */
   readonly excludedPaths?: string[];
   /**
-   * Client applications whose tokens are accepted (the token's `azp`/`appid`); others get 403.
-   * Without it, any application of the tenant that obtains a token for the api is accepted.
+   * Admit only these callers (App Service Authentication's built-in authorization policy, 403 for
+   * anyone else): the tokens' `azp`/`appid` must be one of `applications` and their `oid` one of
+   * `principals`. Everyone with a valid token for the registration by default.
    * @default undefined
    */
-  readonly allowedApplications?: pulumi.Input<pulumi.Input<string>[]>;
+  readonly allowedCallers?: AllowedCallers;
+}
+
+/** The callers App Service Authentication admits, e.g. only the API gateway's managed identity. */
+export interface AllowedCallers {
+  /** Client IDs (`azp` in v2 tokens, `appid` in v1). */
+  readonly applications: pulumi.Input<string>[];
+  /**
+   * Object IDs (`oid`).
+   * @default any principal of an admitted application
+   */
+  readonly principals?: pulumi.Input<string>[];
 }
 
 /** Outbound virtual-network integration of a Flex Consumption app. */
@@ -286,7 +298,14 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
               registration: { clientId: auth.clientId, openIdIssuer: pulumi.interpolate`https://login.microsoftonline.com/${auth.tenantId}/v2.0` },
               validation: {
                 allowedAudiences: [auth.clientId, pulumi.interpolate`api://${auth.clientId}`],
-                ...(auth.allowedApplications ? { defaultAuthorizationPolicy: { allowedApplications: auth.allowedApplications } } : {}),
+                ...(auth.allowedCallers
+                  ? {
+                      defaultAuthorizationPolicy: {
+                        allowedApplications: auth.allowedCallers.applications,
+                        ...(auth.allowedCallers.principals ? { allowedPrincipals: { identities: auth.allowedCallers.principals } } : {}),
+                      },
+                    }
+                  : {}),
               },
             },
           },

@@ -41,12 +41,10 @@ beforeAll(async () => {
       storageSku: "Standard_ZRS",
       webPubSubSku: "Premium_P1",
       alertEmail: "ops@example.com",
+      gatewayEnabled: "true",
+      gatewayPublisherEmail: "ops@example.com",
     }),
-    {
-      project: projectName,
-      stack: "dev",
-      client: getClientConfigOutput(),
-    },
+    { project: projectName, stack: "dev", client: getClientConfigOutput() },
   );
   outputs = (await valueOf(pulumi.output({ ...bootstrap.outputs }))) as Record<string, unknown>;
   await valueOf(pulumi.output(platform.outputs));
@@ -190,7 +188,8 @@ describe("what the CI identity may do", () => {
     const [permission] = role["permissions"] as { actions: string[]; notActions: string[] }[];
     expect(permission!.actions).toEqual(platformActions());
     expect(permission!.notActions).toEqual(expect.arrayContaining(["Microsoft.Storage/storageAccounts/listKeys/action", "Microsoft.DocumentDB/databaseAccounts/listKeys/action"]));
-    expect(platformNotActions.every((a) => /(listKeys|regeneratekey|Sas|listConnectionStrings)/i.test(a))).toBe(true);
+    expect(platformNotActions.every((a) => /(listKeys|regeneratekey|Sas|listConnectionStrings|listSecrets|listValue|generateToken)/i.test(a))).toBe(true);
+    expect(permission!.notActions).toEqual(expect.arrayContaining(["Microsoft.ApiManagement/service/subscriptions/listSecrets/action", "Microsoft.ApiManagement/service/namedValues/listValue/action"]));
     expect(String(assignment("ci-deploys-platform")["roleDefinitionId"])).toContain("ci-platform-role");
   });
 

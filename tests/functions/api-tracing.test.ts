@@ -63,3 +63,37 @@ it("carries the request's trace through the server span and the producer span in
     await client.close();
   }
 });
+
+it("behind the API gateway: continues the gateway's W3C trace into the message and queues the job for the user the gateway names", async () => {
+  // What API Management sends with W3C correlation on: its own traceparent, Easy Auth's principal
+  // headers for the gateway's identity, and the user it validated in x-gateway-user-id.
+  const gatewayTraceId = "0af7651916cd43dd8448eb211c80319c";
+  const gatewaySpanId = "b7ad6b7169203331";
+  const context = new InvocationContext({ invocationId: "gateway-trace-test", functionName: "jobs" });
+  const handlers = createApiHandlers(async () => ({ ...deps, identity: { trustAppServiceAuthentication: true, behindGateway: true, allowDevelopmentIdentity: false } }));
+  const response = decode(
+    await handlers.jobs(
+      httpRequest({
+        method: "POST",
+        path: "/api/jobs",
+        headers: {
+          traceparent: `00-${gatewayTraceId}-${gatewaySpanId}-01`,
+          "x-ms-client-principal-id": "gateway-principal",
+          "x-gateway-user-id": "user-behind-gateway",
+        },
+        json: { kind: "text", text: "through the gateway" },
+      }),
+      context,
+    ),
+  );
+  expect(response.status).toBe(202);
+
+  const client = new ServiceBusClient(platform.settings.ServiceBus!);
+  try {
+    const [message] = await client.createReceiver(TEST_QUEUE_NAME, { receiveMode: "receiveAndDelete" }).receiveMessages(1, { maxWaitTimeInMs: 2_000 });
+    expect(parseTraceparent(message?.applicationProperties?.traceparent)?.traceId).toBe(gatewayTraceId);
+    expect(message?.body).toMatchObject({ userId: "user-behind-gateway" });
+  } finally {
+    await client.close();
+  }
+});

@@ -37,6 +37,23 @@ describe("identity", () => {
     expect(callerFrom(headers({ "x-ms-client-principal-id": "abc" }), local)).toBeUndefined();
   });
 
+  it("behind the API gateway, takes the user from the gateway's header, and only on a request App Service Authentication authenticated", () => {
+    const gateway = { ...azure, behindGateway: true };
+    // Easy Auth admits only the gateway's identity: its principal headers name the gateway.
+    const fromGateway = { "x-ms-client-principal-id": "gateway-principal", "x-gateway-user-id": "user-oid-1" };
+    expect(callerFrom(headers(fromGateway), gateway)).toEqual({ userId: "user-oid-1", source: "apiGateway" });
+    expect(callerFrom(headers({ "x-ms-client-principal": principal([{ typ: "oid", val: "gateway-principal" }]), "x-gateway-user-id": "user-oid-2" }), gateway)?.userId).toBe("user-oid-2");
+    // Never the gateway itself: without the gateway's header there is no user.
+    expect(callerFrom(headers({ "x-ms-client-principal-id": "gateway-principal" }), gateway)).toBeUndefined();
+    // A header nothing authenticated (no Easy Auth principal) is anyone's to forge.
+    expect(callerFrom(headers({ "x-gateway-user-id": "user-oid-1" }), gateway)).toBeUndefined();
+    expect(callerFrom(headers({ ...fromGateway, "x-gateway-user-id": "has space" }), gateway)).toBeUndefined();
+    // Without App Service Authentication nothing is trusted, gateway or not.
+    expect(callerFrom(headers(fromGateway), { ...gateway, trustAppServiceAuthentication: false })).toBeUndefined();
+    // Not behind the gateway, its header means nothing.
+    expect(callerFrom(headers(fromGateway), azure)).toEqual({ userId: "gateway-principal", source: "appServiceAuthentication" });
+  });
+
   it("honours x-dev-user only when the local-only setting allows it", () => {
     expect(callerFrom(headers({ "x-dev-user": "dev" }), azure)).toBeUndefined();
     expect(callerFrom(headers({ "x-dev-user": "dev" }), local)).toEqual({ userId: "dev", source: "development" });

@@ -12,6 +12,7 @@ const common = {
   UPLOAD_MAX_BYTES: "1048576",
   UPLOAD_URL_TTL_SECONDS: "600",
   APP_SERVICE_AUTHENTICATION: "true",
+  API_GATEWAY: "false",
 };
 
 describe("createApiDependencies", () => {
@@ -31,6 +32,7 @@ describe("createApiDependencies", () => {
     expect((deps.uploads as BlobUploads).signing).toBe("userDelegation");
     expect(deps.identity.allowDevelopmentIdentity).toBe(false);
     expect(deps.identity.trustAppServiceAuthentication).toBe(true);
+    expect(deps.identity.behindGateway).toBe(false);
     expect(deps.uploadMaxBytes).toBe(1048576);
     expect(deps.uploadUrlTtlSeconds).toBe(600);
     await deps.queue.close();

@@ -69,6 +69,8 @@ describe("settings on the local platform", () => {
       UPLOAD_MAX_BYTES: String(defaultConfig.uploadMaxBytes),
       UPLOAD_URL_TTL_SECONDS: String(defaultConfig.uploadUrlTtlSeconds),
       APP_SERVICE_AUTHENTICATION: "false",
+      // No gateway on the local platform: the web app calls the local api directly.
+      API_GATEWAY: "false",
       ALLOW_DEVELOPMENT_IDENTITY: "true",
     });
   });
@@ -85,8 +87,10 @@ describe("loadSettings", () => {
       UPLOAD_MAX_BYTES: "1048576",
       UPLOAD_URL_TTL_SECONDS: "600",
       APP_SERVICE_AUTHENTICATION: "true",
+      API_GATEWAY: "true",
       ALLOW_DEVELOPMENT_IDENTITY: "true",
     });
+    expect(settings.API_GATEWAY).toBe(true);
     expect(settings.Cosmos).toEqual({ mode: "identity", endpoint: "https://acct.documents.azure.com:443/" });
     expect(settings.DataStorage).toEqual({ mode: "connectionString", connectionString: "UseDevelopmentStorage=true" });
     expect(settings.WebPubSub).toEqual({ mode: "identity", endpoint: "https://wps.webpubsub.azure.com", clientId: "cid" });

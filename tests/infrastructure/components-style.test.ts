@@ -15,7 +15,7 @@ const sources = readdirSync(directory)
 
 describe("components", () => {
   it("are the expected ones", () => {
-    expect(sources.map((s) => s.file).sort()).toEqual(["alerts.ts", "app-registrations.ts", "database.ts", "function-app.ts", "messaging.ts", "monitoring.ts", "network.ts", "realtime.ts", "storage.ts"]);
+    expect(sources.map((s) => s.file).sort()).toEqual(["alerts.ts", "app-registrations.ts", "database.ts", "function-app.ts", "gateway.ts", "messaging.ts", "monitoring.ts", "network.ts", "realtime.ts", "storage.ts"]);
   });
 
   for (const { file, text } of sources) {

@@ -44,6 +44,14 @@ describe("parseConfig", () => {
       deployerPrincipalType: "User",
     });
     expect(parseConfig({}).authEntraClientId).toBeUndefined();
+    expect(parseConfig({})).toMatchObject({ gatewayEnabled: false, gatewaySku: "BasicV2", gatewayUnits: 1, gatewayRateLimitPeriodSeconds: 60 });
+  });
+
+  it("turns the gateway on with the api's registration and a publisher email, reading the flag as Pulumi stores it", () => {
+    const on = parseConfig({ gatewayEnabled: "true", authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444", gatewayPublisherEmail: "ops@example.com" });
+    expect(on).toMatchObject({ gatewayEnabled: true, gatewayPublisherEmail: "ops@example.com" });
+    expect(parseConfig({ gatewayEnabled: "false" }).gatewayEnabled).toBe(false);
+    expect(parseConfig({ gatewayEnabled: true, authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444", gatewayPublisherEmail: "ops@example.com" }).gatewayEnabled).toBe(true);
   });
 
   it("accepts numbers as the strings Pulumi stores", () => {
@@ -98,6 +106,12 @@ describe("parseConfig", () => {
     ["a flag that is not a boolean", { authCreateAppRegistrations: "yes" }, ["authCreateAppRegistrations", "true, false"]],
     ["more always-ready than maximum instances", { apiAlwaysReadyInstances: "60", functionMaximumInstances: "50" }, ["apiAlwaysReadyInstances", "50"]],
     ["a misspelt key", { functionMemory: "2048" }, ["functionMemory", "not a setting", "functionMemoryMb"]],
+    ["a gateway flag that is not a boolean", { gatewayEnabled: "yes" }, ["gatewayEnabled", "true, false"]],
+    ["the Consumption gateway tier (no per-caller limits)", { gatewaySku: "Consumption" }, ["gatewaySku", "BasicV2, StandardV2"]],
+    ["a rate-limit window over API Management's 300 s", { gatewayRateLimitPeriodSeconds: "600" }, ["gatewayRateLimitPeriodSeconds", "1 to 300"]],
+    ["a gateway without the api's app registration", { gatewayEnabled: "true", gatewayPublisherEmail: "ops@example.com" }, ["gatewayEnabled", "authEntraClientId"]],
+    ["a gateway without a publisher email", { gatewayEnabled: "true", authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444" }, ["gatewayPublisherEmail"]],
+    ["a publisher email that is none", { gatewayPublisherEmail: "ops" }, ["gatewayPublisherEmail", "email"]],
   ];
   for (const [what, raw, mentions] of rejected) {
     it(`rejects ${what}, naming the key and the allowed values`, () => {
@@ -167,6 +181,8 @@ describe("Pulumi.dev.yaml", () => {
       storageSku: "Standard_LRS",
       privateNetworking: false,
       zoneRedundant: false,
+      // The gateway has a monthly base fee: dev goes without it.
+      gatewayEnabled: false,
     });
     expect(parseConfig(valuesOf(devStack)).alertEmail).toBeUndefined();
   });

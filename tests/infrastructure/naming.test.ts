@@ -1,7 +1,7 @@
 /** The naming function: every name obeys its service's rules, and stacks never collide. */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { alertRuleName, hostIdOf, nameRules, privateEndpointName, resourceNames, stackHash, type ResourceNames } from "../../infrastructure/naming";
+import { alertRuleName, GATEWAY_SUFFIX_LENGTH, gatewayServiceName, hostIdOf, nameRules, privateEndpointName, resourceNames, stackHash, type ResourceNames } from "../../infrastructure/naming";
 import { serviceNamePattern } from "../../functions/src/platform/service-kinds";
 import { deterministicGuid, roleDefinitionId, subscriptionOf } from "../../infrastructure/roles";
 
@@ -24,6 +24,9 @@ const rulesOf = (names: ResourceNames): [string, string, Rule][] => [
   ["actionGroupShortName", names.actionGroupShortName, nameRules.actionGroupShortName],
   ["alertsIdentity", names.alertsIdentity, nameRules.identity],
   ["alertRule", alertRuleName(names.base, "function-failures-agent"), nameRules.alertRule],
+  // The longest suffix-completed gateway name, and the suffix's worst case: all digits.
+  ["gateway.service", gatewayServiceName(names.gateway.servicePrefix, "9".repeat(GATEWAY_SUFFIX_LENGTH)), nameRules.apiManagement],
+  ["gateway.identity", names.gateway.identity, nameRules.identity],
   ...(["api", "agent"] as const).flatMap((s): [string, string, Rule][] => [
     [`${s}.site`, names.apps[s].site, nameRules.site],
     [`${s}.plan`, names.apps[s].plan, nameRules.plan],
@@ -136,6 +139,12 @@ describe("resourceNames", () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("completes the gateway's name only with a suffix of the expected shape", () => {
+    expect(gatewayServiceName("plat-dev-abc123-gw", "x7k2q9")).toBe("plat-dev-abc123-gw-x7k2q9");
+    expect(() => gatewayServiceName("plat-dev-abc123-gw", "X7K2Q9")).toThrow(/6 lowercase letters or digits/);
+    expect(() => gatewayServiceName("plat-dev-abc123-gw", "")).toThrow(/6 lowercase/);
   });
 
   it("keeps the Service Bus namespace clear of the reserved -sb and -mgmt endings", () => {

@@ -224,6 +224,16 @@ describe("resources", () => {
     expect(stack.resources.filter((r) => r.type.startsWith("azuread:"))).toEqual([]);
   });
 
+  it("without the gateway (the default): no API Management, the web app's (and the named clients') tokens admitted, the app answers browsers itself", () => {
+    expect(stack.resources.filter((r) => r.type.startsWith("azure-native:apimanagement:") || r.name.startsWith("gateway-"))).toEqual([]);
+    expect(platform.gateway).toBeUndefined();
+    const validation = (named(stack, "api-auth").inputs["identityProviders"] as { azureActiveDirectory: { validation: { defaultAuthorizationPolicy?: Record<string, unknown> } } }).azureActiveDirectory.validation;
+    // No principal restriction: that is the gateway's (only its identity may call the api then).
+    expect(validation.defaultAuthorizationPolicy).not.toHaveProperty("allowedPrincipals");
+    expect(appSettings(named(stack, "api-site")).get("API_GATEWAY")).toBe("false");
+    expect(outputs).not.toHaveProperty("gatewayUrl");
+  });
+
   it("api: Easy Auth lets the docs page and every Swagger UI asset through (excluded paths match exactly, or by /*)", () => {
     const excluded = (path: string) => anonymousPaths("api").some((p) => p === path || (p.endsWith("/*") && path.startsWith(p.slice(0, -1))));
     for (const path of ["/api/health", "/api/openapi.json", "/api/docs", ...SWAGGER_UI_ASSET_FILES.map((file) => `/api/docs/${file}`)]) {
@@ -569,6 +579,8 @@ describe("stack outputs", () => {
   it("give the URLs and names the deployment step and people need", () => {
     expect(outputs).toEqual({
       resourceGroupName: names.resourceGroup,
+      // No gateway in this stack: the web app calls the api's Function App.
+      apiBaseUrl: `https://${names.apps.api.site}.azurewebsites.net`,
       webUrl: `https://${names.dataStorageAccount}.z13.web.core.windows.net/`,
       webPubSubEndpoint: `https://${names.webPubSub}.webpubsub.azure.com`,
       appNames: { api: names.apps.api.site, agent: names.apps.agent.site },

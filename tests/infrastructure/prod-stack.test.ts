@@ -77,7 +77,8 @@ describe("the production stack's resources", () => {
       "azure-native:monitor:MetricAlert": 2 * queues.length + 1,
       "azure-native:monitor:ScheduledQueryRule": httpServices + serviceNames.length + 1,
       "azure-native:applicationinsights:Workbook": 1,
-      "azure-native:managedidentity:UserAssignedIdentity": serviceNames.length + 1,
+      // One per app, the alert rules' and the API gateway's.
+      "azure-native:managedidentity:UserAssignedIdentity": serviceNames.length + 2,
       "azure-native:web:WebApp": serviceNames.length,
     });
   });

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unknownCheckingProxy } from "@pulumi/policy";
 import { policies, privilegedRoles } from "../../policy/policies";
-import { findCredentials, roleGuid, scopeLevel, tlsAtLeast } from "../../policy/inspect";
+import { apimLegacyProtocolProperties, findCredentials, roleGuid, scopeLevel, tlsAtLeast } from "../../policy/inspect";
 import { evaluateResource, evaluateStack, isResourcePolicy, isStackPolicy, type Outcome, type ResourceUnderTest } from "./support/evaluate";
 
 const sub = "/subscriptions/11111111-2222-3333-4444-555555555555";
@@ -84,6 +84,36 @@ const compliant = {
       principalId: "p",
       principalType: "ServicePrincipal",
     },
+  },
+  apimService: {
+    type: "azure-native:apimanagement:ApiManagementService",
+    props: {
+      serviceName: "plat-dev-abc123-gw-x7k2q9",
+      sku: { name: "BasicV2", capacity: 1 },
+      identity: { type: "UserAssigned", userAssignedIdentities: { [`${rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/gw`]: {} } },
+      apiVersionConstraint: { minApiVersion: "2021-08-01" },
+      publisherEmail: "ops@example.com",
+      publisherName: "platform",
+    },
+  },
+  apimApi: {
+    type: "azure-native:apimanagement:Api",
+    props: { apiId: "api", path: "api", protocols: ["https"], serviceUrl: "https://api-plat-dev.azurewebsites.net/api", format: "openapi+json", value: "{}" },
+  },
+  apimPolicy: {
+    type: "azure-native:apimanagement:ApiPolicy",
+    props: { apiId: "api", format: "xml", value: "<policies><inbound><cors><allowed-origins><origin>https://platdevdata.z13.web.core.windows.net</origin></allowed-origins></cors></inbound></policies>" },
+  },
+  apimLogger: {
+    type: "azure-native:apimanagement:Logger",
+    props: {
+      loggerType: "applicationInsights",
+      credentials: { connectionString: "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://eastus-8.in.applicationinsights.azure.com/", identityClientId: "c" },
+    },
+  },
+  apimDiagnostic: {
+    type: "azure-native:apimanagement:Diagnostic",
+    props: { loggerId: "l", httpCorrelationProtocol: "W3C", frontend: { request: { headers: ["x-request-id"] } }, backend: { response: { headers: [] } } },
   },
   vault: {
     type: "azure-native:keyvault:Vault",
@@ -334,6 +364,76 @@ const resourceCases: Record<string, ResourceCase> = {
   "rbac-principal-type": {
     pass: [resource("roleAssignment")],
     fail: [{ resource: resource("roleAssignment", (p) => delete p["principalType"]), message: /principalType should be set/ }],
+  },
+  "apim-tier-with-caller-limits": {
+    pass: [resource("apimService"), resource("apimService", (p) => (p["sku"] = { name: "StandardV2", capacity: 2 }))],
+    fail: [{ resource: resource("apimService", (p) => (p["sku"] = { name: "Consumption", capacity: 0 })), message: /Consumption; use BasicV2 or StandardV2/ }],
+  },
+  "apim-managed-identity": {
+    pass: [resource("apimService"), resource("apimService", (p) => (p["identity"] = { type: "SystemAssigned" }))],
+    fail: [
+      { resource: resource("apimService", (p) => delete p["identity"]), message: /identity\.type is None/ },
+      { resource: resource("apimService", (p) => (p["identity"] = { type: "None" })), message: /identity\.type is None/ },
+    ],
+  },
+  "apim-classic-tls-1-2": {
+    pass: [
+      resource("apimService"),
+      resource("apimService", (p) => {
+        p["sku"] = { name: "Developer", capacity: 1 };
+        p["customProperties"] = Object.fromEntries(apimLegacyProtocolProperties.map((key) => [key, "False"]));
+      }),
+    ],
+    fail: [
+      { resource: resource("apimService", (p) => (p["sku"] = { name: "Premium", capacity: 1 })), message: /Protocols\.Tls10.*Backend\.Protocols\.Tls11 on/ },
+      {
+        resource: resource("apimService", (p) => {
+          p["sku"] = { name: "Standard", capacity: 1 };
+          p["customProperties"] = { ...Object.fromEntries(apimLegacyProtocolProperties.map((key) => [key, "False"])), [apimLegacyProtocolProperties[1]]: "True" };
+        }),
+        message: /leave Microsoft\.WindowsAzure\.ApiManagement\.Gateway\.Security\.Protocols\.Tls11 on/,
+      },
+    ],
+  },
+  "apim-min-api-version": {
+    pass: [resource("apimService")],
+    fail: [
+      { resource: resource("apimService", (p) => delete p["apiVersionConstraint"]), message: /unset; set 2019-12-01/ },
+      { resource: resource("apimService", (p) => (p["apiVersionConstraint"] = { minApiVersion: "2018-01-01" })), message: /2018-01-01/ },
+    ],
+  },
+  "apim-api-https-only": {
+    pass: [resource("apimApi")],
+    fail: [
+      { resource: resource("apimApi", (p) => (p["protocols"] = ["http", "https"])), message: /allow only "https"/ },
+      { resource: resource("apimApi", (p) => delete p["protocols"]), message: /protocols are \[\]/ },
+      { resource: resource("apimApi", (p) => (p["serviceUrl"] = "http://api.example.com")), message: /is not https/ },
+    ],
+  },
+  "apim-cors-named-origins": {
+    pass: [resource("apimPolicy"), { ...resource("apimPolicy"), type: "azure-native:apimanagement:Policy" }],
+    fail: [
+      { resource: resource("apimPolicy", (p) => (p["value"] = "<policies><inbound><cors><allowed-origins><origin>*</origin></allowed-origins></cors></inbound></policies>")), message: /every origin/ },
+      { resource: { ...resource("apimPolicy", (p) => (p["value"] = "<origin> * </origin>")), type: "azure-native:apimanagement:Policy" }, message: /every origin/ },
+    ],
+  },
+  "apim-logger-keyless": {
+    pass: [resource("apimLogger"), resource("apimLogger", (p) => ((p["loggerType"] = "azureMonitor"), delete p["credentials"]))],
+    fail: [
+      { resource: resource("apimLogger", (p) => (p["credentials"] = { instrumentationKey: "00000000-0000-0000-0000-000000000000" })), message: /need connectionString and identityClientId[\s\S]*instrumentationKey is set/ },
+      { resource: resource("apimLogger", (p) => delete p["credentials"].identityClientId), message: /identityClientId/ },
+    ],
+  },
+  "apim-diagnostic-no-credential-headers": {
+    pass: [resource("apimDiagnostic"), resource("apimDiagnostic", (p) => delete p["frontend"])],
+    fail: [
+      { resource: resource("apimDiagnostic", (p) => (p["frontend"].request.headers = ["Authorization"])), message: /frontend\.request\.headers logs authorization/ },
+      { resource: resource("apimDiagnostic", (p) => (p["backend"].response.headers = ["x-ms-client-principal-id", "Set-Cookie"])), message: /backend\.response\.headers logs x-ms-client-principal-id, set-cookie/ },
+    ],
+  },
+  "apim-diagnostic-w3c": {
+    pass: [resource("apimDiagnostic")],
+    fail: [{ resource: resource("apimDiagnostic", (p) => (p["httpCorrelationProtocol"] = "Legacy")), message: /Legacy; set W3C/ }],
   },
   "keyvault-purge-protection": {
     pass: [resource("vault")],

@@ -82,6 +82,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     UPLOAD_MAX_BYTES: String(TEST_UPLOAD_MAX_BYTES),
     UPLOAD_URL_TTL_SECONDS: "300",
     APP_SERVICE_AUTHENTICATION: "true",
+    API_GATEWAY: "false",
     ALLOW_DEVELOPMENT_IDENTITY: "true",
   };
 

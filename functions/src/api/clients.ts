@@ -45,6 +45,7 @@ export async function createApiDependencies(env: NodeJS.ProcessEnv): Promise<Api
     realtime: new WebPubSubRealtime(webPubSub),
     identity: {
       trustAppServiceAuthentication: settings.APP_SERVICE_AUTHENTICATION,
+      behindGateway: settings.API_GATEWAY,
       allowDevelopmentIdentity: settings.ALLOW_DEVELOPMENT_IDENTITY === true,
     },
     uploadMaxBytes: settings.UPLOAD_MAX_BYTES,

@@ -6,6 +6,13 @@
  * keep authentication enabled and required in front of the api, and says so through the
  * APP_SERVICE_AUTHENTICATION setting; without it the headers are ignored and callers get 401.
  *
+ * Behind the API gateway (API_GATEWAY=true), Easy Auth lets through only the gateway's own managed
+ * identity, so its principal headers name the gateway, not the user. The gateway validated the
+ * user's token itself and passes the user's object ID in `x-gateway-user-id`, after deleting any
+ * value the client sent; the api takes the user from there, and only from a request Easy Auth
+ * authenticated (the gateway's). It never falls back to the principal headers then: every user
+ * would be the gateway.
+ *
  * On the local platform there is no Easy Auth: a development identity header (`x-dev-user`) is
  * accepted only when ALLOW_DEVELOPMENT_IDENTITY=true, a local-only setting that cannot be set in
  * Azure (the settings contract has no Azure-side slot for it).
@@ -14,18 +21,26 @@
 export interface Caller {
   /** Stable id of the user: owner of jobs, blob prefix, realtime group. */
   readonly userId: string;
-  readonly source: "appServiceAuthentication" | "development";
+  readonly source: "appServiceAuthentication" | "apiGateway" | "development";
 }
 
 export interface IdentityOptions {
   /** App Service Authentication runs in front of the app: only then are its headers the caller's. */
   readonly trustAppServiceAuthentication: boolean;
+  /**
+   * The API gateway is in front: the user comes from its header (App Service Authentication admits
+   * only the gateway).
+   * @default false
+   */
+  readonly behindGateway?: boolean;
   readonly allowDevelopmentIdentity: boolean;
 }
 
 export const PRINCIPAL_ID_HEADER = "x-ms-client-principal-id";
 export const PRINCIPAL_HEADER = "x-ms-client-principal";
 export const DEVELOPMENT_IDENTITY_HEADER = "x-dev-user";
+/** The signed-in user's object ID (`oid`), set by the API gateway from the token it validated. */
+export const GATEWAY_USER_HEADER = "x-gateway-user-id";
 
 /** Claim types that carry the user's stable id, in order of preference. */
 const idClaimTypes = ["http://schemas.microsoft.com/identity/claims/objectidentifier", "oid", "sub", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"];
@@ -48,6 +63,13 @@ export function callerFrom(headers: HeaderSource, options: IdentityOptions): Cal
   if (!options.trustAppServiceAuthentication) return undefined;
   const principalId = headers.get(PRINCIPAL_ID_HEADER)?.trim();
   const principal = headers.get(PRINCIPAL_HEADER);
+  if (options.behindGateway) {
+    // Easy Auth authenticated the caller (it sets the principal headers, and admits only the
+    // gateway's identity); the user is who the gateway says.
+    if (!principalId && !principal) return undefined;
+    const gatewayUser = headers.get(GATEWAY_USER_HEADER)?.trim();
+    return gatewayUser && USER_ID_PATTERN.test(gatewayUser) ? { userId: gatewayUser, source: "apiGateway" } : undefined;
+  }
   const userId = principalId || (principal ? idFromPrincipal(principal) : undefined);
   if (!userId || !USER_ID_PATTERN.test(userId)) return undefined;
   return { userId, source: "appServiceAuthentication" };

@@ -4,7 +4,7 @@
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { PROBLEM_CONTENT_TYPE, ProblemDetails } from "./problem.js";
+import { PROBLEM_CONTENT_TYPE, ProblemDetails } from "./problem";
 import {
   CreateJobRequest,
   CreateUploadRequest,
@@ -14,8 +14,8 @@ import {
   JobView,
   NegotiateResponse,
   UploadResponse,
-} from "./schemas.js";
-import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../shared/job.js";
+} from "./schemas";
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from "../shared/job";
 
 const problem = (description: string) => ({ description, content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemDetails } } });
 const jsonBody = <T extends z.ZodType>(schema: T) => ({ content: { "application/json": { schema } } });

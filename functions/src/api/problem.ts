@@ -28,7 +28,8 @@ export const ProblemDetails = z
   .meta({ id: "ProblemDetails", description: "RFC 9457 problem details" });
 export type ProblemDetails = z.infer<typeof ProblemDetails>;
 
-const statusTitles: Record<number, string> = {
+/** HTTP status phrases used as problem titles (the API gateway uses the same for its own errors). */
+export const statusTitles: Readonly<Record<number, string>> = {
   400: "Bad Request",
   401: "Unauthorized",
   403: "Forbidden",

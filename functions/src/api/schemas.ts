@@ -4,7 +4,7 @@
  * silently dropped.
  */
 import { z } from "zod";
-import { AnalysisResult, JobError, JobInput, JobStatus } from "../shared/job.js";
+import { AnalysisResult, JobError, JobInput, JobStatus } from "../shared/job";
 
 export const CreateJobRequest = JobInput;
 export type CreateJobRequest = z.infer<typeof CreateJobRequest>;

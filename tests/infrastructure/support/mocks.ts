@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { projectName } from "../../../infrastructure/config";
+import { deterministicGuid } from "../../../infrastructure/roles";
 
 export const subscriptionId = "11111111-2222-3333-4444-555555555555";
 export const tenantId = "99999999-8888-7777-6666-555555555555";
@@ -57,6 +58,12 @@ function physicalName(type: string, name: string, inputs: Record<string, unknown
     "azure-native:monitor:ActionGroup": "actionGroupName",
     "azure-native:monitor:MetricAlert": "ruleName",
     "azure-native:monitor:ScheduledQueryRule": "ruleName",
+    "azure-native:apimanagement:ApiManagementService": "serviceName",
+    "azure-native:apimanagement:Api": "apiId",
+    "azure-native:apimanagement:ApiPolicy": "policyId",
+    "azure-native:apimanagement:Policy": "policyId",
+    "azure-native:apimanagement:Logger": "loggerId",
+    "azure-native:apimanagement:Diagnostic": "diagnosticId",
   };
   const key = byType[type];
   if (key && typeof inputs[key] === "string") return inputs[key] as string;
@@ -85,10 +92,16 @@ function computedState(type: string, physical: string): Record<string, unknown> 
       return { hostName: `${physical}.webpubsub.azure.com` };
     case "azure-native:web:WebApp":
       return { defaultHostName: `${physical}.azurewebsites.net` };
+    case "azure-native:apimanagement:ApiManagementService":
+      return { gatewayUrl: `https://${physical}.azure-api.net` };
+    // The dynamic provider's create draws a random suffix; the mock stands in with a fixed one.
+    case "pulumi-nodejs:dynamic/platform:UniqueSuffix":
+      return { suffix: "mock01" };
     case "azure-native:managedidentity:UserAssignedIdentity":
       return { clientId: `client-id-of-${physical}`, principalId: `principal-id-of-${physical}` };
     case "azuread:index/application:Application":
-      return { clientId: `client-id-of-${physical}`, objectId: `object-id-of-${physical}` };
+      // GUID-shaped, as Entra's are: the gateway's policies check the client ID's shape.
+      return { clientId: deterministicGuid("client-id", physical), objectId: deterministicGuid("object-id", physical) };
     case "azure-native:applicationinsights:Component":
       // The real shape: an instrumentation key is an identifier, not a credential once local auth is off.
       return {
