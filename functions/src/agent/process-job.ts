@@ -12,7 +12,7 @@
  *   at once: retrying cannot change the outcome, so spending deliveries on them only delays it.
  * - Web PubSub pushes are hints: a failed publish is logged, never fails the job.
  */
-import { analyzeStream, InputRejected } from "../shared/analysis.js";
+import { analyzeReopenable, InputRejected } from "../shared/analysis.js";
 import { analyzeWithFallback, type EngineResult, type ExternalProcessor, type ReopenableInput } from "../shared/external-processor.js";
 import { isTerminal, type Job, type JobError, type JobMessage } from "../shared/job.js";
 import type { JobEvents } from "../shared/job-events.js";
@@ -120,7 +120,11 @@ async function settleLostRace(deps: AgentDependencies, message: JobMessage, log:
 
 async function analyze(deps: AgentDependencies, job: Job, log: JobLog): Promise<EngineResult> {
   const { open, maxBytes } = inputOf(deps, job);
-  const result = await analyzeWithFallback(deps.externalProcessor, job.id, open, (source) => analyzeStream(source, { maxBytes }));
+  const result = await analyzeWithFallback(deps.externalProcessor, job.id, open, async (input) => {
+    const analysis = await analyzeReopenable(input, { maxBytes });
+    if (!analysis.topWordsExact) log.warn("more distinct words than the frequency table holds: topWords lists frequent words, but a word as rare as the summary's error may be missing");
+    return analysis.result;
+  });
   if (result.fallbackReason) log.warn(`external processor not used (${result.fallbackReason}): ${result.fallbackDetail ?? ""}`);
   return result;
 }
