@@ -10,6 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import type { AnyLinkDeclaration } from "../functions/src/platform/links";
+import { resolveBlobContainer, type ResolvedBlobContainer } from "../functions/src/platform/resource-kinds";
 import { resources as appResources } from "../functions/src/resources";
 import { declarationOf, perService, type ServiceName } from "../functions/src/services";
 import type { PlatformConfig } from "./config";
@@ -42,6 +43,11 @@ export interface PlatformContext {
  */
 export function anonymousPaths(service: ServiceName): string[] {
   return (declarationOf(service).http?.anonymousRoutes ?? []).map((route) => `/api/${route}`);
+}
+
+/** The app's blob containers with the stack configuration applied (e.g. how long uploads are kept). */
+export function resolvedBlobContainers(config: PlatformConfig): Record<string, ResolvedBlobContainer> {
+  return Object.fromEntries(Object.entries(appResources.blobContainers).map(([name, options]) => [name, resolveBlobContainer(options, config)]));
 }
 
 /** The stack outputs: URLs and names for people and for the code-deployment step. No secrets. */
@@ -97,7 +103,7 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     hostAccountName: name((n) => n.hostStorageAccount),
     sku: config.storageSku,
     softDeleteDays: config.blobSoftDeleteDays,
-    containers: appResources.blobContainers,
+    containers: resolvedBlobContainers(config),
     deploymentContainers: perService(deploymentContainerName),
   });
   const database = new Database("database", {

@@ -133,12 +133,12 @@ async function measureAgent(platform: LocalPlatform): Promise<void> {
 
 /** Polls the job until it is finished (a bench, not a test: polling is fine here). */
 async function waitFor(platform: LocalPlatform, user: string, id: string): Promise<string> {
-  const deadline = Date.now() + 180_000;
+  const deadline = Date.now() + 900_000;
   for (;;) {
     const job = (await (await fetch(`${platform.urls.api}/jobs/${id}`, { headers: { "x-dev-user": user } })).json()) as { status: string; error?: { code: string } };
     if (job.status === "succeeded") return "succeeded";
     if (job.status === "failed") return `failed (${job.error?.code ?? "?"})`;
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after 180 s`);
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after 900 s`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

@@ -116,7 +116,7 @@ const eventsOf = (client: RecordingClient) => client.groupMessages.map((message)
 describe("agent with the real SDKs against the emulators", () => {
   it("a job sent as the api sends it runs to succeeded in Cosmos, its owner's group sees both events, nobody else's does", async () => {
     const text = "Azure functions process jobs; jobs publish events.\nEvents reach browsers.";
-    const blobName = uploadBlobName("user-1", "input");
+    const blobName = uploadBlobName("user-1", "input", 1024);
     await uploadsContainer.getBlockBlobClient(blobName).upload(text, Buffer.byteLength(text));
     const job = await createJob({ kind: "blob", blobName }, "user-1");
     const [owner, stranger] = await Promise.all([ownerClient("user-1"), ownerClient("user-2")]);
@@ -142,7 +142,7 @@ describe("agent with the real SDKs against the emulators", () => {
   });
 
   it("a job that keeps failing is dead-lettered after maxDeliveryCount, then the dead-letter function fails it and tells the owner", async () => {
-    const blobName = uploadBlobName("user-3", "flaky");
+    const blobName = uploadBlobName("user-3", "flaky", 1024);
     await uploadsContainer.getBlockBlobClient(blobName).upload("text", 4);
     const job = await createJob({ kind: "blob", blobName }, "user-3");
     const owner = await ownerClient("user-3");
@@ -189,7 +189,7 @@ describe("agent with the real SDKs against the emulators", () => {
   });
 
   it("enforces UPLOAD_MAX_BYTES from the settings on a real blob, reading no more than the limit", async () => {
-    const blobName = uploadBlobName("user-6", "big");
+    const blobName = uploadBlobName("user-6", "big", 1024);
     const size = TEST_UPLOAD_MAX_BYTES + 1;
     await uploadsContainer.getBlockBlobClient(blobName).upload(Buffer.alloc(size, "a"), size);
     const job = await createJob({ kind: "blob", blobName }, "user-6");

@@ -19,7 +19,7 @@ import type { JobEvents } from "../shared/job-events.js";
 import { JobNotFound, StaleJob, type JobStore, type StoredJob } from "../shared/job-store.js";
 import { isUploadOf } from "../shared/upload-names.js";
 import { notifyOwner } from "./notify.js";
-import { BlobNotFound, UploadNotOwned, type UploadsReader } from "./uploads.js";
+import { BlobNotFound, UploadChanged, UploadCopied, UploadNotOwned, type UploadsReader } from "./uploads.js";
 
 /** Blob size cap when UPLOAD_MAX_BYTES is not set for the agent. */
 export const DEFAULT_MAX_BLOB_BYTES = 16 * 1024 * 1024;
@@ -145,7 +145,8 @@ function inputOf(deps: AgentDependencies, job: Job): { open: ReopenableInput; ma
     maxBytes,
     open: async () => {
       if (!isUploadOf(job.userId, input.blobName)) throw new UploadNotOwned(input.blobName);
-      const blob = await deps.uploads.open(input.blobName);
+      // A pinned job reads the version the api accepted, or fails: the blob cannot be swapped.
+      const blob = await deps.uploads.open(input.blobName, job.upload?.etag);
       // Refuse early when the service announces the size; the stream cap still guards a liar.
       if (blob.contentLength !== undefined && blob.contentLength > maxBytes) {
         blob.cancel();
@@ -160,5 +161,7 @@ function permanentError(error: unknown): JobError | undefined {
   if (error instanceof InputRejected) return { code: error.code, message: error.message };
   if (error instanceof UploadNotOwned) return { code: "UploadNotOwned", message: "the file is not one of your uploads" };
   if (error instanceof BlobNotFound) return { code: "BlobNotFound", message: "the uploaded file does not exist (it was never uploaded, or it was deleted)" };
+  if (error instanceof UploadChanged) return { code: "UploadChanged", message: "the uploaded file was replaced after the job was accepted" };
+  if (error instanceof UploadCopied) return { code: "UploadCopied", message: "the file was copied from another blob, not uploaded" };
   return undefined;
 }

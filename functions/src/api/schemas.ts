@@ -18,11 +18,11 @@ export const CreateUploadRequest = z
 export const UploadResponse = z
   .strictObject({
     blobName: z.string().meta({ description: "Pass this as blobName to POST /api/jobs after the upload" }),
-    uploadUrl: z.string().meta({ description: "Write-only SAS URL for this one blob" }),
+    uploadUrl: z.string().meta({ description: "Create-only SAS URL for this one blob: one PUT creates it; it cannot be overwritten, read or deleted with it" }),
     method: z.literal("PUT"),
     headers: z.strictObject({ "x-ms-blob-type": z.literal("BlockBlob") }).meta({ description: "Headers the PUT must carry" }),
     expiresAt: z.iso.datetime(),
-    maxBytes: z.number().int().positive(),
+    maxBytes: z.number().int().positive().meta({ description: "The size declared for this upload: POST /api/jobs refuses (and deletes) a larger blob" }),
   })
   .meta({ id: "UploadResponse" });
 export type UploadResponse = z.infer<typeof UploadResponse>;

@@ -61,6 +61,15 @@ export type JobError = z.infer<typeof JobError>;
 
 const timestamp = z.iso.datetime({ offset: true });
 
+/** The version of an uploaded blob the api accepted for a blob job: the agent reads exactly this one. */
+export const PinnedUpload = z
+  .strictObject({
+    etag: z.string().min(1).meta({ description: "The blob's ETag when the job was accepted; the agent downloads with If-Match on it" }),
+    bytes: z.number().int().nonnegative(),
+  })
+  .meta({ id: "PinnedUpload" });
+export type PinnedUpload = z.infer<typeof PinnedUpload>;
+
 /**
  * The job document as stored in Cosmos (container partitioned by /userId). Cosmos system fields
  * (`_etag`, `_ts`, ...) are not part of it: the store strips them and carries the etag beside.
@@ -79,6 +88,8 @@ export const Job = z
     result: AnalysisResult.optional(),
     error: JobError.optional(),
     idempotencyKey: z.string().max(MAX_IDEMPOTENCY_KEY_LENGTH).optional(),
+    /** Blob jobs accepted since uploads are pinned; older ones have none and are read unpinned. */
+    upload: PinnedUpload.optional(),
   })
   .meta({ id: "JobDocument" });
 export type Job = z.infer<typeof Job>;
@@ -152,11 +163,12 @@ export function applyTransition(job: Job, transition: Transition, now: Date = ne
   }
 }
 
-/** A new queued job. */
-export function newJob(args: { id: string; userId: string; input: JobInput; idempotencyKey?: string; now?: Date }): Job {
+/** A new queued job; a blob job carries the upload version the api accepted. */
+export function newJob(args: { id: string; userId: string; input: JobInput; idempotencyKey?: string; upload?: PinnedUpload; now?: Date }): Job {
   const at = (args.now ?? new Date()).toISOString();
   const job: Job = { id: args.id, userId: args.userId, status: "queued", input: args.input, attempts: 0, createdAt: at, updatedAt: at };
   if (args.idempotencyKey !== undefined) job.idempotencyKey = args.idempotencyKey;
+  if (args.upload !== undefined) job.upload = args.upload;
   return job;
 }
 

@@ -9,11 +9,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import type { RpcHttpCookie, RpcHttpData, RpcInvocationResponse, RpcTypedData } from "./core-types.js";
 import type { FunctionsApp, HostLogSink } from "./functions-app.js";
-import type { HostConfig } from "./host-config.js";
+import { DEFAULT_MAX_REQUEST_BYTES, type HostConfig } from "./host-config.js";
 import { compileRoute, RouteTable } from "./http-routes.js";
 
-/** The Functions host's request size limit (Flex Consumption: 100 MB). */
-export const MAX_REQUEST_BYTES = 100 * 1024 * 1024;
 
 export interface HttpFunction {
   functionName: string;
@@ -47,7 +45,7 @@ export interface HttpTriggerOptions {
   port: number;
   /** @default "127.0.0.1" */
   host?: string;
-  /** @default MAX_REQUEST_BYTES */
+  /** Largest request body, in bytes (the app setting FUNCTIONS_REQUEST_BODY_SIZE_LIMIT). @default DEFAULT_MAX_REQUEST_BYTES (100 MB) */
   maxRequestBytes?: number;
   /** Browser origins allowed to call the app (App Service CORS, `Host.CORS` in local.settings.json). @default none */
   corsAllowedOrigins?: readonly string[];
@@ -171,7 +169,7 @@ function writeResponse(res: ServerResponse, http: RpcHttpData | undefined, metho
 
 export async function startHttpTrigger(options: HttpTriggerOptions): Promise<HttpTriggerServer> {
   const { app, routes, log } = options;
-  const limit = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
+  const limit = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const host = options.host ?? "127.0.0.1";
   let baseUrl = "";
 
