@@ -3,9 +3,10 @@
  * one, list. No HTTP here beyond the problems it raises; handlers map requests to these calls.
  */
 import { randomUUID } from "node:crypto";
-import { newJob, type Job, type JobInput, type PinnedUpload } from "../shared/job.js";
+import { characterCount, newJob, type Job, type JobInput, type PinnedUpload } from "../shared/job.js";
 import type { JobQueue } from "../shared/job-queue.js";
-import { idempotentJobId, InvalidContinuationToken, JobConflict, type JobStore, type StoredJob } from "../shared/job-store.js";
+import { idempotentJobId, JobConflict, type JobStore, type StoredJob } from "../shared/job-store.js";
+import { openContinuationToken, sealContinuationToken } from "./continuation-tokens.js";
 import { HttpProblem } from "./problem.js";
 import type { Quotas } from "./quotas.js";
 import type { JobList, JobView } from "./schemas.js";
@@ -151,22 +152,18 @@ export async function jobOf(jobs: JobStore, userId: string, id: string): Promise
 }
 
 export async function listJobsOf(jobs: JobStore, userId: string, pageSize: number, continuationToken: string | undefined): Promise<JobList> {
-  let cosmosToken: string | undefined;
-  if (continuationToken !== undefined) {
-    cosmosToken = Buffer.from(continuationToken, "base64url").toString("utf8");
-    // base64url decoding never fails; a token that does not re-encode identically was not ours.
-    if (Buffer.from(cosmosToken, "utf8").toString("base64url") !== continuationToken) throw new InvalidContinuationToken();
-  }
+  const cosmosToken = continuationToken === undefined ? undefined : openContinuationToken(userId, continuationToken);
   const page = await jobs.list(userId, { pageSize, ...(cosmosToken === undefined ? {} : { continuationToken: cosmosToken }) });
   const items = page.jobs.map(toJobView);
-  return page.continuationToken ? { items, continuationToken: Buffer.from(page.continuationToken, "utf8").toString("base64url") } : { items };
+  return page.continuationToken ? { items, continuationToken: sealContinuationToken(userId, page.continuationToken) } : { items };
 }
 
 export function toJobView(job: Job): JobView {
   const view: JobView = {
     id: job.id,
     status: job.status,
-    input: job.input.kind === "text" ? { kind: "text", characters: job.input.text.length } : { kind: "blob", blobName: job.input.blobName },
+    // Characters as the result counts them (code points), so the two never disagree.
+    input: job.input.kind === "text" ? { kind: "text", characters: characterCount(job.input.text) } : { kind: "blob", blobName: job.input.blobName },
     attempts: job.attempts,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,

@@ -60,7 +60,8 @@ export function withAppSettingOverrides(hostJson: unknown, env: NodeJS.ProcessEn
     const path = name.slice(OVERRIDE_PREFIX.length).split("__");
     let node: Record<string, unknown> = root;
     for (const [index, segment] of path.entries()) {
-      const key = Object.keys(node).find((k) => k.toLowerCase() === segment.toLowerCase()) ?? segment;
+      // host.json's own spelling when the key exists; else host.json's convention, camelCase.
+      const key = Object.keys(node).find((k) => k.toLowerCase() === segment.toLowerCase()) ?? segment.charAt(0).toLowerCase() + segment.slice(1);
       if (index === path.length - 1) {
         node[key] = /^-?\d+$/.test(raw!) ? Number(raw) : raw === "true" || raw === "false" ? raw === "true" : raw;
       } else {

@@ -52,6 +52,22 @@ export interface HttpTriggerOptions {
   log: HostLogSink;
 }
 
+/** Interfaces that only this machine can reach. */
+const LOOPBACK_INTERFACES = new Set(["127.0.0.1", "::1", "localhost"]);
+
+/**
+ * On a loopback interface, only requests addressed to a loopback name are served: a web page whose
+ * own host name was pointed at 127.0.0.1 (DNS rebinding) sends its own name in Host and is refused,
+ * so it cannot call the local functions as if it were the local site. Azure's front ends do this
+ * routing by host name themselves.
+ */
+export function isServedHost(hostHeader: string | undefined, listeningOn: string): boolean {
+  if (!LOOPBACK_INTERFACES.has(listeningOn)) return true;
+  if (!hostHeader) return false;
+  const name = hostHeader.startsWith("[") ? hostHeader.slice(1, hostHeader.indexOf("]")) : hostHeader.replace(/:\d+$/, "");
+  return LOOPBACK_INTERFACES.has(name.toLowerCase());
+}
+
 /** How long browsers may cache a preflight answer, in seconds. */
 const CORS_MAX_AGE_SECONDS = 3600;
 
@@ -176,6 +192,11 @@ export async function startHttpTrigger(options: HttpTriggerOptions): Promise<Htt
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = (req.method ?? "GET").toUpperCase();
     const url = new URL(req.url ?? "/", baseUrl);
+    if (!isServedHost(req.headers.host, host)) {
+      req.resume();
+      sendProblem(res, 421, "Misdirected Request", "This local host serves requests addressed to 127.0.0.1 or localhost only.");
+      return;
+    }
     const cors = corsHeadersFor(req, options.corsAllowedOrigins ?? []);
     if (cors.preflight && cors.headers["access-control-allow-origin"]) {
       req.resume();
