@@ -15,6 +15,9 @@ export { MAX_REQUEST_BODY_BYTES };
 export type Handler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
+/** Longest path echoed as a problem's instance (the longest real one, a job's, is about 50). */
+const MAX_ECHOED_PATH = 256;
+
 /** Methods whose requests carry no body here: one that does is refused unread. */
 const BODYLESS_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "DELETE"]);
 
@@ -55,6 +58,8 @@ export function byMethod(handlers: Partial<Record<Method, Handler>>): Handler {
 export function serve(name: string, handler: Handler): Handler {
   return async (request, context) => {
     const path = new URL(request.url).pathname;
+    // The problem's `instance`; a path longer than any route's is not echoed back (it can only be junk).
+    const instance = path.length <= MAX_ECHOED_PATH ? path : undefined;
     const hostTrace = context.traceContext;
     const parent = extractTraceContext(
       hostTrace?.traceParent
@@ -67,13 +72,13 @@ export function serve(name: string, handler: Handler): Handler {
         response = await handler(request, context);
       } catch (error) {
         if (error instanceof HttpProblem) {
-          response = problemResponse(error, path);
+          response = problemResponse(error, instance);
         } else if (isTransient(error)) {
           context.warn(`${request.method} ${path}: a dependency is unavailable`, error);
-          response = problemResponse(new HttpProblem(503, "A service the api depends on is unavailable; try again shortly.", { headers: { "retry-after": "5" } }), path);
+          response = problemResponse(new HttpProblem(503, "A service the api depends on is unavailable; try again shortly.", { headers: { "retry-after": "5" } }), instance);
         } else {
           context.error(`${request.method} ${path} failed`, error);
-          response = problemResponse(new HttpProblem(500, "The request could not be completed. It has been logged."), path);
+          response = problemResponse(new HttpProblem(500, "The request could not be completed. It has been logged."), instance);
         }
       }
       span.setAttribute("http.response.status_code", response.status ?? 200);
