@@ -58,7 +58,7 @@ describe("settings in Azure", () => {
     expect(agentAt("2048")).toBe("16");
     expect(agentAt("4096")).toBe("16");
     // Smaller instances get fewer concurrent jobs, each within its memory budget; never none.
-    expect(concurrentJobsFor(768)).toBe(8);
+    expect(concurrentJobsFor(768)).toBe(5);
     expect(concurrentJobsFor(512)).toBe(1);
     expect(asMap(azureAppSettings("agent", { endpoints, config: defaultConfig }))).not.toHaveProperty("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT");
   });
