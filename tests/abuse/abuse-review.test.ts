@@ -14,7 +14,6 @@ import { Readable } from "node:stream";
 import { BlobServiceClient, BlockBlobClient, type ContainerClient } from "@azure/storage-blob";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
 import { callerFrom } from "../../functions/src/api/identity.js";
 import { jobResources } from "../../functions/src/shared/job-resources.js";
 import { uploadPrefix } from "../../functions/src/shared/upload-names.js";
@@ -359,15 +358,32 @@ describe("F7: local Web PubSub", () => {
   });
 });
 
-/** The HTTP status of a WebSocket upgrade: 101 when it opened. */
+/** The HTTP status of a WebSocket upgrade (101 when it was accepted), sent as a browser would. */
 function upgradeStatus(url: string, origin?: string): Promise<number> {
+  const target = new URL(url.replace(/^ws/, "http"));
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, ["json.webpubsub.azure.v1"], origin ? { origin } : {});
-    socket.once("open", () => {
-      socket.close();
+    const req = httpRequest({
+      host: target.hostname,
+      port: target.port,
+      path: `${target.pathname}${target.search}`,
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": Buffer.from("abuse-review-key").toString("base64"),
+        "sec-websocket-protocol": "json.webpubsub.azure.v1",
+        ...(origin ? { origin } : {}),
+      },
+    });
+    req.once("upgrade", (_response, socket) => {
+      socket.destroy();
       resolve(101);
     });
-    socket.once("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0));
-    socket.once("error", reject);
+    req.once("response", (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    req.once("error", reject);
+    req.end();
   });
 }
