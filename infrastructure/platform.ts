@@ -10,6 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import type { AnyLinkDeclaration } from "../functions/src/platform/links";
+import { resolveBlobContainer, type ResolvedBlobContainer } from "../functions/src/platform/resource-kinds";
 import { resources as appResources } from "../functions/src/resources";
 import { declarationOf, perService, serviceNames, type ServiceName } from "../functions/src/services";
 import type { PlatformConfig } from "./config";
@@ -61,6 +62,11 @@ export const openApiDocuments: Partial<Record<ServiceName, () => OpenApiDocument
 
 /** The Functions host's route prefix: every HTTP route of a service is below it. */
 export const FUNCTIONS_ROUTE_PREFIX = "/api";
+
+/** The app's blob containers with the stack configuration applied (e.g. how long uploads are kept). */
+export function resolvedBlobContainers(config: PlatformConfig): Record<string, ResolvedBlobContainer> {
+  return Object.fromEntries(Object.entries(appResources.blobContainers).map(([name, options]) => [name, resolveBlobContainer(options, config)]));
+}
 
 /** The stack outputs: URLs and names for people and for the code-deployment step. No secrets. */
 export interface StackOutputs {
@@ -152,7 +158,7 @@ export function createPlatform(config: PlatformConfig, context: PlatformContext)
     sku: config.storageSku,
     softDeleteDays: config.blobSoftDeleteDays,
     privateHostAccount: config.privateNetworking,
-    containers: appResources.blobContainers,
+    containers: resolvedBlobContainers(config),
     deploymentContainers: perService(deploymentContainerName),
   });
   const database = new Database("database", {

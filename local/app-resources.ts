@@ -1,10 +1,11 @@
 /**
  * The app's resources (functions/src/resources.ts) on the emulators, with the same defaults a
  * deployed stack's components apply: the queues the Service Bus emulator declares, the hubs of the
- * Web PubSub emulator, the Cosmos database and containers, the blob containers and their CORS rule.
+ * Web PubSub emulator, the Cosmos database and containers, the blob containers and their CORS rule,
+ * and the sweep that stands in for a container's lifecycle rule (Azurite has no lifecycle management).
  */
 import type { CosmosClient } from "@azure/cosmos";
-import type { BlobServiceClient } from "@azure/storage-blob";
+import type { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
 import { resolveQueue, type AppResources } from "../functions/src/platform/resource-kinds.js";
 import type { QueueOptions as EmulatorQueue } from "@platform-tools/servicebus-emulator";
 
@@ -57,4 +58,21 @@ export async function ensureBlobResources(
     );
   }
   await Promise.all(work);
+}
+
+/**
+ * Deletes the blobs (with their snapshots) created more than `days` days before `now`: what the
+ * lifecycle rule of a container with `deleteAfterDays` does in Azure, which Azurite does not
+ * implement. Returns the names it deleted.
+ */
+export async function sweepExpiredBlobs(container: ContainerClient, days: number, now: Date = new Date()): Promise<string[]> {
+  const cutoff = now.getTime() - days * 24 * 60 * 60 * 1000;
+  const deleted: string[] = [];
+  for await (const blob of container.listBlobsFlat()) {
+    const created = blob.properties.createdOn ?? blob.properties.lastModified;
+    if (created.getTime() >= cutoff) continue;
+    await container.getBlobClient(blob.name).deleteIfExists({ deleteSnapshots: "include" });
+    deleted.push(blob.name);
+  }
+  return deleted;
 }

@@ -6,6 +6,7 @@
  * settings from the settings contract, in their local shape (connection strings) and with the stack
  * configuration's defaults, validated by the same loader the code uses.
  */
+import { randomBytes } from "node:crypto";
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { Agent as HttpsAgent } from "node:https";
 import { createServer } from "node:net";
@@ -29,7 +30,8 @@ import { resources } from "../functions/src/resources.js";
 import { declarationOf, perService, serviceNames, type ServiceName } from "../functions/src/services.js";
 import { loadSettings, localAppSettings } from "../functions/src/settings.js";
 import { distDir, hostJsonPath, repoRoot, serviceEntries } from "../scripts/bundle/services.js";
-import { emulatorQueues, ensureBlobResources, ensureCosmosResources, hubNames } from "./app-resources.js";
+import { emulatorQueues, ensureBlobResources, ensureCosmosResources, hubNames, sweepExpiredBlobs } from "./app-resources.js";
+import { resolveBlobContainer } from "../functions/src/platform/resource-kinds.js";
 import { startRestartableHost, type RestartableHost } from "./dev-loop.js";
 import { localSiteEnvironment, startWebApp } from "./platform-web.js";
 
@@ -56,11 +58,15 @@ export const DEFAULT_PORTS: Readonly<Record<PlatformPort, number>> = {
 export const FREE_PORTS: Readonly<Record<PlatformPort, number>> = Object.fromEntries(Object.keys(DEFAULT_PORTS).map((role) => [role, 0])) as Record<PlatformPort, number>;
 
 /**
- * Fixed keys, so local.settings.json stays valid across restarts. They open only emulators bound to
- * 127.0.0.1 and mean nothing anywhere else (like Azurite's well-known account key).
+ * The emulators' keys are new on every start: a key fixed in the repository would let any web page
+ * a developer opens sign Web PubSub tokens for the local hub (the abuse review's F7). The emulators
+ * keep their data in memory, so nothing outlives a start that would need the old keys; each start
+ * writes local.settings.json again.
  */
-const LOCAL_SERVICE_BUS_KEY = "bG9jYWwtcGxhdGZvcm0tc2VydmljZS1idXMta2V5LTAwMDA=";
-const LOCAL_WEB_PUBSUB_KEY = "bG9jYWwtcGxhdGZvcm0td2ViLXB1YnN1Yi1hY2Nlc3Mta2V5LTAwMDAwMDAw";
+const newLocalKey = () => randomBytes(32).toString("base64");
+
+/** How often the local platform deletes uploads older than their container's deleteAfterDays. */
+const LIFECYCLE_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface LocalPlatformOptions {
   /** Ports to listen on; 0 picks a free one. @default DEFAULT_PORTS */
@@ -79,6 +85,11 @@ export interface LocalPlatformOptions {
   web?: { watch?: boolean; outDir?: string };
   /** Output lines of the services and emulators, tagged with their source. @default stdout/stderr */
   output?: (source: string, line: string, stream: "stdout" | "stderr") => void;
+  /**
+   * Stack configuration values that differ from the defaults (a bench raises the per-user quotas,
+   * which would otherwise throttle it). @default the defaults, as a stack that sets nothing
+   */
+  config?: Partial<PlatformConfig>;
 }
 
 export interface LocalPlatformUrls {
@@ -156,6 +167,8 @@ export function localSettingsFor(connections: EmulatorConnections, config: Platf
  */
 export function localSettingsFile(settings: Record<string, string>, host: { storageConnectionString: string; port?: number; corsOrigins?: string[] }) {
   return {
+    $comment:
+      "Local only: written by npm start for the local emulators (connection strings with this start's keys, the development identity). Never publish it to Azure (func azure functionapp publish --publish-local-settings): the app refuses to start where Azure runs it with ALLOW_DEVELOPMENT_IDENTITY set.",
     IsEncrypted: false,
     Values: { FUNCTIONS_WORKER_RUNTIME: "node", AzureWebJobsStorage: host.storageConnectionString, ...settings },
     Host: {
@@ -233,6 +246,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
     // Azurite is a separate process and by far the slowest to start: nothing waits for it that need not.
     const blobStarting = timed("Azurite (Blob Storage)", () => startAzurite({ port: ports.blob }), (e) => e.blobEndpoint).then((e) => (stops.push(() => e.stop()), e));
+    // Its origin is what the api's CORS, the Blob CORS rule and the Web PubSub emulator allow; the app builds meanwhile, its environment is set below.
+    const siteStarting = timed("static site (web/)", () => startWebApp({ port: ports.web, ...options.web, log: (line) => output("web", line, "stdout") }), (s) => s.url).then(
+      (s) => (stops.push(() => s.close()), s),
+    );
     const [cosmos, serviceBus, webPubSub, site] = await allStarted([
       timed("cosmosdb-server (Cosmos DB)", () => startCosmosEmulator({ certificate, port: ports.cosmos }), (e) => e.endpoint).then((e) => (stops.push(() => e.stop()), e)),
       timed(
@@ -240,21 +257,28 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         () =>
           startServiceBusEmulator({
             port: ports.serviceBus,
-            key: LOCAL_SERVICE_BUS_KEY,
+            key: newLocalKey(),
             queues: emulatorQueues(resources),
             log: (line) => output("servicebus", line, "stderr"),
           }),
         (e) => `sb://127.0.0.1:${e.port}  queues ${emulatorQueues(resources).map((q) => `"${q.name}" (maxDeliveryCount ${q.maxDeliveryCount})`).join(", ")}`,
       ).then((e) => (stops.push(() => e.stop()), e)),
-      timed(
-        "Web PubSub emulator",
-        () => startWebPubSubEmulator({ port: ports.webPubSub, hubs: hubNames(resources), accessKey: LOCAL_WEB_PUBSUB_KEY, log: (line) => output("webpubsub", line, "stderr") }),
-        (e) => `${e.endpoint}  hubs ${hubNames(resources).map((h) => `"${h}"`).join(", ")}`,
-      ).then((e) => (stops.push(() => e.stop()), e)),
-      // Its origin is what the api's CORS and the Blob CORS rule allow; the app builds meanwhile, its environment is set below.
-      timed("static site (web/)", () => startWebApp({ port: ports.web, ...options.web, log: (line) => output("web", line, "stdout") }), (s) => s.url).then(
-        (s) => (stops.push(() => s.close()), s),
+      siteStarting.then((started) =>
+        timed(
+          "Web PubSub emulator",
+          () =>
+            startWebPubSubEmulator({
+              port: ports.webPubSub,
+              hubs: hubNames(resources),
+              accessKey: newLocalKey(),
+              // Only the local site's pages may connect (the service itself does not check Origin).
+              allowedOrigins: [started.url, `http://localhost:${started.port}`],
+              log: (line) => output("webpubsub", line, "stderr"),
+            }),
+          (e) => `${e.endpoint}  hubs ${hubNames(resources).map((h) => `"${h}"`).join(", ")}; pages of the local site only`,
+        ).then((e) => (stops.push(() => e.stop()), e)),
       ),
+      siteStarting,
     ] as const).catch(async (error: unknown) => {
       await blobStarting.catch(() => undefined);
       throw error;
@@ -263,12 +287,13 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
     // With a fixed port Azurite's connection string is known before it listens, so the services start meanwhile.
     const blobConnectionString = ports.blob !== 0 ? azuriteConnectionString(ports.blob) : (await blobStarting).connectionString;
+    const config: PlatformConfig = { ...defaultConfig, ...options.config };
     const settings = localSettingsFor({
       blob: blobConnectionString,
       cosmos: cosmos.connectionString,
       serviceBus: serviceBus.connectionString,
       webPubSub: webPubSub.connectionString,
-    });
+    }, config);
     const nodeEnv = { NODE_EXTRA_CA_CERTS: await trustedCertificates(certificate, stateDirectory) };
     // HTTP services listen on their port and, when browsers call them, allow the web origins (CORS).
     const http = perService((service) => {
@@ -324,6 +349,20 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       await Promise.allSettled(hostsStarting);
       throw error;
     });
+    // Azurite has no lifecycle management: the platform deletes old blobs as the container's rule would.
+    const lifecycle = Object.entries(resources.blobContainers).flatMap(([name, options]) => {
+      const days = resolveBlobContainer(options, config).deleteAfterDays;
+      return days === undefined ? [] : [{ container: BlobServiceClient.fromConnectionString(blob.connectionString).getContainerClient(name), days }];
+    });
+    if (lifecycle.length > 0) {
+      const sweep = setInterval(() => {
+        for (const { container, days } of lifecycle) {
+          sweepExpiredBlobs(container, days).catch((error: unknown) => output("platform", `lifecycle sweep of ${container.containerName} failed: ${(error as Error).message}`, "stderr"));
+        }
+      }, LIFECYCLE_SWEEP_INTERVAL_MS);
+      sweep.unref();
+      stops.push(async () => clearInterval(sweep));
+    }
     const services = perService((service) => hosts[serviceNames.indexOf(service)]!);
     const serviceUrls: Partial<Record<ServiceName, string>> = {};
     for (const service of serviceNames) {

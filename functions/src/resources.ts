@@ -15,6 +15,8 @@ export const resources = defineResources({
     containers: {
       // Each user's jobs live together: listing them is a single-partition query.
       jobs: { partitionKey: "/userId" },
+      // One quota record per user (api/quota-store.ts): every api instance counts in the same place.
+      quotas: { partitionKey: "/userId" },
     },
   },
   queues: {
@@ -22,8 +24,8 @@ export const resources = defineResources({
     jobs: { maxDeliveryCount: 5, lockDurationSeconds: 60, messageTtlHours: 24, duplicateDetectionMinutes: 10 },
   },
   blobContainers: {
-    // Browsers upload files here with the write-only URLs the api hands out.
-    uploads: { browserUploads: true },
+    // Browsers upload files here with the create-only URLs the api hands out; nothing stays for long.
+    uploads: { browserUploads: true, deleteAfterDays: { config: "uploadsDeleteAfterDays" } },
   },
   hubs: {
     // Job events, pushed to each job's owner.

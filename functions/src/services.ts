@@ -8,7 +8,9 @@
  * To add a service: `npm run new:service -- <name> --trigger http|queue`, or a folder with an
  * index.ts plus an entry here; the compiler and the tests name anything else.
  */
+import { concurrentJobsFor } from "./agent/capacity";
 import { SWAGGER_UI_ASSET_FILES } from "./api/docs-assets";
+import { MAX_REQUEST_BODY_BYTES } from "./api/request-limits";
 import { linksTo } from "./platform/links";
 import { defineServices, type ServiceDeclaration } from "./platform/service-kinds";
 import { integer, flag, httpUrl } from "./platform/setting-parsers";
@@ -27,6 +29,7 @@ export const services = defineServices({
     },
     links: [
       link.cosmosContainer("jobs", "readWrite"),
+      link.cosmosContainer("quotas", "readWrite"),
       link.queue("jobs", "send"),
       link.blobContainer("uploads", "delegatedWrite"),
       link.hub("jobs", "publish"),
@@ -41,6 +44,21 @@ export const services = defineServices({
         from: { config: "uploadUrlTtlSeconds" },
         parse: integer(60, 3600),
         description: "Lifetime of an upload SAS URL, in seconds",
+      },
+      QUOTA_UPLOAD_URLS_PER_HOUR: {
+        from: { config: "quotaUploadUrlsPerHour" },
+        parse: integer(1, 10_000),
+        description: "Upload URLs one user may obtain in any 60 minutes (429 beyond)",
+      },
+      QUOTA_JOBS_PER_HOUR: {
+        from: { config: "quotaJobsPerHour" },
+        parse: integer(1, 10_000),
+        description: "Jobs one user may submit in any 60 minutes (429 beyond)",
+      },
+      QUOTA_JOBS_IN_FLIGHT: {
+        from: { config: "quotaJobsInFlight" },
+        parse: integer(1, 1000),
+        description: "Jobs of one user that may be queued or running at once (429 beyond)",
       },
       APP_SERVICE_AUTHENTICATION: {
         from: { config: "signInEnabled" },
@@ -63,6 +81,8 @@ export const services = defineServices({
       },
     },
     assets: [{ package: "swagger-ui-dist", files: SWAGGER_UI_ASSET_FILES, into: "swagger-ui" }],
+    // The host refuses a larger body before any function runs, on every route, anonymous or not.
+    host: { requestBodyLimitBytes: MAX_REQUEST_BODY_BYTES },
   },
   agent: {
     description: "Analyses each job from the jobs queue and fails the dead-lettered ones",
@@ -87,6 +107,8 @@ export const services = defineServices({
         description: "Optional external analysis service; the built-in analysis is used without it",
       },
     },
+    // As many concurrent jobs as the instance's memory holds (agent/capacity.ts).
+    host: { serviceBusConcurrency: concurrentJobsFor },
   },
 });
 

@@ -10,7 +10,9 @@
  *   Connection strings never reach Azure: the Azure side has no room for one.
  * - each declared setting of the service gives one app setting, its value from a stack config key
  *   in Azure, and that key's default (or the declared local value) on the local platform;
- * - every service gets APPLICATIONINSIGHTS_CONNECTION_STRING (telemetry is off without it).
+ * - every service gets APPLICATIONINSIGHTS_CONNECTION_STRING (telemetry is off without it);
+ * - a service's `host` tuning gives the settings the Functions host itself reads (request body
+ *   limit, Service Bus concurrency), in Azure and on the local platform alike (see hostSettings).
  *
  * The function code loads its settings once, at start-up, through {@link loadSettings}, which fails
  * naming every missing or malformed setting. Names of queues, containers and hubs are not settings:
@@ -62,6 +64,23 @@ function declaredSettings(service: ServiceName): [string, SettingDeclaration][] 
   return Object.entries(declarationOf(service).settings);
 }
 
+/** The Functions host's request body limit, in bytes (read by the host, not the code). */
+export const HOST_REQUEST_BODY_LIMIT_SETTING = "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT";
+/** Overrides host.json's extensions.serviceBus.maxConcurrentCalls (`AzureFunctionsJobHost__<path>`). */
+export const HOST_SERVICE_BUS_CONCURRENCY_SETTING = "AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls";
+
+/**
+ * The settings the Functions host reads for a service, from its `host` tuning (services.ts) and
+ * the stack configuration (the instance memory decides the Service Bus concurrency).
+ */
+export function hostSettings(service: ServiceName, config: PlatformConfig): Record<string, string> {
+  const tuning = declarationOf(service).host;
+  const result: Record<string, string> = {};
+  if (tuning?.requestBodyLimitBytes !== undefined) result[HOST_REQUEST_BODY_LIMIT_SETTING] = String(tuning.requestBodyLimitBytes);
+  if (tuning?.serviceBusConcurrency) result[HOST_SERVICE_BUS_CONCURRENCY_SETTING] = String(tuning.serviceBusConcurrency(config.functionMemoryMb));
+  return result;
+}
+
 /** The text a config value becomes in an app setting; undefined leaves the setting out. */
 export function settingValueFromConfig(source: ConfigSource, config: PlatformConfig): string | undefined {
   const value = config[source.config];
@@ -98,6 +117,7 @@ export function azureAppSettings<S extends ServiceName, V>(
     }
     result.push({ name, value });
   }
+  for (const [name, value] of Object.entries(hostSettings(service, inputs.config))) result.push({ name, value });
   return result;
 }
 
@@ -115,7 +135,25 @@ export function localAppSettings(
     const value = declaration.local ?? ("from" in declaration ? settingValueFromConfig(declaration.from, inputs.config) : undefined);
     if (value !== undefined) result[name] = value;
   }
-  return result;
+  return { ...result, ...hostSettings(service, inputs.config) };
+}
+
+/**
+ * Environment variables that Azure's hosting sets and no local run has: App Service and Functions
+ * set WEBSITE_SITE_NAME and WEBSITE_INSTANCE_ID; Flex Consumption (Linux, "Legion") sets
+ * WEBSITE_SKU=FlexConsumption, CONTAINER_NAME and WEBSITE_POD_NAME (the Functions host's own
+ * EnvironmentExtensions recognise Flex by these). A managed-identity connection
+ * (`<Name>__credential=managedidentity`) works only where Azure provides the identity.
+ */
+export const AZURE_HOSTING_VARIABLES = ["WEBSITE_SITE_NAME", "WEBSITE_INSTANCE_ID", "WEBSITE_SKU", "CONTAINER_NAME", "WEBSITE_POD_NAME"] as const;
+
+/** What shows that Azure runs this process (empty on this machine and under Core Tools). */
+export function azureHostingEvidence(env: NodeJS.ProcessEnv): string[] {
+  const evidence: string[] = AZURE_HOSTING_VARIABLES.filter((name) => (env[name] ?? "") !== "").map((name) => `${name} is set`);
+  for (const [name, value] of Object.entries(env)) {
+    if (name.endsWith("__credential") && value?.toLowerCase() === "managedidentity") evidence.push(`${name}=managedidentity`);
+  }
+  return evidence;
 }
 
 export class SettingsError extends Error {
@@ -155,8 +193,15 @@ export function loadSettings<S extends ServiceName>(service: S, env: NodeJS.Proc
     }
     result[setting] = connection;
   }
+  const inAzure = azureHostingEvidence(env);
   for (const [name, declaration] of declaredSettings(service)) {
     const raw = env[name];
+    if ("scope" in declaration && raw !== undefined && raw !== "" && inAzure.length > 0) {
+      // Local-only settings (the development identity) must never take effect where Azure runs the
+      // code, whoever put them there (a published local.settings.json, a portal edit).
+      problems.push(`${name} is a local-only setting, but Azure runs this app (${inAzure.join(", ")}): remove it from the app settings — ${declaration.description}`);
+      continue;
+    }
     if (raw === undefined || raw === "") {
       if (!declaration.optional) problems.push(`${name} is missing — ${declaration.description}`);
       result[name] = undefined;

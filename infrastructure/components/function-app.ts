@@ -204,7 +204,8 @@ export class FunctionApp<S extends ServiceName> extends pulumi.ComponentResource
     this.principalId = this.identity.principalId;
     this.replicated = new ReplicationWait(`${name}-entra-replication-wait`, { principalId: this.identity.principalId }, { parent: this });
     const grantee: Grantee = { granteeName: name, principalId: this.identity.principalId, principalType: "ServicePrincipal", replicated: this.replicated };
-    this.grants = [...args.host.grant(grantee), ...args.links.flatMap((link) => link.grant(grantee))];
+    // Once each: links that share a grant (two containers of one Cosmos database) return the same one.
+    this.grants = [...new Set([...args.host.grant(grantee), ...args.links.flatMap((link) => link.grant(grantee))])];
 
     this.plan = new web.AppServicePlan(
       ...transformed(

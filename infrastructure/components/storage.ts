@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as storage from "@pulumi/azure-native/storage";
+import type * as types from "@pulumi/azure-native/types";
 import type { LinkDeclaration } from "../../functions/src/platform/links";
-import type { BlobContainerOptions } from "../../functions/src/platform/resource-kinds";
+import type { ResolvedBlobContainer } from "../../functions/src/platform/resource-kinds";
 import { assignRole, type Grantee } from "./grant";
 import { GrantsOnce, type Link } from "./link";
 import { transformed, type Transform } from "./transform";
@@ -31,11 +32,13 @@ export interface StorageArgs {
    */
   readonly deploymentContainers: Readonly<Record<string, string>>;
   /**
-   * The data account's containers, by name. Those with `browserUploads` get CORS PUT from the web
-   * origin (the account's CORS rule covers its whole blob service).
-   * @example { uploads: { browserUploads: true } }
+   * The data account's containers, by name, with the stack configuration applied
+   * (resolveBlobContainer). Those with `browserUploads` get CORS PUT from the web origin (the
+   * account's CORS rule covers its whole blob service); those with `deleteAfterDays` a rule of the
+   * account's lifecycle-management policy that deletes their blobs that much after creation.
+   * @example { uploads: { browserUploads: true, deleteAfterDays: 7 } }
    */
-  readonly containers: Readonly<Record<string, BlobContainerOptions>>;
+  readonly containers: Readonly<Record<string, ResolvedBlobContainer>>;
   /**
    * The host account refuses every request from a public network (public network access off,
    * firewall default deny, no trusted-service bypass): the apps reach it through a private
@@ -58,11 +61,40 @@ export interface StorageArgs {
     readonly account?: Transform<storage.StorageAccountArgs>;
     /** Changes to every container. @default unchanged */
     readonly container?: Transform<storage.BlobContainerArgs>;
+    /** Changes to the data account's lifecycle-management policy. @default unchanged */
+    readonly lifecycle?: Transform<storage.ManagementPolicyArgs>;
   };
 }
 
 /** The `$web` container the static website serves from. */
 export const websiteContainerName = "$web";
+
+/**
+ * One lifecycle rule per container with `deleteAfterDays`: delete its block and append blobs (the
+ * blob types lifecycle rules act on) and their snapshots that many days after creation. Pure.
+ */
+export function lifecycleRules(containers: Readonly<Record<string, ResolvedBlobContainer>>): types.input.storage.ManagementPolicyRuleArgs[] {
+  return Object.entries(containers).flatMap(([containerName, options]) =>
+    options.deleteAfterDays === undefined
+      ? []
+      : [
+          {
+            // Rule names are alphanumeric.
+            name: `delete${containerName.replace(/[^A-Za-z0-9]/g, "")}afterdays`,
+            enabled: true,
+            type: "Lifecycle",
+            definition: {
+              filters: { blobTypes: ["blockBlob", "appendBlob"], prefixMatch: [`${containerName}/`] },
+              actions: {
+                baseBlob: { delete: { daysAfterCreationGreaterThan: options.deleteAfterDays } },
+                snapshot: { delete: { daysAfterCreationGreaterThan: options.deleteAfterDays } },
+                version: { delete: { daysAfterCreationGreaterThan: options.deleteAfterDays } },
+              },
+            },
+          },
+        ],
+  );
+}
 
 /**
  * Two storage accounts, both keyless (shared-key access off), HTTPS-only, TLS 1.2, no public blob
@@ -85,6 +117,8 @@ export class Storage extends pulumi.ComponentResource {
   readonly containers: Readonly<Record<string, storage.BlobContainer>>;
   readonly website: storage.StorageAccountStaticWebsite;
   readonly deploymentContainers: Readonly<Record<string, storage.BlobContainer>>;
+  /** The data account's lifecycle rules; absent when no container asks for deletion by age. */
+  readonly lifecycle: storage.ManagementPolicy | undefined;
   /** Blob endpoint of the data account, e.g. `https://<account>.blob.core.windows.net/`. */
   readonly dataBlobEndpoint: pulumi.Output<string>;
   /** Blob endpoint of the host account. */
@@ -174,6 +208,20 @@ export class Storage extends pulumi.ComponentResource {
       dataContainers[containerName] = this.blobContainer(args, `${name}-${containerName}`, containerName, this.dataAccount);
     }
     this.containers = dataContainers;
+    const rules = lifecycleRules(args.containers);
+    this.lifecycle =
+      rules.length === 0
+        ? undefined
+        : new storage.ManagementPolicy(
+            ...transformed(
+              args.transform?.lifecycle,
+              `${name}-data-lifecycle`,
+              // Azure allows one policy per account, named "default"; it applies once a day.
+              { accountName: this.dataAccount.name, resourceGroupName: args.resourceGroupName, managementPolicyName: "default", policy: { rules } },
+              // The prefix names the container: it must exist first.
+              { parent: this, dependsOn: Object.values(dataContainers) },
+            ),
+          );
     this.website = new storage.StorageAccountStaticWebsite(
       `${name}-website`,
       {

@@ -48,6 +48,8 @@ async function main(): Promise<void> {
     code: options.code,
     ...(options.code === "source" ? { bundleDirectory: scratch } : {}),
     writeLocalSettings: false,
+    // One user submits every job: the per-user quotas would throttle the bench, not the platform.
+    config: { quotaJobsPerHour: 10_000, quotaJobsInFlight: 1_000 },
     progress: () => {},
     output: (source, line) => void output.push(`[${source}] ${line}`),
   });

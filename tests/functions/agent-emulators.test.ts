@@ -12,7 +12,7 @@ import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { SpanKind } from "@opentelemetry/api";
 import { analyzeText } from "../../functions/src/shared/analysis.js";
-import { newJob, type Job, type JobEvent, type JobInput } from "../../functions/src/shared/job.js";
+import { newJob, type PinnedUpload, type Job, type JobEvent, type JobInput } from "../../functions/src/shared/job.js";
 import { userGroup } from "../../functions/src/shared/job-events.js";
 import { ServiceBusJobQueue } from "../../functions/src/shared/job-queue.js";
 import { StaleJob } from "../../functions/src/shared/job-store.js";
@@ -56,9 +56,9 @@ afterAll(async () => {
 });
 
 let sequence = 0;
-async function createJob(input: JobInput, userId: string): Promise<Job> {
+async function createJob(input: JobInput, userId: string, upload?: PinnedUpload): Promise<Job> {
   sequence += 1;
-  const job = newJob({ id: `emu-job-${sequence}-${Date.now()}`, userId, input });
+  const job = newJob({ id: `emu-job-${sequence}-${Date.now()}`, userId, input, ...(upload ? { upload } : {}) });
   await deps.store.create(job);
   return job;
 }
@@ -116,7 +116,7 @@ const eventsOf = (client: RecordingClient) => client.groupMessages.map((message)
 describe("agent with the real SDKs against the emulators", () => {
   it("a job sent as the api sends it runs to succeeded in Cosmos, its owner's group sees both events, nobody else's does", async () => {
     const text = "Azure functions process jobs; jobs publish events.\nEvents reach browsers.";
-    const blobName = uploadBlobName("user-1", "input");
+    const blobName = uploadBlobName("user-1", "input", 1024);
     await uploadsContainer.getBlockBlobClient(blobName).upload(text, Buffer.byteLength(text));
     const job = await createJob({ kind: "blob", blobName }, "user-1");
     const [owner, stranger] = await Promise.all([ownerClient("user-1"), ownerClient("user-2")]);
@@ -142,7 +142,7 @@ describe("agent with the real SDKs against the emulators", () => {
   });
 
   it("a job that keeps failing is dead-lettered after maxDeliveryCount, then the dead-letter function fails it and tells the owner", async () => {
-    const blobName = uploadBlobName("user-3", "flaky");
+    const blobName = uploadBlobName("user-3", "flaky", 1024);
     await uploadsContainer.getBlockBlobClient(blobName).upload("text", 4);
     const job = await createJob({ kind: "blob", blobName }, "user-3");
     const owner = await ownerClient("user-3");
@@ -188,8 +188,26 @@ describe("agent with the real SDKs against the emulators", () => {
     expect(await processJob(deps, { jobId: job.id, userId: "user-4" }, memoryLog())).toEqual({ outcome: "already-finished", status: "succeeded" });
   });
 
+  it("reads exactly the blob version the api accepted: one swapped after acceptance fails the job (abuse review F8)", async () => {
+    const blobName = uploadBlobName("user-7", "pinned", 1024);
+    const blob = uploadsContainer.getBlockBlobClient(blobName);
+    const accepted = await blob.upload("harmless words", 14);
+    const job = await createJob({ kind: "blob", blobName }, "user-7", { etag: accepted.etag!, bytes: 14 });
+    await blob.upload("payroll confidential numbers", 28);
+    expect(await processJob(deps, { jobId: job.id, userId: "user-7" }, memoryLog())).toMatchObject({ outcome: "failed", error: { code: "UploadChanged" } });
+  });
+
+  it("refuses a blob filled by Copy Blob, even for a job accepted without a pinned version (abuse review F1)", async () => {
+    const victim = uploadsContainer.getBlockBlobClient(uploadBlobName("user-8", "secret", 1024));
+    await victim.upload("bob secret content words here", 29);
+    const blobName = uploadBlobName("user-9", "copied", 1024);
+    await (await uploadsContainer.getBlockBlobClient(blobName).beginCopyFromURL(victim.url)).pollUntilDone();
+    const job = await createJob({ kind: "blob", blobName }, "user-9");
+    expect(await processJob(deps, { jobId: job.id, userId: "user-9" }, memoryLog())).toMatchObject({ outcome: "failed", error: { code: "UploadCopied" } });
+  });
+
   it("enforces UPLOAD_MAX_BYTES from the settings on a real blob, reading no more than the limit", async () => {
-    const blobName = uploadBlobName("user-6", "big");
+    const blobName = uploadBlobName("user-6", "big", 1024);
     const size = TEST_UPLOAD_MAX_BYTES + 1;
     await uploadsContainer.getBlockBlobClient(blobName).upload(Buffer.alloc(size, "a"), size);
     const job = await createJob({ kind: "blob", blobName }, "user-6");

@@ -48,7 +48,7 @@ const messageFor = (job: Job) => ({ jobId: job.id, userId: job.userId });
 const stored = async (job: Job) => (await store.get(job.userId, job.id)).job;
 const eventTypes = () => events.published.map((entry) => entry.event.type);
 /** A blob name under the owner's upload prefix, as the api mints them. */
-const upload = (id: string, userId = owner) => uploadBlobName(userId, id);
+const upload = (id: string, userId = owner) => uploadBlobName(userId, id, 1024);
 
 describe("processJob", () => {
   it("runs a text job to succeeded: running first, the result stored, both events to the owner", async () => {

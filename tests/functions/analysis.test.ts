@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {
+  analyzeReopenable,
   analyzeStream,
   analyzeText,
   InputRejected,
   MAX_RANKED_WORD_LENGTH,
+  MAX_TRACKED_WORDS,
   READING_WORDS_PER_MINUTE,
   TextAnalyzer,
 } from "../../functions/src/shared/analysis.js";
@@ -178,5 +180,70 @@ describe("analyzeStream", () => {
       yield "o three";
     }
     expect(await analyzeStream(strings(), { maxBytes: 100 })).toEqual(reference("one two three"));
+  });
+});
+
+/** `0 1 2 ... ` in base 36: `count` words, every one distinct (the abuse review's vocabulary attack). */
+function distinctTokens(count: number, from = 0): string {
+  const parts: string[] = [];
+  for (let n = from; n < from + count; n += 1) parts.push(n.toString(36));
+  return `${parts.join(" ")} `;
+}
+
+/** Splits text into 64 KiB UTF-8 chunks, as a download arrives; `opened` counts the reads. */
+function reopenable(text: string): (() => AsyncIterable<Uint8Array>) & { opened: number } {
+  const bytes = new TextEncoder().encode(text);
+  const open = Object.assign(
+    () => {
+      open.opened += 1;
+      return chunksOf(bytes, Array.from({ length: Math.floor(bytes.length / 65_536) }, (_, i) => (i + 1) * 65_536));
+    },
+    { opened: 0 },
+  );
+  return open;
+}
+
+describe("memory per job is bounded (the frequency table)", () => {
+  it("never holds more than MAX_TRACKED_WORDS distinct words, however many the input has", () => {
+    const analyzer = new TextAnalyzer();
+    let most = 0;
+    for (let chunk = 0; chunk < 8; chunk += 1) {
+      analyzer.push(distinctTokens(25_000, chunk * 25_000));
+      most = Math.max(most, analyzer.trackedWordCount);
+    }
+    expect(most).toBeLessThanOrEqual(MAX_TRACKED_WORDS);
+    const result = analyzer.finish();
+    // Everything but the ranking stays exact.
+    expect(result).toMatchObject({ words: 200_000, lines: 1 });
+    expect(analyzer.summaryError).toBeGreaterThan(0);
+  });
+
+  it("keeps every count exact up to the bound: a text job (at most 50,000 words) never reaches it", async () => {
+    const text = distinctTokens(MAX_TRACKED_WORDS - 1) + "the the the a a b";
+    const open = reopenable(text);
+    const analysis = await analyzeReopenable(open, { maxBytes: 10 * 1024 * 1024 });
+    expect(analysis).toMatchObject({ topWordsExact: true, reads: 1 });
+    expect(analysis.result).toEqual(reference(text));
+    expect(open.opened).toBe(1);
+  });
+
+  it("past the bound, finds the frequent words of a text with a huge vocabulary and counts them exactly in a second read", async () => {
+    // Frequent words hidden in 120,000 distinct tokens, with a small table so the summary is exercised hard.
+    const frequent = Array.from({ length: 12 }, (_, i) => `word${String.fromCharCode(97 + i)} `.repeat(400 - i * 20)).join("");
+    const text = distinctTokens(60_000) + frequent + distinctTokens(60_000, 60_000);
+    const analysis = await analyzeReopenable(reopenable(text), { maxBytes: 10 * 1024 * 1024, maxTrackedWords: 1_000 });
+    expect(analysis).toMatchObject({ topWordsExact: true, reads: 2 });
+    expect(analysis.result).toEqual(reference(text));
+  });
+
+  it("says when it cannot vouch for the list: nearly all-distinct input, every count 1", async () => {
+    const text = distinctTokens(30_000);
+    const analysis = await analyzeReopenable(reopenable(text), { maxBytes: 10 * 1024 * 1024, maxTrackedWords: 1_000 });
+    expect(analysis.reads).toBe(2);
+    expect(analysis.topWordsExact).toBe(false);
+    // Still honest: ten words of the text, each with its true count.
+    expect(analysis.result.topWords).toHaveLength(10);
+    for (const { count } of analysis.result.topWords) expect(count).toBe(1);
+    expect(analysis.result).toMatchObject({ words: 30_000, characters: [...text].length });
   });
 });

@@ -58,7 +58,14 @@ describe("identity", () => {
     expect(callerFrom(headers({ "x-dev-user": "dev" }), azure)).toBeUndefined();
     expect(callerFrom(headers({ "x-dev-user": "dev" }), local)).toEqual({ userId: "dev", source: "development" });
     // An invalid development identity is refused, not silently replaced by another header.
-    expect(callerFrom(headers({ "x-dev-user": "bad user", "x-ms-client-principal-id": "abc" }), { ...local, trustAppServiceAuthentication: true })).toBeUndefined();
+    expect(callerFrom(headers({ "x-dev-user": "bad user" }), local)).toBeUndefined();
+  });
+
+  it("never lets x-dev-user override the platform's identity, even with both trusted (abuse review F5)", () => {
+    const both = { ...local, trustAppServiceAuthentication: true };
+    expect(callerFrom(headers({ "x-dev-user": "victim-oid", "x-ms-client-principal-id": "attacker-oid" }), both)).toEqual({ userId: "attacker-oid", source: "appServiceAuthentication" });
+    // A malformed principal is refused outright: it does not fall back to the header a caller controls.
+    expect(callerFrom(headers({ "x-dev-user": "victim-oid", "x-ms-client-principal": "%%%" }), both)).toBeUndefined();
   });
 });
 

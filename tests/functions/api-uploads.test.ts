@@ -5,7 +5,7 @@
 import { BlobServiceClient, type UserDelegationKey } from "@azure/storage-blob";
 import { describe, expect, it } from "vitest";
 import { BlobUploads } from "../../functions/src/api/uploads.js";
-import { uploadPrefix } from "../../functions/src/shared/upload-names.js";
+import { declaredSizeOf, uploadPrefix } from "../../functions/src/shared/upload-names.js";
 
 function serviceWithDelegationKeys() {
   const credential = { getToken: async () => ({ token: "t", expiresOnTimestamp: Date.now() + 3_600_000 }) };
@@ -29,17 +29,19 @@ function serviceWithDelegationKeys() {
 }
 
 describe("user-delegation upload URLs", () => {
-  it("signs a create+write-only, https-only SAS for one blob under the caller's prefix", async () => {
+  it("signs a create-only, https-only SAS for one blob under the caller's prefix, named with the declared size", async () => {
     const { service } = serviceWithDelegationKeys();
     const uploads = new BlobUploads(service, "uploads", "userDelegation");
     const now = new Date("2026-05-01T12:00:00Z");
-    const issued = await uploads.issueUploadUrl("alice", 600, now);
+    const issued = await uploads.issueUploadUrl("alice", 1234, 600, now);
     const url = new URL(issued.uploadUrl);
     expect(url.origin).toBe("https://acct.blob.core.windows.net");
     expect(url.pathname).toBe(`/uploads/${issued.blobName}`);
     expect(issued.blobName.startsWith(uploadPrefix("alice"))).toBe(true);
+    expect(declaredSizeOf(issued.blobName)).toBe(1234);
     const sas = url.searchParams;
-    expect(sas.get("sp")).toBe("cw");
+    // Create only: the URL cannot overwrite, read, list or delete (Write would allow overwriting).
+    expect(sas.get("sp")).toBe("c");
     expect(sas.get("sr")).toBe("b");
     expect(sas.get("spr")).toBe("https");
     expect(sas.get("skoid")).toBe("11111111-1111-1111-1111-111111111111");
@@ -52,19 +54,19 @@ describe("user-delegation upload URLs", () => {
     const { service, requests } = serviceWithDelegationKeys();
     const uploads = new BlobUploads(service, "uploads", "userDelegation");
     const now = new Date("2026-05-01T12:00:00Z");
-    await uploads.issueUploadUrl("alice", 600, now);
-    await uploads.issueUploadUrl("bob", 3600, new Date(now.getTime() + 60_000));
+    await uploads.issueUploadUrl("alice", 10, 600, now);
+    await uploads.issueUploadUrl("bob", 10, 3600, new Date(now.getTime() + 60_000));
     expect(requests).toHaveLength(1);
     expect(requests[0]!.expiresOn.getTime()).toBeGreaterThan(now.getTime() + 3_600_000);
     // Six hours on, the cached key would expire before the new SAS does.
-    await uploads.issueUploadUrl("alice", 3600, new Date(now.getTime() + 6 * 3_600_000));
+    await uploads.issueUploadUrl("alice", 10, 3600, new Date(now.getTime() + 6 * 3_600_000));
     expect(requests).toHaveLength(2);
   });
 
   it("never issues two URLs for the same blob", async () => {
     const { service } = serviceWithDelegationKeys();
     const uploads = new BlobUploads(service, "uploads", "userDelegation");
-    const names = await Promise.all([1, 2, 3].map(() => uploads.issueUploadUrl("alice", 600).then((u) => u.blobName)));
+    const names = await Promise.all([1, 2, 3].map(() => uploads.issueUploadUrl("alice", 10, 600).then((u) => u.blobName)));
     expect(new Set(names).size).toBe(3);
   });
 });

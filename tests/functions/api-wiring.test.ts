@@ -11,23 +11,28 @@ import { SettingsError } from "../../functions/src/settings.js";
 const common = {
   UPLOAD_MAX_BYTES: "1048576",
   UPLOAD_URL_TTL_SECONDS: "600",
+  QUOTA_UPLOAD_URLS_PER_HOUR: "60",
+  QUOTA_JOBS_PER_HOUR: "120",
+  QUOTA_JOBS_IN_FLIGHT: "10",
   APP_SERVICE_AUTHENTICATION: "true",
   API_GATEWAY: "false",
 };
 
+/** Identity-based connections, as the infrastructure writes them for the api in Azure. */
+const identityConnections = {
+  Cosmos__accountEndpoint: "https://acct.documents.azure.com:443/",
+  Cosmos__clientId: "00000000-0000-0000-0000-000000000001",
+  DataStorage__blobServiceUri: "https://acct.blob.core.windows.net",
+  DataStorage__clientId: "00000000-0000-0000-0000-000000000001",
+  ServiceBus__fullyQualifiedNamespace: "ns.servicebus.windows.net",
+  ServiceBus__clientId: "00000000-0000-0000-0000-000000000001",
+  WebPubSub__serviceUri: "https://wps.webpubsub.azure.com",
+  WebPubSub__clientId: "00000000-0000-0000-0000-000000000001",
+};
+
 describe("createApiDependencies", () => {
   it("uses managed identity and user-delegation SAS for identity-based settings", async () => {
-    const deps = await createApiDependencies({
-      ...common,
-      Cosmos__accountEndpoint: "https://acct.documents.azure.com:443/",
-      Cosmos__clientId: "00000000-0000-0000-0000-000000000001",
-      DataStorage__blobServiceUri: "https://acct.blob.core.windows.net",
-      DataStorage__clientId: "00000000-0000-0000-0000-000000000001",
-      ServiceBus__fullyQualifiedNamespace: "ns.servicebus.windows.net",
-      ServiceBus__clientId: "00000000-0000-0000-0000-000000000001",
-      WebPubSub__serviceUri: "https://wps.webpubsub.azure.com",
-      WebPubSub__clientId: "00000000-0000-0000-0000-000000000001",
-    });
+    const deps = await createApiDependencies({ ...common, ...identityConnections });
     expect(deps.uploads).toBeInstanceOf(BlobUploads);
     expect((deps.uploads as BlobUploads).signing).toBe("userDelegation");
     expect(deps.identity.allowDevelopmentIdentity).toBe(false);
@@ -50,6 +55,16 @@ describe("createApiDependencies", () => {
     expect((deps.uploads as BlobUploads).signing).toBe("accountKey");
     expect(deps.identity.allowDevelopmentIdentity).toBe(true);
     await deps.queue.close();
+  });
+
+  it.each([
+    ["Flex Consumption's own variables", { WEBSITE_SKU: "FlexConsumption", CONTAINER_NAME: "c1", WEBSITE_SITE_NAME: "api-app" }],
+    ["App Service's instance id", { WEBSITE_INSTANCE_ID: "0123abcd" }],
+    ["a managed-identity connection", { ServiceBus__credential: "managedidentity" }],
+  ])("refuses to start with the development identity allowed where Azure runs it (%s; abuse review F5)", async (_where, azure) => {
+    const attempt = createApiDependencies({ ...common, ...identityConnections, ...azure, ALLOW_DEVELOPMENT_IDENTITY: "true" });
+    await expect(attempt).rejects.toThrow(SettingsError);
+    await expect(attempt).rejects.toThrow(/ALLOW_DEVELOPMENT_IDENTITY is a local-only setting, but Azure runs this app/);
   });
 
   it("fails naming every missing setting", async () => {

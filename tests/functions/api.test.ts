@@ -333,14 +333,14 @@ describe("uploads", () => {
     return response.body as { blobName: string; uploadUrl: string; method: string; headers: Record<string, string>; maxBytes: number; expiresAt: string };
   }
 
-  it("issues a write-only URL for one blob under the caller's prefix, then accepts a job for that blob", async () => {
+  it("issues a create-only URL for one blob under the caller's prefix, then accepts a job for that blob", async () => {
     const user = newUser();
     const upload = await issue(user);
     expect(upload.blobName.startsWith(uploadPrefix(user))).toBe(true);
-    expect(upload.maxBytes).toBe(TEST_UPLOAD_MAX_BYTES);
+    expect(upload.maxBytes).toBe(100);
     expect(new Date(upload.expiresAt).getTime()).toBeGreaterThan(Date.now() + 200_000);
     const sas = new URL(upload.uploadUrl).searchParams;
-    expect(sas.get("sp")).toBe("cw");
+    expect(sas.get("sp")).toBe("c");
     expect(sas.get("sr")).toBe("b");
 
     const blob = new BlockBlobClient(upload.uploadUrl);
@@ -369,18 +369,24 @@ describe("uploads", () => {
     const missing = await issue(user);
     expectProblem(await submit(user, { kind: "blob", blobName: missing.blobName }), 422);
 
-    // The SAS cannot cap the size; the job submission checks the stored blob.
-    const large = await issue(user);
+    // The SAS cannot cap the size; the job submission checks the stored blob against the limit
+    // and against the size declared for the URL, and deletes a refused blob.
+    const large = await issue(user, TEST_UPLOAD_MAX_BYTES);
     const content = Buffer.alloc(TEST_UPLOAD_MAX_BYTES + 10, 0x61);
     await new BlockBlobClient(large.uploadUrl).upload(content, content.length);
     const oversized = await submit(user, { kind: "blob", blobName: large.blobName });
     expect(expectProblem(oversized, 422).detail).toContain(String(TEST_UPLOAD_MAX_BYTES));
+    const undeclared = await issue(user, 10);
+    await new BlockBlobClient(undeclared.uploadUrl).upload("eleven byte", 11);
+    expect(expectProblem(await submit(user, { kind: "blob", blobName: undeclared.blobName }), 422).detail).toContain("more than the 10 bytes declared");
 
     expect(await jobCountOf(user)).toBe(0);
     expect(await drainQueue(200)).toHaveLength(0);
     // Sanity: the foreign blob really exists, so the 422 above was the ownership rule.
     const admin = BlobServiceClient.fromConnectionString(platform.settings.DataStorage!).getContainerClient(TEST_UPLOADS_CONTAINER);
     expect(await admin.getBlobClient(theirs.blobName).exists()).toBe(true);
+    expect(await admin.getBlobClient(large.blobName).exists()).toBe(false);
+    expect(await admin.getBlobClient(undeclared.blobName).exists()).toBe(false);
   });
 });
 

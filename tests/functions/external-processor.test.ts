@@ -83,7 +83,7 @@ function inputOf(value: string): ReopenableInput & { opened: number } {
   return open;
 }
 
-const builtin = (source: AsyncIterable<Uint8Array>) => analyzeStream(source, { maxBytes: 1024 });
+const builtin = async (input: ReopenableInput) => analyzeStream(await input(), { maxBytes: 1024 });
 const fast: Partial<ExternalProcessorOptions> = { timeoutMs: 1000, retries: 2, initialBackoffMs: 5, maxBackoffMs: 20, breakAfterFailures: 10 };
 const processorWith = (options: Partial<ExternalProcessorOptions> = {}) => new ExternalProcessor({ url, maxBytes: 1024, ...fast, ...options });
 

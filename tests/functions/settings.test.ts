@@ -4,6 +4,7 @@
  * configuration, and the loader names everything missing or malformed. The @ts-expect-error lines
  * are checked by `npm run typecheck`: if one of them compiled, tsc would fail.
  */
+import { concurrentJobsFor } from "../../functions/src/agent/capacity.js";
 import { describe, expect, it } from "vitest";
 import { defaultConfig, parseConfig } from "../../infrastructure/config";
 import { linksTo } from "../../functions/src/platform/links";
@@ -50,6 +51,18 @@ describe("settings in Azure", () => {
     });
   });
 
+  it("tells the Functions host the api's request limit and the agent's concurrency for the instance memory", () => {
+    expect(asMap(azureAppSettings("api", { endpoints, config: defaultConfig }))).toMatchObject({ FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: "1048576" });
+    const agentAt = (functionMemoryMb: string) =>
+      asMap(azureAppSettings("agent", { endpoints, config: parseConfig({ functionMemoryMb }) })).AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls;
+    expect(agentAt("2048")).toBe("16");
+    expect(agentAt("4096")).toBe("16");
+    // Smaller instances get fewer concurrent jobs, each within its memory budget; never none.
+    expect(concurrentJobsFor(768)).toBe(5);
+    expect(concurrentJobsFor(512)).toBe(1);
+    expect(asMap(azureAppSettings("agent", { endpoints, config: defaultConfig }))).not.toHaveProperty("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT");
+  });
+
   it("fails naming the service's family when a linked service has no endpoint, and a required setting whose config key is unset", () => {
     const { blob: _blob, ...withoutBlob } = endpoints;
     expect(() => azureAppSettings("agent", { endpoints: withoutBlob, config: defaultConfig })).toThrow(/agent: no endpoint for its blob links/);
@@ -68,10 +81,18 @@ describe("settings on the local platform", () => {
       WebPubSub: "w",
       UPLOAD_MAX_BYTES: String(defaultConfig.uploadMaxBytes),
       UPLOAD_URL_TTL_SECONDS: String(defaultConfig.uploadUrlTtlSeconds),
+      QUOTA_UPLOAD_URLS_PER_HOUR: String(defaultConfig.quotaUploadUrlsPerHour),
+      QUOTA_JOBS_PER_HOUR: String(defaultConfig.quotaJobsPerHour),
+      QUOTA_JOBS_IN_FLIGHT: String(defaultConfig.quotaJobsInFlight),
       APP_SERVICE_AUTHENTICATION: "false",
       // No gateway on the local platform: the web app calls the local api directly.
       API_GATEWAY: "false",
       ALLOW_DEVELOPMENT_IDENTITY: "true",
+      // The host's own settings, as in Azure: the local host honours them.
+      FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: "1048576",
+    });
+    expect(localAppSettings("agent", { connectionStrings, config: defaultConfig })).toMatchObject({
+      AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls: "16",
     });
   });
 });
@@ -86,6 +107,9 @@ describe("loadSettings", () => {
       ServiceBus__fullyQualifiedNamespace: "ns.servicebus.windows.net",
       UPLOAD_MAX_BYTES: "1048576",
       UPLOAD_URL_TTL_SECONDS: "600",
+      QUOTA_UPLOAD_URLS_PER_HOUR: "60",
+      QUOTA_JOBS_PER_HOUR: "120",
+      QUOTA_JOBS_IN_FLIGHT: "10",
       APP_SERVICE_AUTHENTICATION: "true",
       API_GATEWAY: "true",
       ALLOW_DEVELOPMENT_IDENTITY: "true",

@@ -83,7 +83,7 @@ describe("derived names", () => {
     expect(userGroup("alice")).not.toBe(userGroup("bob"));
     expect(userGroup("alice")).not.toContain("alice");
     expect(uploadPrefix("alice")).toMatch(/^users\/[0-9a-f]{40}\/$/);
-    const name = uploadBlobName("alice", "0b7e2f0c-1111-4222-8333-444455556666");
+    const name = uploadBlobName("alice", "0b7e2f0c-1111-4222-8333-444455556666", 1024);
     expect(isUploadOf("alice", name)).toBe(true);
     expect(isUploadOf("bob", name)).toBe(false);
     expect(isUploadOf("alice", `${uploadPrefix("alice")}nested/x.txt`)).toBe(false);

@@ -33,6 +33,7 @@ const config = parseConfig({
   blobSoftDeleteDays: "14",
   uploadMaxBytes: "1048576",
   uploadUrlTtlSeconds: "120",
+  uploadsDeleteAfterDays: "3",
   storageSku: "Standard_ZRS",
   authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444",
   authSpaClientId: "5a5a5a5a-1111-2222-3333-444444444444",
@@ -76,9 +77,10 @@ describe("resources", () => {
       "azure-native:storage:BlobServiceProperties": 2,
       "azure-native:storage:BlobContainer": 3,
       "azure-native:storage:StorageAccountStaticWebsite": 1,
+      "azure-native:storage:ManagementPolicy": 1,
       "azure-native:cosmosdb:DatabaseAccount": 1,
       "azure-native:cosmosdb:SqlResourceSqlDatabase": 1,
-      "azure-native:cosmosdb:SqlResourceSqlContainer": 1,
+      "azure-native:cosmosdb:SqlResourceSqlContainer": 2,
       "azure-native:servicebus:Namespace": 1,
       "azure-native:servicebus:Queue": 1,
       "azure-native:webpubsub:WebPubSub": 1,
@@ -125,6 +127,34 @@ describe("resources", () => {
       });
     }
     expect(named(stack, "storage-website").inputs).toMatchObject({ accountName: names.dataStorageAccount, indexDocument: "index.html" });
+  });
+
+  it("storage: uploads deleted by a lifecycle rule uploadsDeleteAfterDays after creation, snapshots too; nothing else", () => {
+    const lifecycle = named(stack, "storage-data-lifecycle");
+    expect(lifecycle.inputs).toEqual({
+      accountName: names.dataStorageAccount,
+      resourceGroupName: names.resourceGroup,
+      managementPolicyName: "default",
+      policy: {
+        rules: [
+          {
+            name: "deleteuploadsafterdays",
+            enabled: true,
+            type: "Lifecycle",
+            definition: {
+              filters: { blobTypes: ["blockBlob", "appendBlob"], prefixMatch: ["uploads/"] },
+              actions: {
+                baseBlob: { delete: { daysAfterCreationGreaterThan: 3 } },
+                snapshot: { delete: { daysAfterCreationGreaterThan: 3 } },
+                version: { delete: { daysAfterCreationGreaterThan: 3 } },
+              },
+            },
+          },
+        ],
+      },
+    });
+    // The rule names the container by prefix: it is created after it.
+    expect(stack.dependencies.get("storage-data-lifecycle")).toContain(urns.find((urn) => urn.endsWith("::storage-uploads")));
   });
 
   it("database: serverless account with the configured consistency, jobs container partitioned by /userId", () => {
@@ -465,11 +495,13 @@ describe("ordering on a fresh stack", () => {
   };
   const dependsOn = (name: string, on: string) => expect(stack.dependencies.get(name) ?? [], `${name} waits for ${on}`).toContain(urnOf(on));
 
-  it("writes to the Cosmos account one at a time: database, container, then each SQL role assignment in turn", () => {
+  it("writes to the Cosmos account one at a time: database, containers, then each SQL role assignment in turn", () => {
     dependsOn("database-jobs", "database-db");
+    dependsOn("database-quotas", "database-jobs");
     const grants = ofType(stack, "azure-native:cosmosdb:SqlResourceSqlRoleAssignment").map((r) => r.name);
+    // Database-scoped: the api's links to jobs and to quotas share one assignment.
     expect(grants).toEqual(["database-api-readwrite", "database-agent-readwrite"]);
-    dependsOn("database-api-readwrite", "database-jobs");
+    dependsOn("database-api-readwrite", "database-quotas");
     dependsOn("database-agent-readwrite", "database-api-readwrite");
   });
 

@@ -85,6 +85,8 @@ describe("the local platform mirrors the default stack", () => {
   it("writes a local.settings.json that Core Tools reads (node worker, settings in Values, port and CORS in Host)", () => {
     const file = localSettingsFile({ UPLOAD_MAX_BYTES: "1024" }, { storageConnectionString: "UseDevelopmentStorage=true", port: 7071, corsOrigins: ["http://127.0.0.1:4280"] });
     expect(file).toEqual({
+      // Core Tools ignores members it does not know; people reading the file see it is local only.
+      $comment: expect.stringMatching(/^Local only: .*Never publish it to Azure/),
       IsEncrypted: false,
       Values: { FUNCTIONS_WORKER_RUNTIME: "node", AzureWebJobsStorage: "UseDevelopmentStorage=true", UPLOAD_MAX_BYTES: "1024" },
       Host: { LocalHttpPort: 7071, CORS: "http://127.0.0.1:4280", CORSCredentials: false },

@@ -81,6 +81,10 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     WebPubSub: webPubSub?.connectionString ?? `Endpoint=http://${NOTHING_LISTENS};AccessKey=a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5;Version=1.0;`,
     UPLOAD_MAX_BYTES: String(TEST_UPLOAD_MAX_BYTES),
     UPLOAD_URL_TTL_SECONDS: "300",
+    // Generous: these files test other behaviour; tests/abuse runs with the defaults.
+    QUOTA_UPLOAD_URLS_PER_HOUR: "10000",
+    QUOTA_JOBS_PER_HOUR: "10000",
+    QUOTA_JOBS_IN_FLIGHT: "1000",
     APP_SERVICE_AUTHENTICATION: "true",
     API_GATEWAY: "false",
     ALLOW_DEVELOPMENT_IDENTITY: "true",

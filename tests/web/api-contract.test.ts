@@ -35,6 +35,10 @@ describe("ApiClient against a server", () => {
         res.writeHead(422, { "content-type": "application/problem+json" }).end(
           JSON.stringify({ type: "about:blank", title: "Unprocessable Content", status: 422, detail: "The request is invalid: #/text", errors: [{ pointer: "#/text", detail: "Too big" }] }),
         );
+      } else if (req.url === "/api/uploads" && req.method === "POST") {
+        res.writeHead(429, { "content-type": "application/problem+json", "retry-after": "1200" }).end(
+          JSON.stringify({ type: "about:blank", title: "Too Many Requests", status: 429, detail: "You have asked for 60 upload URLs in the last hour, the most allowed; try again in 20 minutes." }),
+        );
       } else if (req.url?.startsWith("/api/jobs?")) {
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ items: [] }));
       } else {
@@ -67,6 +71,17 @@ describe("ApiClient against a server", () => {
     expect(problem.status).toBe(422);
     expect(problem.reasonsFor(["#/text"])).toEqual(["Too big"]);
     expect(problem.reasonsFor(["#/blobName"])).toEqual([]);
+  });
+
+  it("shows a quota refusal (429) in the api's words, which say when to try again", async () => {
+    const error = await client()
+      .createUpload({ size: 10 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiProblem);
+    expect((error as ApiProblem).status).toBe(429);
+    // No field is at fault: the page shows the detail (app.ts messageFor), which says when to retry.
+    expect((error as ApiProblem).reasonsFor(["#/size"])).toEqual([]);
+    expect((error as ApiProblem).message).toBe("You have asked for 60 upload URLs in the last hour, the most allowed; try again in 20 minutes.");
   });
 
   it("words an answer that is not a problem document, and an api that cannot be reached", async () => {

@@ -1,5 +1,5 @@
 /**
- * Sends a file straight to Blob Storage with the write-only SAS URL the api issued (the bytes never
+ * Sends a file straight to Blob Storage with the create-only SAS URL the api issued (the bytes never
  * pass through the api). XMLHttpRequest rather than fetch: only it reports upload progress.
  */
 import type { UploadResponse } from "./api-types";

@@ -12,14 +12,14 @@
  *   at once: retrying cannot change the outcome, so spending deliveries on them only delays it.
  * - Web PubSub pushes are hints: a failed publish is logged, never fails the job.
  */
-import { analyzeStream, InputRejected } from "../shared/analysis.js";
+import { analyzeReopenable, InputRejected } from "../shared/analysis.js";
 import { analyzeWithFallback, type EngineResult, type ExternalProcessor, type ReopenableInput } from "../shared/external-processor.js";
 import { isTerminal, type Job, type JobError, type JobMessage } from "../shared/job.js";
 import type { JobEvents } from "../shared/job-events.js";
 import { JobNotFound, StaleJob, type JobStore, type StoredJob } from "../shared/job-store.js";
 import { isUploadOf } from "../shared/upload-names.js";
 import { notifyOwner } from "./notify.js";
-import { BlobNotFound, UploadNotOwned, type UploadsReader } from "./uploads.js";
+import { BlobNotFound, UploadChanged, UploadCopied, UploadNotOwned, type UploadsReader } from "./uploads.js";
 
 /** Blob size cap when UPLOAD_MAX_BYTES is not set for the agent. */
 export const DEFAULT_MAX_BLOB_BYTES = 16 * 1024 * 1024;
@@ -120,7 +120,11 @@ async function settleLostRace(deps: AgentDependencies, message: JobMessage, log:
 
 async function analyze(deps: AgentDependencies, job: Job, log: JobLog): Promise<EngineResult> {
   const { open, maxBytes } = inputOf(deps, job);
-  const result = await analyzeWithFallback(deps.externalProcessor, job.id, open, (source) => analyzeStream(source, { maxBytes }));
+  const result = await analyzeWithFallback(deps.externalProcessor, job.id, open, async (input) => {
+    const analysis = await analyzeReopenable(input, { maxBytes });
+    if (!analysis.topWordsExact) log.warn("more distinct words than the frequency table holds: topWords lists frequent words, but a word as rare as the summary's error may be missing");
+    return analysis.result;
+  });
   if (result.fallbackReason) log.warn(`external processor not used (${result.fallbackReason}): ${result.fallbackDetail ?? ""}`);
   return result;
 }
@@ -141,7 +145,8 @@ function inputOf(deps: AgentDependencies, job: Job): { open: ReopenableInput; ma
     maxBytes,
     open: async () => {
       if (!isUploadOf(job.userId, input.blobName)) throw new UploadNotOwned(input.blobName);
-      const blob = await deps.uploads.open(input.blobName);
+      // A pinned job reads the version the api accepted, or fails: the blob cannot be swapped.
+      const blob = await deps.uploads.open(input.blobName, job.upload?.etag);
       // Refuse early when the service announces the size; the stream cap still guards a liar.
       if (blob.contentLength !== undefined && blob.contentLength > maxBytes) {
         blob.cancel();
@@ -156,5 +161,7 @@ function permanentError(error: unknown): JobError | undefined {
   if (error instanceof InputRejected) return { code: error.code, message: error.message };
   if (error instanceof UploadNotOwned) return { code: "UploadNotOwned", message: "the file is not one of your uploads" };
   if (error instanceof BlobNotFound) return { code: "BlobNotFound", message: "the uploaded file does not exist (it was never uploaded, or it was deleted)" };
+  if (error instanceof UploadChanged) return { code: "UploadChanged", message: "the uploaded file was replaced after the job was accepted" };
+  if (error instanceof UploadCopied) return { code: "UploadCopied", message: "the file was copied from another blob, not uploaded" };
   return undefined;
 }

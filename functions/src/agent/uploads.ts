@@ -1,7 +1,9 @@
 /**
  * Reading an uploaded blob for analysis, behind a thin interface (the domain logic is tested with an
  * in-memory reader as well as against Azurite). The Azure implementation streams the download:
- * nothing holds the whole blob in memory.
+ * nothing holds the whole blob in memory. A pinned job reads exactly the version the api accepted
+ * (If-Match on its ETag), and a blob whose content came from Copy Blob is refused, as the api
+ * refuses it: the agent's own check, for jobs accepted before the api checked.
  */
 import type { ContainerClient } from "@azure/storage-blob";
 
@@ -24,6 +26,22 @@ export class UploadNotOwned extends Error {
   }
 }
 
+/** The blob is no longer the version the api accepted (overwritten or replaced since): permanent. */
+export class UploadChanged extends Error {
+  constructor(readonly blobName: string) {
+    super(`the uploaded blob ${blobName} changed after its job was accepted`);
+    this.name = "UploadChanged";
+  }
+}
+
+/** The blob's content came from a copy of another blob, not from an upload through its URL: permanent. */
+export class UploadCopied extends Error {
+  constructor(readonly blobName: string) {
+    super(`the uploaded blob ${blobName} was filled by a copy, not uploaded`);
+    this.name = "UploadCopied";
+  }
+}
+
 export interface OpenedBlob {
   /** Size announced by the service; the stream is capped independently of it. */
   readonly contentLength: number | undefined;
@@ -33,8 +51,11 @@ export interface OpenedBlob {
 }
 
 export interface UploadsReader {
-  /** Starts a download from the beginning. Throws {@link BlobNotFound}. */
-  open(blobName: string): Promise<OpenedBlob>;
+  /**
+   * Starts a download from the beginning, of exactly the version `etag` names when given. Throws
+   * {@link BlobNotFound}, {@link UploadChanged}, {@link UploadCopied}.
+   */
+  open(blobName: string, etag?: string): Promise<OpenedBlob>;
 }
 
 function statusCodeOf(error: unknown): number | undefined {
@@ -45,19 +66,22 @@ function statusCodeOf(error: unknown): number | undefined {
 export class BlobUploadsReader implements UploadsReader {
   constructor(private readonly container: ContainerClient) {}
 
-  async open(blobName: string): Promise<OpenedBlob> {
+  async open(blobName: string, etag?: string): Promise<OpenedBlob> {
+    let response: Awaited<ReturnType<ReturnType<ContainerClient["getBlobClient"]>["download"]>>;
     try {
-      const response = await this.container.getBlobClient(blobName).download();
-      const body = response.readableStreamBody;
-      if (!body) throw new Error(`download of ${blobName} returned no body stream`);
-      return {
-        contentLength: response.contentLength,
-        content: body as AsyncIterable<Uint8Array>,
-        cancel: () => (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(),
-      };
+      response = await this.container.getBlobClient(blobName).download(0, undefined, etag === undefined ? {} : { conditions: { ifMatch: etag } });
     } catch (error) {
       if (statusCodeOf(error) === 404) throw new BlobNotFound(blobName);
+      if (statusCodeOf(error) === 412) throw new UploadChanged(blobName);
       throw error;
     }
+    const body = response.readableStreamBody;
+    const cancel = () => (body as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined)?.destroy?.();
+    if (response.copyId !== undefined || response.copySource !== undefined || response.copyStatus !== undefined) {
+      cancel();
+      throw new UploadCopied(blobName);
+    }
+    if (!body) throw new Error(`download of ${blobName} returned no body stream`);
+    return { contentLength: response.contentLength, content: body as AsyncIterable<Uint8Array>, cancel };
   }
 }

@@ -6,7 +6,7 @@
 import { loadSettings } from "../settings.js";
 import {
   createBlobServiceClient,
-  createCosmosContainer,
+  createCosmosDatabase,
   createdOnFirstUse,
   createServiceBusClient,
   createWebPubSubClient,
@@ -17,6 +17,7 @@ import { jobResources } from "../shared/job-resources.js";
 import { CosmosJobStore } from "../shared/job-store.js";
 import { startTelemetry } from "../shared/telemetry.js";
 import type { ApiDependencies } from "./dependencies.js";
+import { CosmosQuotas } from "./quota-store.js";
 import { WebPubSubRealtime } from "./realtime.js";
 import { BlobUploads } from "./uploads.js";
 
@@ -30,19 +31,25 @@ export async function createApiDependencies(env: NodeJS.ProcessEnv): Promise<Api
     serviceName: "api",
     ...(managedIdentity ? { managedIdentity } : {}),
   });
-  const [container, blobService, serviceBus, webPubSub] = await Promise.all([
-    createCosmosContainer(settings.Cosmos, jobResources.database, jobResources.container),
+  const [database, blobService, serviceBus, webPubSub] = await Promise.all([
+    createCosmosDatabase(settings.Cosmos, jobResources.database),
     createBlobServiceClient(settings.DataStorage),
     createServiceBusClient(settings.ServiceBus),
     createWebPubSubClient(settings.WebPubSub, jobResources.hub),
   ]);
+  const jobs = new CosmosJobStore(database.container(jobResources.container));
   return {
-    jobs: new CosmosJobStore(container),
+    jobs,
     queue: new ServiceBusJobQueue(serviceBus, jobResources.queue),
     // The setting's shape decides the SAS: identity -> user delegation; connection string (local
     // platform only, Azurite) -> service SAS signed with the connection string's account key.
     uploads: new BlobUploads(blobService, jobResources.uploads, settings.DataStorage.mode === "identity" ? "userDelegation" : "accountKey"),
     realtime: new WebPubSubRealtime(webPubSub),
+    quotas: new CosmosQuotas(database.container(jobResources.quotas), jobs, {
+      uploadUrlsPerHour: settings.QUOTA_UPLOAD_URLS_PER_HOUR,
+      jobsPerHour: settings.QUOTA_JOBS_PER_HOUR,
+      jobsInFlight: settings.QUOTA_JOBS_IN_FLIGHT,
+    }),
     identity: {
       trustAppServiceAuthentication: settings.APP_SERVICE_AUTHENTICATION,
       behindGateway: settings.API_GATEWAY,

@@ -2,6 +2,7 @@
 import type { JobQueue } from "../shared/job-queue.js";
 import type { JobStore } from "../shared/job-store.js";
 import type { IdentityOptions } from "./identity.js";
+import type { Quotas } from "./quotas.js";
 import type { Realtime } from "./realtime.js";
 import type { Uploads } from "./uploads.js";
 
@@ -10,6 +11,7 @@ export interface ApiDependencies {
   readonly queue: JobQueue;
   readonly uploads: Uploads;
   readonly realtime: Realtime;
+  readonly quotas: Quotas;
   readonly identity: IdentityOptions;
   readonly uploadMaxBytes: number;
   readonly uploadUrlTtlSeconds: number;

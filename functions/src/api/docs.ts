@@ -58,8 +58,9 @@ export async function docsAsset(asset: string): Promise<DocsAsset | undefined> {
   const securityHeaders = { "content-security-policy": CSP, "x-content-type-options": "nosniff" };
   if (asset === "" || asset === "index.html") return { contentType: "text/html; charset=utf-8", body: PAGE, headers: { ...securityHeaders, "cache-control": "no-cache" } };
   if (asset === "initializer.js") return { contentType: "text/javascript; charset=utf-8", body: INITIALIZER, headers: { ...securityHeaders, "cache-control": "no-cache" } };
-  const contentType = assets[asset];
-  if (!contentType) return undefined;
+  // Own keys only: "__proto__", "constructor" or "toString" name no asset (and must not read as one).
+  if (!Object.hasOwn(assets, asset)) return undefined;
+  const contentType = assets[asset]!;
   let body = cache.get(asset);
   if (!body) {
     body = new Uint8Array(await readFile(join(swaggerUiDirectory(), asset)));

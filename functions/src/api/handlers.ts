@@ -12,6 +12,7 @@ import { byMethod, json, readJsonBody, readQuery, serve, type Handler } from "./
 import { callerFrom, type Caller } from "./identity.js";
 import { jobOf, listJobsOf, submitJob, toJobView, type Log } from "./jobs.js";
 import { HttpProblem } from "./problem.js";
+import { QuotaExceeded } from "./quotas.js";
 import {
   CreateJobRequest,
   CreateUploadRequest,
@@ -55,6 +56,16 @@ function idempotencyKeyOf(request: HttpRequest): string | undefined {
 
 const jobLocation = (id: string) => `/api/jobs/${id}`;
 
+/** Runs `work`, answering a quota refusal with 429 and Retry-After. */
+async function withinQuota<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof QuotaExceeded) throw new HttpProblem(429, error.detail, { headers: { "retry-after": String(error.retryAfterSeconds) } });
+    throw error;
+  }
+}
+
 export interface ApiHandlers {
   uploads: Handler;
   jobs: Handler;
@@ -81,14 +92,15 @@ export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers
               errors: [{ pointer: "#/size", detail: `must be at most ${deps.uploadMaxBytes}` }],
             });
           }
-          const issued = await deps.uploads.issueUploadUrl(caller.userId, deps.uploadUrlTtlSeconds);
+          const issued = await deps.uploads.issueUploadUrl(caller.userId, body.size, deps.uploadUrlTtlSeconds);
+          await withinQuota(() => deps.quotas.admitUploadUrl(caller.userId, issued.blobName));
           const answer: UploadResponse = {
             blobName: issued.blobName,
             uploadUrl: issued.uploadUrl,
             method: "PUT",
             headers: { "x-ms-blob-type": "BlockBlob" },
             expiresAt: issued.expiresAt.toISOString(),
-            maxBytes: deps.uploadMaxBytes,
+            maxBytes: body.size,
           };
           return json(201, answer);
         },
@@ -103,7 +115,7 @@ export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers
           const caller = await callerOf(request, deps);
           const idempotencyKey = idempotencyKeyOf(request);
           const input = await readJsonBody(request, CreateJobRequest);
-          const { job, replayed } = await submitJob(deps, caller.userId, input, idempotencyKey, logOf(context));
+          const { job, replayed } = await withinQuota(() => submitJob(deps, caller.userId, input, idempotencyKey, logOf(context)));
           const headers: Record<string, string> = { location: jobLocation(job.id) };
           if (replayed) headers["idempotent-replayed"] = "true";
           return json(202, toJobView(job), headers);
@@ -133,8 +145,9 @@ export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers
           const deps = await dependencies();
           const caller = await callerOf(request, deps);
           const id = request.params.id ?? "";
-          const notFound = new HttpProblem(404, `There is no job ${JSON.stringify(id)}.`);
-          if (!JOB_ID_PATTERN.test(id)) throw notFound;
+          // Only a well-formed id is echoed back: anything else cannot name a job.
+          if (!JOB_ID_PATTERN.test(id)) throw new HttpProblem(404, "There is no job with this id; job ids are UUIDs.");
+          const notFound = new HttpProblem(404, `There is no job ${id}.`);
           try {
             return json(200, toJobView(await jobOf(deps.jobs, caller.userId, id)));
           } catch (error) {

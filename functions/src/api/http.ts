@@ -1,31 +1,51 @@
 /**
- * The HTTP edge shared by every api function: method dispatch (405 with Allow), problem+json for
- * every error, JSON bodies read with a size limit and a content-type check, and a server span per
- * request that continues the caller's trace.
+ * The HTTP edge shared by every api function: method dispatch (405 with Allow; a method without a
+ * body refuses one), problem+json for every error, JSON bodies read as a stream that stops at the
+ * size limit, a content-type check, `nosniff` on every answer, and a server span per request that
+ * continues the caller's trace.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import type { z } from "zod";
 import { extractTraceContext, SpanKind, withSpan } from "../shared/telemetry.js";
 import { HttpProblem, problemResponse, validationProblem } from "./problem.js";
+import { MAX_REQUEST_BODY_BYTES } from "./request-limits.js";
+
+export { MAX_REQUEST_BODY_BYTES };
 
 export type Handler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-/** Every method a route is registered for, so that unsupported ones reach us and get a 405. */
-export const ALL_METHODS: Method[] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-/** Largest request body accepted (a text job of the maximum length, JSON-escaped, fits). */
-export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
+/** Longest path echoed as a problem's instance (the longest real one, a job's, is about 50). */
+const MAX_ECHOED_PATH = 256;
+
+/** Methods whose requests carry no body here: one that does is refused unread. */
+const BODYLESS_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "DELETE"]);
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
-  return { status, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers }, body: JSON.stringify(body) };
+  return {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff", ...headers },
+    body: JSON.stringify(body),
+  };
 }
 
-/** Dispatches on the method; anything else is 405 with the Allow header. */
+/** Whether the request says it carries a body (a non-zero Content-Length, or a Transfer-Encoding). */
+function announcesBody(request: HttpRequest): boolean {
+  const length = request.headers.get("content-length");
+  return (length !== null && length.trim() !== "0") || request.headers.has("transfer-encoding");
+}
+
+/**
+ * Dispatches on the method; anything else is 405 with the Allow header, answered before the body is
+ * looked at. A GET (or DELETE) that carries a body is refused with 413: no route here reads one.
+ */
 export function byMethod(handlers: Partial<Record<Method, Handler>>): Handler {
   const allowed = Object.keys(handlers).join(", ");
   return async (request, context) => {
-    const handler = handlers[request.method.toUpperCase() as Method];
+    const method = request.method.toUpperCase();
+    const handler = handlers[method as Method];
     if (!handler) throw new HttpProblem(405, `${request.method} is not allowed here; use ${allowed}.`, { headers: { allow: allowed } });
+    if (BODYLESS_METHODS.has(method) && announcesBody(request)) throw new HttpProblem(413, `A ${method} request here takes no body.`);
     return handler(request, context);
   };
 }
@@ -38,6 +58,8 @@ export function byMethod(handlers: Partial<Record<Method, Handler>>): Handler {
 export function serve(name: string, handler: Handler): Handler {
   return async (request, context) => {
     const path = new URL(request.url).pathname;
+    // The problem's `instance`; a path longer than any route's is not echoed back (it can only be junk).
+    const instance = path.length <= MAX_ECHOED_PATH ? path : undefined;
     const hostTrace = context.traceContext;
     const parent = extractTraceContext(
       hostTrace?.traceParent
@@ -50,13 +72,13 @@ export function serve(name: string, handler: Handler): Handler {
         response = await handler(request, context);
       } catch (error) {
         if (error instanceof HttpProblem) {
-          response = problemResponse(error, path);
+          response = problemResponse(error, instance);
         } else if (isTransient(error)) {
           context.warn(`${request.method} ${path}: a dependency is unavailable`, error);
-          response = problemResponse(new HttpProblem(503, "A service the api depends on is unavailable; try again shortly.", { headers: { "retry-after": "5" } }), path);
+          response = problemResponse(new HttpProblem(503, "A service the api depends on is unavailable; try again shortly.", { headers: { "retry-after": "5" } }), instance);
         } else {
           context.error(`${request.method} ${path} failed`, error);
-          response = problemResponse(new HttpProblem(500, "The request could not be completed. It has been logged."), path);
+          response = problemResponse(new HttpProblem(500, "The request could not be completed. It has been logged."), instance);
         }
       }
       span.setAttribute("http.response.status_code", response.status ?? 200);
@@ -89,17 +111,40 @@ function isJsonContentType(value: string | null): boolean {
 }
 
 /**
- * Reads and validates a JSON body: 415 for another content type, 413 over the size limit, 400 for
- * bytes that are not UTF-8 JSON, 422 (naming each bad field) for JSON the schema rejects.
+ * The body's bytes, read as a stream that stops (413) as soon as it passes `maxBytes`: nothing past
+ * the limit is copied, whatever the request declared.
+ */
+async function readCapped(request: HttpRequest, maxBytes: number): Promise<Uint8Array> {
+  const tooLarge = () => new HttpProblem(413, `The body is larger than ${maxBytes} bytes.`);
+  const declaredLength = Number(request.headers.get("content-length") ?? "0");
+  if (declaredLength > maxBytes) throw tooLarge();
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * Reads and validates a JSON body: 415 for another content type, 413 over the size limit (read
+ * stops there), 400 for bytes that are not UTF-8 JSON, 422 (naming each bad field) for JSON the
+ * schema rejects.
  */
 export async function readJsonBody<S extends z.ZodType>(request: HttpRequest, schema: S, maxBytes = MAX_REQUEST_BODY_BYTES): Promise<z.output<S>> {
   if (!isJsonContentType(request.headers.get("content-type"))) {
     throw new HttpProblem(415, "The body must be application/json.", { headers: { "accept-post": "application/json" } });
   }
-  const declaredLength = Number(request.headers.get("content-length") ?? "0");
-  if (declaredLength > maxBytes) throw new HttpProblem(413, `The body is larger than ${maxBytes} bytes.`);
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.byteLength > maxBytes) throw new HttpProblem(413, `The body is larger than ${maxBytes} bytes.`);
+  const bytes = await readCapped(request, maxBytes);
   if (bytes.byteLength === 0) throw new HttpProblem(400, "The body is empty; a JSON object is required.");
   let text: string;
   try {

@@ -14,8 +14,10 @@
  * would be the gateway.
  *
  * On the local platform there is no Easy Auth: a development identity header (`x-dev-user`) is
- * accepted only when ALLOW_DEVELOPMENT_IDENTITY=true, a local-only setting that cannot be set in
- * Azure (the settings contract has no Azure-side slot for it).
+ * accepted only when ALLOW_DEVELOPMENT_IDENTITY=true, a local-only setting: the settings contract
+ * has no Azure-side slot for it, and the settings loader refuses to start where Azure runs the
+ * code if it is set anyway (settings.ts, azureHostingEvidence). Even then it never overrides the
+ * platform's identity: a request that App Service Authentication identified is that caller.
  */
 
 export interface Caller {
@@ -54,25 +56,28 @@ interface HeaderSource {
 
 /** The caller, or undefined when the request carries no acceptable identity (answer 401). */
 export function callerFrom(headers: HeaderSource, options: IdentityOptions): Caller | undefined {
+  // Without App Service Authentication nothing strips client-sent x-ms-client-principal headers:
+  // trusting them then would let any caller claim any identity.
+  if (options.trustAppServiceAuthentication) {
+    const principalId = headers.get(PRINCIPAL_ID_HEADER)?.trim();
+    const principal = headers.get(PRINCIPAL_HEADER);
+    if (principalId || principal) {
+      if (options.behindGateway) {
+        // Easy Auth authenticated the caller (it sets the principal headers, and admits only the
+        // gateway's identity); the user is who the gateway says.
+        const gatewayUser = headers.get(GATEWAY_USER_HEADER)?.trim();
+        return gatewayUser && USER_ID_PATTERN.test(gatewayUser) ? { userId: gatewayUser, source: "apiGateway" } : undefined;
+      }
+      // The platform identified the caller: that is who it is, whatever else the request says.
+      const userId = principalId || (principal ? idFromPrincipal(principal) : undefined);
+      return userId && USER_ID_PATTERN.test(userId) ? { userId, source: "appServiceAuthentication" } : undefined;
+    }
+  }
   if (options.allowDevelopmentIdentity) {
     const developmentUser = headers.get(DEVELOPMENT_IDENTITY_HEADER)?.trim();
     if (developmentUser) return USER_ID_PATTERN.test(developmentUser) ? { userId: developmentUser, source: "development" } : undefined;
   }
-  // Without App Service Authentication nothing strips client-sent x-ms-client-principal headers:
-  // trusting them then would let any caller claim any identity.
-  if (!options.trustAppServiceAuthentication) return undefined;
-  const principalId = headers.get(PRINCIPAL_ID_HEADER)?.trim();
-  const principal = headers.get(PRINCIPAL_HEADER);
-  if (options.behindGateway) {
-    // Easy Auth authenticated the caller (it sets the principal headers, and admits only the
-    // gateway's identity); the user is who the gateway says.
-    if (!principalId && !principal) return undefined;
-    const gatewayUser = headers.get(GATEWAY_USER_HEADER)?.trim();
-    return gatewayUser && USER_ID_PATTERN.test(gatewayUser) ? { userId: gatewayUser, source: "apiGateway" } : undefined;
-  }
-  const userId = principalId || (principal ? idFromPrincipal(principal) : undefined);
-  if (!userId || !USER_ID_PATTERN.test(userId)) return undefined;
-  return { userId, source: "appServiceAuthentication" };
+  return undefined;
 }
 
 /** The user id inside an `x-ms-client-principal` value; undefined when it is malformed. */

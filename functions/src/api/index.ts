@@ -3,14 +3,17 @@
  * only for @azure/functions: the handlers (zod, schemas) load on the first request, the settings and
  * SDK clients then too (clients.ts), the OpenAPI generator only when the document is asked for.
  *
- * Every route is registered for all methods so that an unsupported one reaches the handler and gets
- * a 405 problem with an Allow header (the host would answer a bare 404 otherwise).
+ * Each route is registered for the methods it serves, and a second function on the same route
+ * takes every other method and answers 405 (problem+json, with Allow) without reading the body: the
+ * Functions host would otherwise answer a bare 404. Whatever the method, the host refuses a body
+ * over the api's request limit before any function runs (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, set
+ * from services.ts), so no route, anonymous or not, can make the api hold a large body.
  */
 import { app, type HttpMethod, type HttpRequest, type InvocationContext } from "@azure/functions";
 import type { ApiHandlers } from "./handlers.js";
 
 /** Kept here rather than imported from http.ts, which would load zod and OpenTelemetry at import. */
-const ALL_METHODS: HttpMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+const ALL_METHODS: readonly HttpMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 type HandlerName = keyof ApiHandlers | "openapi" | "docs";
 
@@ -28,17 +31,21 @@ function apiHandler(name: HandlerName) {
   };
 }
 
-const routes: { name: HandlerName; route: string }[] = [
-  { name: "uploads", route: "uploads" },
-  { name: "jobs", route: "jobs" },
-  { name: "job", route: "jobs/{id}" },
-  { name: "negotiate", route: "negotiate" },
-  { name: "health", route: "health" },
-  { name: "openapi", route: "openapi.json" },
-  { name: "docs", route: "docs/{*asset}" },
+/** Every route and the methods its handler serves (handlers.ts answers 405 for the others). */
+export const apiRoutes: readonly { name: HandlerName; route: string; methods: readonly HttpMethod[] }[] = [
+  { name: "uploads", route: "uploads", methods: ["POST"] },
+  { name: "jobs", route: "jobs", methods: ["GET", "POST"] },
+  { name: "job", route: "jobs/{id}", methods: ["GET"] },
+  { name: "negotiate", route: "negotiate", methods: ["GET"] },
+  { name: "health", route: "health", methods: ["GET"] },
+  { name: "openapi", route: "openapi.json", methods: ["GET"] },
+  { name: "docs", route: "docs/{*asset}", methods: ["GET"] },
 ];
 
-for (const { name, route } of routes) {
+for (const { name, route, methods } of apiRoutes) {
   // App Service Authentication guards the app in Azure; the functions themselves check the caller.
-  app.http(name, { route, methods: ALL_METHODS, authLevel: "anonymous", handler: apiHandler(name) });
+  app.http(name, { route, methods: [...methods], authLevel: "anonymous", handler: apiHandler(name) });
+  const others = ALL_METHODS.filter((method) => !methods.includes(method));
+  // The same handler: its method dispatch answers 405 before it looks at the body.
+  if (others.length > 0) app.http(`${name}-other-methods`, { route, methods: others, authLevel: "anonymous", handler: apiHandler(name) });
 }

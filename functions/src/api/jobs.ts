@@ -3,17 +3,20 @@
  * one, list. No HTTP here beyond the problems it raises; handlers map requests to these calls.
  */
 import { randomUUID } from "node:crypto";
-import { newJob, type Job, type JobInput } from "../shared/job.js";
+import { characterCount, newJob, type Job, type JobInput, type PinnedUpload } from "../shared/job.js";
 import type { JobQueue } from "../shared/job-queue.js";
-import { idempotentJobId, InvalidContinuationToken, JobConflict, type JobStore, type StoredJob } from "../shared/job-store.js";
+import { idempotentJobId, JobConflict, type JobStore, type StoredJob } from "../shared/job-store.js";
+import { openContinuationToken, sealContinuationToken } from "./continuation-tokens.js";
 import { HttpProblem } from "./problem.js";
+import type { Quotas } from "./quotas.js";
 import type { JobList, JobView } from "./schemas.js";
-import type { Uploads } from "./uploads.js";
+import type { StoredUpload, Uploads } from "./uploads.js";
 
 export interface JobsDependencies {
   readonly jobs: JobStore;
   readonly queue: JobQueue;
   readonly uploads: Uploads;
+  readonly quotas: Quotas;
   readonly uploadMaxBytes: number;
 }
 
@@ -47,12 +50,14 @@ export async function submitJob(
     const existing = await deps.jobs.findByIdempotencyKey(userId, idempotencyKey);
     if (existing) return replay(deps, existing, input, idempotencyKey, log);
   }
-  if (input.kind === "blob") await checkUpload(deps, userId, input.blobName);
+  const upload = input.kind === "blob" ? await acceptUpload(deps, userId, input.blobName) : undefined;
 
   const id = idempotencyKey === undefined ? randomUUID() : idempotentJobId(userId, idempotencyKey);
+  // After validation (bad requests cost no quota), before anything is written. Throws QuotaExceeded.
+  await deps.quotas.admitJob(userId, id);
   let created: StoredJob;
   try {
-    created = await deps.jobs.create(newJob({ id, userId, input, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }));
+    created = await deps.jobs.create(newJob({ id, userId, input, ...(idempotencyKey === undefined ? {} : { idempotencyKey }), ...(upload ? { upload } : {}) }));
   } catch (error) {
     // A concurrent request with the same key won the create: answer as its replay.
     if (error instanceof JobConflict && idempotencyKey !== undefined) {
@@ -104,7 +109,13 @@ async function rollBack(deps: JobsDependencies, created: StoredJob, log: Log): P
   }
 }
 
-async function checkUpload(deps: JobsDependencies, userId: string, blobName: string): Promise<void> {
+/**
+ * Accepts a blob job's upload only when it is what the upload URL was for: a block blob the caller
+ * uploaded (not one copied in from elsewhere), no larger than the size declared for the URL (and
+ * the service's limit). Returns its version, which the job pins: the agent reads that version or
+ * nothing, so the blob cannot be swapped after the job was accepted. A refused upload is deleted.
+ */
+async function acceptUpload(deps: JobsDependencies, userId: string, blobName: string): Promise<PinnedUpload> {
   const check = await deps.uploads.check(userId, blobName);
   if (!check.ok) {
     // Someone else's blob and a missing blob look the same: nothing to learn about other users.
@@ -112,11 +123,27 @@ async function checkUpload(deps: JobsDependencies, userId: string, blobName: str
       errors: [{ pointer: "#/blobName", detail: "no such upload" }],
     });
   }
-  if (check.size > deps.uploadMaxBytes) {
-    throw new HttpProblem(422, `The upload is ${check.size} bytes; the limit is ${deps.uploadMaxBytes} bytes.`, {
-      errors: [{ pointer: "#/blobName", detail: `larger than ${deps.uploadMaxBytes} bytes` }],
+  const refusal = uploadRefusal(check.upload, deps.uploadMaxBytes);
+  if (refusal) {
+    await deps.uploads.discard(blobName, check.upload.etag);
+    throw new HttpProblem(422, `${refusal.detail} The upload was deleted; upload the file again with a new URL.`, {
+      errors: [{ pointer: "#/blobName", detail: refusal.field }],
     });
   }
+  return { etag: check.upload.etag, bytes: check.upload.size };
+}
+
+function uploadRefusal(upload: StoredUpload, maxBytes: number): { detail: string; field: string } | undefined {
+  if (upload.copied) return { detail: "The blob was filled by a copy from another blob, not uploaded with its URL.", field: "copied, not uploaded" };
+  if (upload.blobType !== "BlockBlob") return { detail: `The blob is a ${upload.blobType ?? "blob of unknown type"}; upload it as a BlockBlob (x-ms-blob-type: BlockBlob).`, field: "not a block blob" };
+  const allowed = Math.min(upload.declaredSize ?? maxBytes, maxBytes);
+  if (upload.size > allowed) {
+    return {
+      detail: `The upload is ${upload.size} bytes, more than the ${allowed} bytes ${upload.declaredSize === undefined ? "allowed" : "declared when its URL was issued"}.`,
+      field: `larger than ${allowed} bytes`,
+    };
+  }
+  return undefined;
 }
 
 /** The caller's job; JobNotFound (404) for a missing job and for another caller's job alike. */
@@ -125,22 +152,18 @@ export async function jobOf(jobs: JobStore, userId: string, id: string): Promise
 }
 
 export async function listJobsOf(jobs: JobStore, userId: string, pageSize: number, continuationToken: string | undefined): Promise<JobList> {
-  let cosmosToken: string | undefined;
-  if (continuationToken !== undefined) {
-    cosmosToken = Buffer.from(continuationToken, "base64url").toString("utf8");
-    // base64url decoding never fails; a token that does not re-encode identically was not ours.
-    if (Buffer.from(cosmosToken, "utf8").toString("base64url") !== continuationToken) throw new InvalidContinuationToken();
-  }
+  const cosmosToken = continuationToken === undefined ? undefined : openContinuationToken(userId, continuationToken);
   const page = await jobs.list(userId, { pageSize, ...(cosmosToken === undefined ? {} : { continuationToken: cosmosToken }) });
   const items = page.jobs.map(toJobView);
-  return page.continuationToken ? { items, continuationToken: Buffer.from(page.continuationToken, "utf8").toString("base64url") } : { items };
+  return page.continuationToken ? { items, continuationToken: sealContinuationToken(userId, page.continuationToken) } : { items };
 }
 
 export function toJobView(job: Job): JobView {
   const view: JobView = {
     id: job.id,
     status: job.status,
-    input: job.input.kind === "text" ? { kind: "text", characters: job.input.text.length } : { kind: "blob", blobName: job.input.blobName },
+    // Characters as the result counts them (code points), so the two never disagree.
+    input: job.input.kind === "text" ? { kind: "text", characters: characterCount(job.input.text) } : { kind: "blob", blobName: job.input.blobName },
     attempts: job.attempts,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,

@@ -47,7 +47,7 @@ export function buildOpenApiDocument(): ReturnType<OpenApiGeneratorV31["generate
   registry.registerPath({
     method: "post",
     path: "/api/uploads",
-    summary: "A short-lived, write-only URL for uploading one text file",
+    summary: "A short-lived, create-only URL for uploading one text file",
     security: authenticated,
     request: { body: { required: true, ...jsonBody(CreateUploadRequest) } },
     responses: {
@@ -56,6 +56,7 @@ export function buildOpenApiDocument(): ReturnType<OpenApiGeneratorV31["generate
       413: problem("Body too large"),
       415: problem("Not application/json"),
       422: problem("Invalid field (each listed in errors)"),
+      429: problem("Too many upload URLs in the last hour for this user; Retry-After says when to try again"),
       ...common,
     },
   });
@@ -74,7 +75,8 @@ export function buildOpenApiDocument(): ReturnType<OpenApiGeneratorV31["generate
       400: problem("Malformed body or header"),
       413: problem("Body too large"),
       415: problem("Not application/json"),
-      422: problem("Invalid field, unknown upload, or Idempotency-Key reused with a different body"),
+      422: problem("Invalid field, an upload that is unknown, copied, larger than declared or not a block blob (it is deleted), or Idempotency-Key reused with a different body"),
+      429: problem("Too many jobs in the last hour, or too many queued or running, for this user; Retry-After says when to try again"),
       503: problem("The job could not be queued; nothing was kept"),
       ...common,
     },

@@ -40,6 +40,7 @@ export const statusTitles: Readonly<Record<number, string>> = {
   413: "Content Too Large",
   415: "Unsupported Media Type",
   422: "Unprocessable Content",
+  429: "Too Many Requests",
   500: "Internal Server Error",
   503: "Service Unavailable",
 };
@@ -67,7 +68,7 @@ export function problemResponse(problem: HttpProblem, instance?: string): HttpRe
   if (problem.extras.errors?.length) body.errors = problem.extras.errors;
   return {
     status: problem.status,
-    headers: { "content-type": PROBLEM_CONTENT_TYPE, "cache-control": "no-store", ...problem.extras.headers },
+    headers: { "content-type": PROBLEM_CONTENT_TYPE, "cache-control": "no-store", "x-content-type-options": "nosniff", ...problem.extras.headers },
     body: JSON.stringify(body),
   };
 }

@@ -6,7 +6,16 @@
 import { z } from "zod";
 import { AnalysisResult, JobError, JobInput, JobStatus } from "../shared/job";
 
-export const CreateJobRequest = JobInput;
+/**
+ * A job request: the stored input's shape, and text the analysis can take. A NUL character makes
+ * the analysis refuse the text as binary (InputNotText), so the api refuses it at once (422)
+ * rather than accept a job that can only fail.
+ */
+export const CreateJobRequest = JobInput.superRefine((input, context) => {
+  if (input.kind === "text" && input.text.includes("\u0000")) {
+    context.addIssue({ code: "custom", path: ["text"], message: "must not contain NUL characters (binary data is not text)" });
+  }
+});
 export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
 
 export const CreateUploadRequest = z
@@ -18,18 +27,18 @@ export const CreateUploadRequest = z
 export const UploadResponse = z
   .strictObject({
     blobName: z.string().meta({ description: "Pass this as blobName to POST /api/jobs after the upload" }),
-    uploadUrl: z.string().meta({ description: "Write-only SAS URL for this one blob" }),
+    uploadUrl: z.string().meta({ description: "Create-only SAS URL for this one blob: one PUT creates it; it cannot be overwritten, read or deleted with it" }),
     method: z.literal("PUT"),
     headers: z.strictObject({ "x-ms-blob-type": z.literal("BlockBlob") }).meta({ description: "Headers the PUT must carry" }),
     expiresAt: z.iso.datetime(),
-    maxBytes: z.number().int().positive(),
+    maxBytes: z.number().int().positive().meta({ description: "The size declared for this upload: POST /api/jobs refuses (and deletes) a larger blob" }),
   })
   .meta({ id: "UploadResponse" });
 export type UploadResponse = z.infer<typeof UploadResponse>;
 
 export const JobInputView = z
   .discriminatedUnion("kind", [
-    z.strictObject({ kind: z.literal("text"), characters: z.number().int().nonnegative() }),
+    z.strictObject({ kind: z.literal("text"), characters: z.number().int().nonnegative().meta({ description: "Length of the text in Unicode code points, as the result's characters" }) }),
     z.strictObject({ kind: z.literal("blob"), blobName: z.string() }),
   ])
   .meta({ id: "JobInputView", description: "What the job analyses (the text itself is not echoed)" });

@@ -27,7 +27,7 @@ export type ConnectionSettingName<F extends ConnectionFamily> = (typeof connecti
  * Each kind of link: the family it connects to and the access levels it offers.
  * - queue `send` / `receive` (receive includes the dead-letter sub-queue);
  * - cosmosContainer `read` / `readWrite`;
- * - blobContainer `read` / `readWrite` / `delegatedWrite` (hand out write-only user-delegation SAS
+ * - blobContainer `read` / `readWrite` / `delegatedWrite` (hand out create-only user-delegation SAS
  *   URLs for the container: browsers upload straight to it);
  * - hub `publish` (send to groups and users, and generate client tokens).
  */

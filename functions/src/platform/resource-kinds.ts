@@ -5,6 +5,8 @@
  * all read the same declarations and the same defaults, so a queue on the local platform behaves as
  * the queue of a deployed stack does.
  */
+import type { PlatformConfig } from "../../../infrastructure/config";
+import type { IntegerConfigKey } from "./service-kinds";
 
 /** A Service Bus queue. */
 export interface QueueOptions {
@@ -67,6 +69,30 @@ export interface BlobContainerOptions {
    * @default false
    */
   readonly browserUploads?: boolean;
+  /**
+   * Delete its blobs (and their snapshots and versions) this many days after they were created: a
+   * number, or the stack config key that holds it. In Azure a lifecycle-management rule of the
+   * account does it (once a day, so a blob may outlive the limit by up to a day; soft delete then
+   * keeps it recoverable for blobSoftDeleteDays). Lifecycle rules cover block and append blobs
+   * only; page blobs stay. The local platform sweeps the container the same way.
+   * @default never
+   * @example { config: "uploadsDeleteAfterDays" }
+   */
+  readonly deleteAfterDays?: number | { readonly config: IntegerConfigKey };
+}
+
+/** A blob container's options with the stack configuration applied. */
+export interface ResolvedBlobContainer {
+  readonly browserUploads: boolean;
+  /** Undefined: its blobs are never deleted for their age. */
+  readonly deleteAfterDays: number | undefined;
+}
+
+/** A container's options resolved against the stack configuration (the key deleteAfterDays may name). */
+export function resolveBlobContainer(options: BlobContainerOptions, config: Pick<PlatformConfig, IntegerConfigKey>): ResolvedBlobContainer {
+  const days = typeof options.deleteAfterDays === "object" ? config[options.deleteAfterDays.config] : options.deleteAfterDays;
+  if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new Error(`deleteAfterDays must be a whole number of days, at least 1 (got ${days})`);
+  return { browserUploads: options.browserUploads ?? false, deleteAfterDays: days };
 }
 
 /** A Web PubSub hub. Browsers connect with a client token a service generates; anonymous connects are denied. */

@@ -77,6 +77,25 @@ export interface HttpSurface {
   readonly alwaysReadyConfig?: IntegerConfigKey;
 }
 
+/**
+ * What the Functions host that runs a service is told, as app settings the host reads (not the
+ * service's code). The same settings reach the app in Azure and the local host, which honours them.
+ */
+export interface HostTuning {
+  /**
+   * Largest request body the host accepts, in bytes (`FUNCTIONS_REQUEST_BODY_SIZE_LIMIT`): a larger
+   * one is refused with 413 before any function runs, so it is never held whole.
+   * @default the host's own limit, 104857600 (100 MB)
+   */
+  readonly requestBodyLimitBytes?: number;
+  /**
+   * Service Bus trigger invocations one instance runs at once, from the instance's memory in MB
+   * (`AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls`, which overrides host.json).
+   * @default host.json's maxConcurrentCalls
+   */
+  readonly serviceBusConcurrency?: (instanceMemoryMb: number) => number;
+}
+
 export interface ServiceDeclaration {
   /** One line: what the service does. */
   readonly description: string;
@@ -88,6 +107,8 @@ export interface ServiceDeclaration {
   readonly settings: Readonly<Record<string, SettingDeclaration>>;
   /** Files it reads at run time from beside its bundle. @default [] */
   readonly assets?: readonly ServiceAsset[];
+  /** Settings for the Functions host that runs it. @default none */
+  readonly host?: HostTuning;
 }
 
 /** A service name: it starts its Function App's site name (see infrastructure/naming.ts). */

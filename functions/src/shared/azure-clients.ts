@@ -8,7 +8,7 @@
  * copies, `instanceof` across them fails). esbuild bundles a literal `require` lazily as well.
  */
 import type { TokenCredential } from "@azure/identity";
-import type { Container } from "@azure/cosmos";
+import type { Container, Database } from "@azure/cosmos";
 import type { ServiceBusClient } from "@azure/service-bus";
 import type { BlobServiceClient } from "@azure/storage-blob";
 import type { WebPubSubServiceClient } from "@azure/web-pubsub";
@@ -77,13 +77,18 @@ export function connectionStringPart(connectionString: string, key: string): str
   return undefined;
 }
 
-export async function createCosmosContainer(connection: Connection, databaseName: string, containerName: string): Promise<Container> {
+/** A database handle on one Cosmos client: its containers share the client's connections. */
+export async function createCosmosDatabase(connection: Connection, databaseName: string): Promise<Database> {
   const { CosmosClient } = require("@azure/cosmos") as typeof import("@azure/cosmos");
   const client =
     connection.mode === "identity"
       ? new CosmosClient({ endpoint: connection.endpoint, aadCredentials: await credentialFor(connection.clientId) })
       : new CosmosClient(connection.connectionString);
-  return client.database(databaseName).container(containerName);
+  return client.database(databaseName);
+}
+
+export async function createCosmosContainer(connection: Connection, databaseName: string, containerName: string): Promise<Container> {
+  return (await createCosmosDatabase(connection, databaseName)).container(containerName);
 }
 
 export async function createBlobServiceClient(connection: Connection): Promise<BlobServiceClient> {

@@ -257,9 +257,9 @@ export async function analyzeWithFallback(
   processor: ExternalProcessor | undefined,
   jobId: string,
   input: ReopenableInput,
-  builtin: (input: AsyncIterable<Uint8Array>) => Promise<AnalysisResult>,
+  builtin: (input: ReopenableInput) => Promise<AnalysisResult>,
 ): Promise<EngineResult> {
-  if (!processor) return { result: await builtin(await input()), engine: "builtin" };
+  if (!processor) return { result: await builtin(input), engine: "builtin" };
   let fallbackReason: NonNullable<EngineResult["fallbackReason"]>;
   let fallbackDetail: string;
   try {
@@ -271,5 +271,5 @@ export async function analyzeWithFallback(
     else throw error; // the input's own error, or a bug: not an outage of the service
     fallbackDetail = (error as Error).message;
   }
-  return { result: await builtin(await input()), engine: "builtin", fallbackReason, fallbackDetail };
+  return { result: await builtin(input), engine: "builtin", fallbackReason, fallbackDetail };
 }

@@ -13,15 +13,39 @@ export const jobStatuses = ["queued", "running", "succeeded", "failed"] as const
 export const JobStatus = z.enum(jobStatuses).meta({ id: "JobStatus", description: "Where the job is in its lifecycle" });
 export type JobStatus = z.infer<typeof JobStatus>;
 
-/** Longest text a text job may carry (characters); larger inputs go through an upload. */
+/**
+ * Longest text a text job may carry, in characters (Unicode code points, as the analysis counts
+ * them: an emoji is one); larger inputs go through an upload.
+ */
 export const MAX_TEXT_INPUT_CHARACTERS = 100_000;
+
+/** Characters as the api and the analysis count them: Unicode code points. */
+export function characterCount(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    // A high surrogate followed by a low one is one character.
+    if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i += 1;
+    }
+    count += 1;
+  }
+  return count;
+}
 /** Longest Idempotency-Key accepted (the IETF draft leaves it to the server). */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
 
 export const TextInput = z
   .strictObject({
     kind: z.literal("text"),
-    text: z.string().min(1).max(MAX_TEXT_INPUT_CHARACTERS).meta({ description: "The text to analyse" }),
+    text: z
+      .string()
+      .min(1)
+      // Code units first (cheap, and at most two per character), then characters.
+      .max(2 * MAX_TEXT_INPUT_CHARACTERS, { error: `must be at most ${MAX_TEXT_INPUT_CHARACTERS} characters` })
+      .refine((text) => characterCount(text) <= MAX_TEXT_INPUT_CHARACTERS, { error: `must be at most ${MAX_TEXT_INPUT_CHARACTERS} characters` })
+      .meta({ description: `The text to analyse: 1 to ${MAX_TEXT_INPUT_CHARACTERS} characters (Unicode code points)` }),
   })
   .meta({ id: "TextInput" });
 export const BlobInput = z
@@ -61,6 +85,15 @@ export type JobError = z.infer<typeof JobError>;
 
 const timestamp = z.iso.datetime({ offset: true });
 
+/** The version of an uploaded blob the api accepted for a blob job: the agent reads exactly this one. */
+export const PinnedUpload = z
+  .strictObject({
+    etag: z.string().min(1).meta({ description: "The blob's ETag when the job was accepted; the agent downloads with If-Match on it" }),
+    bytes: z.number().int().nonnegative(),
+  })
+  .meta({ id: "PinnedUpload" });
+export type PinnedUpload = z.infer<typeof PinnedUpload>;
+
 /**
  * The job document as stored in Cosmos (container partitioned by /userId). Cosmos system fields
  * (`_etag`, `_ts`, ...) are not part of it: the store strips them and carries the etag beside.
@@ -79,6 +112,8 @@ export const Job = z
     result: AnalysisResult.optional(),
     error: JobError.optional(),
     idempotencyKey: z.string().max(MAX_IDEMPOTENCY_KEY_LENGTH).optional(),
+    /** Blob jobs accepted since uploads are pinned; older ones have none and are read unpinned. */
+    upload: PinnedUpload.optional(),
   })
   .meta({ id: "JobDocument" });
 export type Job = z.infer<typeof Job>;
@@ -152,11 +187,12 @@ export function applyTransition(job: Job, transition: Transition, now: Date = ne
   }
 }
 
-/** A new queued job. */
-export function newJob(args: { id: string; userId: string; input: JobInput; idempotencyKey?: string; now?: Date }): Job {
+/** A new queued job; a blob job carries the upload version the api accepted. */
+export function newJob(args: { id: string; userId: string; input: JobInput; idempotencyKey?: string; upload?: PinnedUpload; now?: Date }): Job {
   const at = (args.now ?? new Date()).toISOString();
   const job: Job = { id: args.id, userId: args.userId, status: "queued", input: args.input, attempts: 0, createdAt: at, updatedAt: at };
   if (args.idempotencyKey !== undefined) job.idempotencyKey = args.idempotencyKey;
+  if (args.upload !== undefined) job.upload = args.upload;
   return job;
 }
 

@@ -1,6 +1,8 @@
 /**
  * The parts of host.json the local host honours, with the Functions host's defaults: the HTTP route
- * prefix and the Service Bus trigger's concurrency, prefetch and lock renewal.
+ * prefix and the Service Bus trigger's concurrency, prefetch and lock renewal; app settings named
+ * `AzureFunctionsJobHost__<path>` override host.json values as they do in Azure; and the request
+ * body limit (`FUNCTIONS_REQUEST_BODY_SIZE_LIMIT`).
  */
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -8,6 +10,8 @@ import { availableParallelism } from "node:os";
 export interface HostConfig {
   /** `extensions.http.routePrefix`. @default "api" */
   routePrefix: string;
+  /** The app setting FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, in bytes. @default 104857600 (the host's 100 MB) */
+  maxRequestBytes: number;
   serviceBus: {
     /** `extensions.serviceBus.maxConcurrentCalls`. @default 16 × processors (the v5 extension's default) */
     maxConcurrentCalls: number;
@@ -39,9 +43,39 @@ function integerAt(value: unknown, what: string, min: number): number | undefine
   return value;
 }
 
-/** Validates a parsed host.json and applies the host's defaults. */
-export function hostConfigFrom(hostJson: unknown): HostConfig {
-  const root = objectAt(hostJson, "host.json");
+/** The Functions host's request size limit when FUNCTIONS_REQUEST_BODY_SIZE_LIMIT is not set (100 MB). */
+export const DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024;
+const OVERRIDE_PREFIX = "AzureFunctionsJobHost__";
+
+/**
+ * host.json with the `AzureFunctionsJobHost__a__b` app settings applied: each sets the value at
+ * path a.b (case-insensitive, as the host's configuration is), a number or true/false where the
+ * text is one, as the host's configuration binder reads it.
+ */
+export function withAppSettingOverrides(hostJson: unknown, env: NodeJS.ProcessEnv): unknown {
+  const overrides = Object.entries(env).filter(([name, value]) => name.startsWith(OVERRIDE_PREFIX) && value !== undefined);
+  if (overrides.length === 0) return hostJson;
+  const root = structuredClone(objectAt(hostJson, "host.json"));
+  for (const [name, raw] of overrides) {
+    const path = name.slice(OVERRIDE_PREFIX.length).split("__");
+    let node: Record<string, unknown> = root;
+    for (const [index, segment] of path.entries()) {
+      // host.json's own spelling when the key exists; else host.json's convention, camelCase.
+      const key = Object.keys(node).find((k) => k.toLowerCase() === segment.toLowerCase()) ?? segment.charAt(0).toLowerCase() + segment.slice(1);
+      if (index === path.length - 1) {
+        node[key] = /^-?\d+$/.test(raw!) ? Number(raw) : raw === "true" || raw === "false" ? raw === "true" : raw;
+      } else {
+        const next = node[key];
+        node = typeof next === "object" && next !== null && !Array.isArray(next) ? (next as Record<string, unknown>) : (node[key] = {});
+      }
+    }
+  }
+  return root;
+}
+
+/** Validates a parsed host.json (with the app settings' overrides) and applies the host's defaults. */
+export function hostConfigFrom(hostJson: unknown, env: NodeJS.ProcessEnv = {}): HostConfig {
+  const root = objectAt(withAppSettingOverrides(hostJson, env), "host.json");
   const extensions = objectAt(root.extensions, "host.json extensions");
   const http = objectAt(extensions.http, "host.json extensions.http");
   const serviceBus = objectAt(extensions.serviceBus, "host.json extensions.serviceBus");
@@ -51,8 +85,11 @@ export function hostConfigFrom(hostJson: unknown): HostConfig {
   if (renewal !== undefined && typeof renewal !== "string") throw new Error("host.json extensions.serviceBus.maxAutoLockRenewalDuration must be a TimeSpan string");
   const autoComplete = serviceBus.autoCompleteMessages;
   if (autoComplete !== undefined && typeof autoComplete !== "boolean") throw new Error("host.json extensions.serviceBus.autoCompleteMessages must be true or false");
+  const bodyLimit = env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT;
+  if (bodyLimit !== undefined && !/^\d+$/.test(bodyLimit)) throw new Error(`the app setting FUNCTIONS_REQUEST_BODY_SIZE_LIMIT must be a number of bytes, got ${JSON.stringify(bodyLimit)}`);
   return {
     routePrefix: routePrefix.replace(/^\/+|\/+$/g, ""),
+    maxRequestBytes: bodyLimit === undefined ? DEFAULT_MAX_REQUEST_BYTES : Number(bodyLimit),
     serviceBus: {
       maxConcurrentCalls: integerAt(serviceBus.maxConcurrentCalls, "host.json extensions.serviceBus.maxConcurrentCalls", 1) ?? 16 * availableParallelism(),
       maxAutoLockRenewalDurationMs: renewal === undefined ? 300_000 : parseTimeSpan(renewal, "host.json extensions.serviceBus.maxAutoLockRenewalDuration"),
@@ -61,14 +98,14 @@ export function hostConfigFrom(hostJson: unknown): HostConfig {
   };
 }
 
-export function readHostConfig(file: string): HostConfig {
+export function readHostConfig(file: string, env: NodeJS.ProcessEnv = {}): HostConfig {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, "utf8"));
   } catch (error) {
     throw new Error(`cannot read ${file}: ${(error as Error).message}`);
   }
-  return hostConfigFrom(parsed);
+  return hostConfigFrom(parsed, env);
 }
 
 /**

@@ -74,7 +74,8 @@ function consoleLog(record: HostLogRecord): void {
 export async function startFunctionsHost(options: FunctionsHostOptions): Promise<FunctionsHost> {
   const log = options.log ?? consoleLog;
   const env = options.env ?? process.env;
-  const config = readHostConfig(options.hostJson);
+  // App settings override host.json (AzureFunctionsJobHost__*) and set the request limit, as in Azure.
+  const config = readHostConfig(options.hostJson, env);
   const app = new FunctionsApp(log);
   const uninstall = installCoreApi(app);
   const entry = resolve(options.entry);
@@ -109,6 +110,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
         app,
         routes,
         port: options.port ?? 0,
+        maxRequestBytes: config.maxRequestBytes,
         ...(options.host ? { host: options.host } : {}),
         ...(options.corsAllowedOrigins ? { corsAllowedOrigins: options.corsAllowedOrigins } : {}),
         log,

@@ -9,11 +9,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import type { RpcHttpCookie, RpcHttpData, RpcInvocationResponse, RpcTypedData } from "./core-types.js";
 import type { FunctionsApp, HostLogSink } from "./functions-app.js";
-import type { HostConfig } from "./host-config.js";
+import { DEFAULT_MAX_REQUEST_BYTES, type HostConfig } from "./host-config.js";
 import { compileRoute, RouteTable } from "./http-routes.js";
 
-/** The Functions host's request size limit (Flex Consumption: 100 MB). */
-export const MAX_REQUEST_BYTES = 100 * 1024 * 1024;
 
 export interface HttpFunction {
   functionName: string;
@@ -47,11 +45,27 @@ export interface HttpTriggerOptions {
   port: number;
   /** @default "127.0.0.1" */
   host?: string;
-  /** @default MAX_REQUEST_BYTES */
+  /** Largest request body, in bytes (the app setting FUNCTIONS_REQUEST_BODY_SIZE_LIMIT). @default DEFAULT_MAX_REQUEST_BYTES (100 MB) */
   maxRequestBytes?: number;
   /** Browser origins allowed to call the app (App Service CORS, `Host.CORS` in local.settings.json). @default none */
   corsAllowedOrigins?: readonly string[];
   log: HostLogSink;
+}
+
+/** Interfaces that only this machine can reach. */
+const LOOPBACK_INTERFACES = new Set(["127.0.0.1", "::1", "localhost"]);
+
+/**
+ * On a loopback interface, only requests addressed to a loopback name are served: a web page whose
+ * own host name was pointed at 127.0.0.1 (DNS rebinding) sends its own name in Host and is refused,
+ * so it cannot call the local functions as if it were the local site. Azure's front ends do this
+ * routing by host name themselves.
+ */
+export function isServedHost(hostHeader: string | undefined, listeningOn: string): boolean {
+  if (!LOOPBACK_INTERFACES.has(listeningOn)) return true;
+  if (!hostHeader) return false;
+  const name = hostHeader.startsWith("[") ? hostHeader.slice(1, hostHeader.indexOf("]")) : hostHeader.replace(/:\d+$/, "");
+  return LOOPBACK_INTERFACES.has(name.toLowerCase());
 }
 
 /** How long browsers may cache a preflight answer, in seconds. */
@@ -171,13 +185,18 @@ function writeResponse(res: ServerResponse, http: RpcHttpData | undefined, metho
 
 export async function startHttpTrigger(options: HttpTriggerOptions): Promise<HttpTriggerServer> {
   const { app, routes, log } = options;
-  const limit = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
+  const limit = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const host = options.host ?? "127.0.0.1";
   let baseUrl = "";
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = (req.method ?? "GET").toUpperCase();
     const url = new URL(req.url ?? "/", baseUrl);
+    if (!isServedHost(req.headers.host, host)) {
+      req.resume();
+      sendProblem(res, 421, "Misdirected Request", "This local host serves requests addressed to 127.0.0.1 or localhost only.");
+      return;
+    }
     const cors = corsHeadersFor(req, options.corsAllowedOrigins ?? []);
     if (cors.preflight && cors.headers["access-control-allow-origin"]) {
       req.resume();

@@ -6,7 +6,7 @@ import type { ServiceBusReceivedMessage } from "@azure/service-bus";
 import { describe, expect, it } from "vitest";
 import { hostConfigFrom, parseTimeSpan, resolveAppSettingExpressions } from "../src/host-config.js";
 import { compileRoute, RouteTable } from "../src/http-routes.js";
-import { setCookieHeader } from "../src/http-trigger.js";
+import { isServedHost, setCookieHeader } from "../src/http-trigger.js";
 import { triggerInputOf, triggerMetadataOf } from "../src/servicebus-trigger.js";
 
 function table(...routes: [string, string[]][]) {
@@ -80,9 +80,33 @@ describe("host.json", () => {
     expect(parseTimeSpan("1.00:00:01.5", "x")).toBe(86_401_500);
   });
 
+  it("lets AzureFunctionsJobHost__ app settings override host.json, as in Azure, and reads the request body limit", () => {
+    const hostJson = { extensions: { serviceBus: { maxConcurrentCalls: 16, autoCompleteMessages: true } } };
+    const config = hostConfigFrom(hostJson, {
+      AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls: "3",
+      AzureFunctionsJobHost__Extensions__Http__RoutePrefix: "v2",
+      FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: "1048576",
+    });
+    expect(config.serviceBus.maxConcurrentCalls).toBe(3);
+    expect(config.routePrefix).toBe("v2");
+    expect(config.maxRequestBytes).toBe(1_048_576);
+    // host.json itself is untouched; without the settings the host's defaults apply.
+    expect(hostJson.extensions.serviceBus.maxConcurrentCalls).toBe(16);
+    expect(hostConfigFrom(hostJson).maxRequestBytes).toBe(104_857_600);
+    expect(() => hostConfigFrom(hostJson, { FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: "1 MB" })).toThrow(/FUNCTIONS_REQUEST_BODY_SIZE_LIMIT/);
+  });
+
   it("resolves %SETTING% expressions and names a missing setting", () => {
     expect(resolveAppSettingExpressions("%Q%/$deadletterqueue", { Q: "jobs" }, "f")).toBe("jobs/$deadletterqueue");
     expect(() => resolveAppSettingExpressions("%MISSING%", {}, 'function "f"')).toThrow(/MISSING/);
+  });
+});
+
+describe("Host names on a loopback interface (DNS rebinding)", () => {
+  it("serves loopback names only when it listens on loopback", () => {
+    for (const host of ["127.0.0.1:7071", "localhost:7071", "LOCALHOST", "[::1]:7071"]) expect(isServedHost(host, "127.0.0.1"), host).toBe(true);
+    for (const host of ["evil.example:7071", "127.0.0.1.evil.example", undefined]) expect(isServedHost(host, "127.0.0.1"), String(host)).toBe(false);
+    expect(isServedHost("anything.example", "0.0.0.0")).toBe(true);
   });
 });
 

@@ -34,6 +34,8 @@ export interface ClientEndpointContext {
   upstream: UpstreamClient;
   /** How long a dropped reliable connection waits for its client. */
   reconnectWindowMs: number;
+  /** Browser origins allowed to connect (see WebPubSubEmulatorOptions.allowedOrigins). @default any */
+  allowedOrigins?: readonly string[];
   log: (message: string) => void;
 }
 
@@ -72,6 +74,10 @@ export class ClientEndpoint {
       this.context.log(`refused a client of hub ${hubName}: ${status} ${message}`);
       refuseUpgrade(socket, status, message);
     };
+    const origin = req.headers.origin;
+    if (origin !== undefined && this.context.allowedOrigins && !this.context.allowedOrigins.includes(origin)) {
+      return refuse(403, "this origin may not connect to the emulator");
+    }
     const hub = this.context.hub(hubName.toLowerCase());
     if (!hub) return refuse(404, `hub ${hubName} does not exist in this emulator`);
     const offered = (req.headers["sec-websocket-protocol"] ?? "")

@@ -36,6 +36,13 @@ export interface WebPubSubEmulatorOptions {
   reconnectWindowMs?: number;
   /** Diagnostics (refused tokens, failing handlers). @default silent */
   log?: (message: string) => void;
+  /**
+   * Browser origins whose pages may open client connections: a WebSocket upgrade that carries
+   * another Origin header is refused with 403 (one without, from a non-browser client, is served).
+   * Beyond the service, which does not check Origin: on a developer's machine it keeps a page from
+   * some other site from listening to the local hubs. @default any origin
+   */
+  allowedOrigins?: readonly string[];
 }
 
 export interface WebPubSubEmulator {
@@ -102,6 +109,7 @@ export async function startWebPubSubEmulator(options: WebPubSubEmulatorOptions =
     endpoint: () => `${endpoint}/`,
     upstream,
     reconnectWindowMs: options.reconnectWindowMs ?? defaultReconnectWindowMs,
+    ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
     log,
   });
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {

@@ -6,6 +6,7 @@
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { SendMessageError, WebPubSubClient, WebPubSubJsonProtocol } from "@azure/web-pubsub-client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { startWebPubSubEmulator, type WebPubSubEmulator } from "../src/index.js";
 import { signHs256 } from "../src/jwt.js";
 import { connectClient, serviceClient, startRecording, stopAllClients, waitFor } from "../src/testing.js";
@@ -61,6 +62,29 @@ describe("connecting", () => {
   it("refuses a hub the emulator does not serve with 404", async () => {
     const { url } = await serviceClient(emulator.connectionString, "unknownhub").getClientAccessToken();
     await expect(clientFor(url).start()).rejects.toThrow(/404/);
+  });
+
+  it("with allowedOrigins, refuses a browser page from another origin with 403 and serves the allowed one and non-browser clients", async () => {
+    const guarded = await startWebPubSubEmulator({ hubs: ["chat"], accessKey, allowedOrigins: ["http://127.0.0.1:4280"] });
+    try {
+      const { url } = await serviceClient(guarded.connectionString, "chat").getClientAccessToken({ userId: "bob" });
+      /** The status of the upgrade: 101 when the socket opened. */
+      const upgrade = (origin?: string) =>
+        new Promise<number>((resolve, reject) => {
+          const socket = new WebSocket(url, ["json.webpubsub.azure.v1"], origin ? { origin } : {});
+          socket.once("open", () => {
+            socket.close();
+            resolve(101);
+          });
+          socket.once("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0));
+          socket.once("error", reject);
+        });
+      expect(await upgrade("https://evil.example")).toBe(403);
+      expect(await upgrade("http://127.0.0.1:4280")).toBe(101);
+      expect(await upgrade()).toBe(101);
+    } finally {
+      await guarded.stop();
+    }
   });
 
   it("puts the connection in the token's webpubsub.group groups", async () => {
