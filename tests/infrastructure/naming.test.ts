@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { hostIdOf, nameRules, resourceNames, stackHash, type ResourceNames } from "../../infrastructure/naming";
 import { serviceNamePattern } from "../../functions/src/platform/service-kinds";
+import { serviceNames } from "../../functions/src/services";
 import { deterministicGuid, roleDefinitionId, subscriptionOf } from "../../infrastructure/roles";
 
 const subscription = "11111111-2222-3333-4444-555555555555";
@@ -18,7 +19,7 @@ const rulesOf = (names: ResourceNames): [string, string, Rule][] => [
   ["webPubSub", names.webPubSub, nameRules.webPubSub],
   ["logAnalyticsWorkspace", names.logAnalyticsWorkspace, nameRules.logAnalyticsWorkspace],
   ["applicationInsights", names.applicationInsights, nameRules.applicationInsights],
-  ...(["api", "agent"] as const).flatMap((s): [string, string, Rule][] => [
+  ...serviceNames.flatMap((s): [string, string, Rule][] => [
     [`${s}.site`, names.apps[s].site, nameRules.site],
     [`${s}.plan`, names.apps[s].plan, nameRules.plan],
     [`${s}.identity`, names.apps[s].identity, nameRules.identity],
@@ -31,8 +32,7 @@ const globalNames = (n: ResourceNames) => [
   n.cosmosAccount,
   n.serviceBusNamespace,
   n.webPubSub,
-  n.apps.api.site,
-  n.apps.agent.site,
+  ...serviceNames.map((service) => n.apps[service].site),
 ];
 
 const violations = (names: ResourceNames): string[] =>
@@ -110,8 +110,9 @@ describe("resourceNames", () => {
   it("gives every app of a stack its own Functions host ID (they share one host storage account)", () => {
     fc.assert(
       fc.property(prefixes, stacks, (prefix, stack) => {
-        const { api, agent } = resourceNames({ ...base, prefix, stack }).apps;
-        expect(hostIdOf(api.site)).not.toBe(hostIdOf(agent.site));
+        const { apps } = resourceNames({ ...base, prefix, stack });
+        const hostIds = serviceNames.map((service) => hostIdOf(apps[service].site));
+        expect(new Set(hostIds).size).toBe(serviceNames.length);
       }),
       { numRuns: 300 },
     );
