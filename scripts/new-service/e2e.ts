@@ -12,11 +12,10 @@
 import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { repoRoot } from "../bundle/services";
-import { scratchCopy } from "./scratch";
+import { scratchCopy, unusedServiceName } from "./scratch";
 
-const suites = [
-  "tests/functions/notifier.test.ts",
-  "tests/functions/status.test.ts",
+/** The suites that read the registry, run in the copy beside the generated services' own tests. */
+const registrySuites = [
   "tests/infrastructure/platform.test.ts",
   "tests/deploy/platform-deployments.test.ts",
   "tests/deploy/service-packages.test.ts",
@@ -50,9 +49,15 @@ async function main(argv: readonly string[]): Promise<void> {
       process.stdout.write(`  ${scratch}\n`);
     });
     const node = (...args: string[]) => step(scratch!, process.execPath, args);
-    await timed("npm run new:service -- notifier --trigger queue", () => node("--import", "tsx", "scripts/new-service/cli.ts", "notifier", "--trigger", "queue"));
-    await timed("npm run new:service -- status --trigger http", () => node("--import", "tsx", "scripts/new-service/cli.ts", "status", "--trigger", "http"));
+    const generated = [
+      [unusedServiceName(repoRoot, "notifier"), "queue"],
+      [unusedServiceName(repoRoot, "status"), "http"],
+    ] as const;
+    for (const [name, trigger] of generated) {
+      await timed(`npm run new:service -- ${name} --trigger ${trigger}`, () => node("--import", "tsx", "scripts/new-service/cli.ts", name, "--trigger", trigger));
+    }
     await timed("tsc --noEmit (the whole copy)", () => node("node_modules/typescript/bin/tsc", "--noEmit", "-p", "tsconfig.json"));
+    const suites = [...generated.map(([name]) => `tests/functions/${name}.test.ts`), ...registrySuites];
     await timed(`vitest: ${suites.length} files`, () => node("node_modules/vitest/vitest.mjs", "run", ...suites));
   } finally {
     process.stdout.write(`\n${timings.map(([what, seconds]) => `  ${seconds.toFixed(1).padStart(6)} s  ${what}`).join("\n")}\n`);

@@ -4,10 +4,13 @@
  * linked to the original's, so the copy runs with the same installed packages.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { cp, mkdtemp, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { resources } from "../../functions/src/resources";
+import { serviceNames } from "../../functions/src/services";
 
 const run = promisify(execFile);
 
@@ -33,4 +36,17 @@ export async function scratchCopy(root: string, under?: readonly string[]): Prom
   await Promise.all((await scratchFiles(root, under)).map((file) => cp(path.join(root, file), path.join(scratch, file))));
   await symlink(path.join(root, "node_modules"), path.join(scratch, "node_modules"), "dir");
   return scratch;
+}
+
+/**
+ * `base`, or `base2`, `base3`, ... when the repository at `root` already has a service, a queue or a
+ * functions/src folder of that name (a fork may have generated it already).
+ */
+export function unusedServiceName(root: string, base: string): string {
+  const taken = (name: string) => (serviceNames as readonly string[]).includes(name) || name in resources.queues || existsSync(path.join(root, "functions", "src", name));
+  for (let n = 1; n < 100; n += 1) {
+    const name = n === 1 ? base : `${base}${n}`;
+    if (!taken(name)) return name;
+  }
+  throw new Error(`no free service name from ${base} to ${base}99`);
 }

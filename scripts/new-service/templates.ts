@@ -147,7 +147,7 @@ app.serviceBusQueue("handleDeadLetteredMessage", {
  * message and tests can hand in their own.
  */
 import type { InvocationContext } from "@azure/functions";
-import { ${Name}Message } from "../shared/${name}-queue.js";
+import { ${QUEUE}, ${Name}Message } from "../shared/${name}-queue.js";
 import { messageBody, messageMetadata } from "../shared/service-bus-message.js";
 import { extractTraceContext, SpanKind, withSpan } from "../shared/telemetry.js";
 import type { ${Name}Dependencies } from "./clients.js";
@@ -178,7 +178,7 @@ export function create${Name}Handlers(dependencies: () => Promise<${Name}Depende
           attributes: {
             "messaging.system": "servicebus",
             "messaging.operation.type": "process",
-            "messaging.destination.name": "${name}",
+            "messaging.destination.name": ${QUEUE},
             ...(metadata.messageId ? { "messaging.message.id": metadata.messageId } : {}),
           },
         },

@@ -3,7 +3,9 @@
  * itself): what it inserts into services.ts and resources.ts (as hand-written code, nothing else
  * touched), the files it writes and their cold-start discipline, the local port it picks, the
  * sender link of --from, and that bad input (or a write that fails midway) leaves every file as
- * it was.
+ * it was. The copies are of fixtures/registry/ (the template's api and agent with the jobs demo), so
+ * these tests do not change when a fork's own registry does; that the generator reads the
+ * repository's real declaration files is checked too.
  */
 import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,8 +15,12 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseNewServiceArgs, UsageError } from "../../scripts/new-service/cli";
 import { applyPlan, newService, NewServiceError, nextLocalPort, planNewService, RESOURCES_FILE, SERVICES_FILE, type NewServiceOptions } from "../../scripts/new-service/scaffold";
 import { repoRoot } from "../../scripts/bundle/services";
-import { addLink, addQueue, addService } from "../../scripts/new-service/registry-source";
+import { addLink, addQueue, addService, readQueues, readServices } from "../../scripts/new-service/registry-source";
+import { resources } from "../../functions/src/resources";
+import { declarationOf, serviceNames } from "../../functions/src/services";
 
+/** services.ts and resources.ts as the template ships them. */
+const fixtures = path.join(__dirname, "fixtures", "registry");
 let root: string;
 let servicesBefore: string;
 let resourcesBefore: string;
@@ -23,7 +29,7 @@ beforeEach(async () => {
   root = await mkdtemp(path.join(tmpdir(), "new-service-"));
   for (const file of [SERVICES_FILE, RESOURCES_FILE]) {
     await mkdir(path.dirname(path.join(root, file)), { recursive: true });
-    await writeFile(path.join(root, file), await readFile(path.join(repoRoot, file)));
+    await writeFile(path.join(root, file), await readFile(path.join(fixtures, `${path.basename(file)}.txt`)));
   }
   for (const folder of ["functions/src/api", "functions/src/agent", "functions/src/shared", "tests/functions"]) await mkdir(path.join(root, folder), { recursive: true });
   servicesBefore = await read(SERVICES_FILE);
@@ -241,5 +247,14 @@ describe("edits of the declaration source", () => {
 
   it("refuses an edit that would not parse", () => {
     expect(() => addQueue(resourcesWith("{\n    jobs: {},\n  }"), ["mail: {"])).toThrow(/functions\/src\/resources\.ts:\d+: /);
+  });
+});
+
+describe("the repository's own declaration files", () => {
+  it("are read as the registry declares them: every service, its local port, every queue", async () => {
+    const registry = readServices(await readFile(path.join(repoRoot, SERVICES_FILE), "utf8"));
+    expect(registry.services).toEqual(serviceNames);
+    expect(registry.localPorts).toEqual(serviceNames.flatMap((service) => declarationOf(service).http?.localPort ?? []));
+    expect(readQueues(await readFile(path.join(repoRoot, RESOURCES_FILE), "utf8"))).toEqual(Object.keys(resources.queues));
   });
 });
