@@ -80,31 +80,39 @@ export function report(plan: NewServicePlan, from: string | undefined): string {
   return lines.join("\n");
 }
 
-async function main(argv: readonly string[]): Promise<number> {
+/** Where the command line writes. */
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** The command line against the repository at `root`; resolves to the exit code (2: refused, nothing changed). */
+export async function runNewService(argv: readonly string[], root: string, output: Output): Promise<number> {
   let options: NewServiceOptions | "help";
   try {
     options = parseNewServiceArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`new:service: ${error.message}\n\n${usage}\n`);
+    output.err(`new:service: ${error.message}\n\n${usage}\n`);
     return 2;
   }
   if (options === "help") {
-    process.stdout.write(`${usage}\n`);
+    output.out(`${usage}\n`);
     return 0;
   }
   try {
-    const plan = await newService(repoRoot, options);
-    process.stdout.write(`${report(plan, options.from)}\n`);
+    const plan = await newService(root, options);
+    output.out(`${report(plan, options.from)}\n`);
     return 0;
   } catch (error) {
-    process.stderr.write(`new:service: ${(error as Error).message}${error instanceof NewServiceError ? "\nNothing was changed." : ""}\n`);
+    output.err(`new:service: ${(error as Error).message}${error instanceof NewServiceError ? "\nNothing was changed." : ""}\n`);
     return error instanceof NewServiceError ? 2 : 1;
   }
 }
 
 if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => {
+  const output: Output = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
+  void runNewService(process.argv.slice(2), repoRoot, output).then((code) => {
     process.exitCode = code;
   });
 }

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import ts from "typescript";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parseNewServiceArgs, UsageError } from "../../scripts/new-service/cli";
+import { parseNewServiceArgs, runNewService, UsageError } from "../../scripts/new-service/cli";
 import { applyPlan, newService, NewServiceError, nextLocalPort, planNewService, RESOURCES_FILE, SERVICES_FILE, type NewServiceOptions } from "../../scripts/new-service/scaffold";
 import { repoRoot } from "../../scripts/bundle/services";
 import { addLink, addQueue, addService, readQueues, readServices } from "../../scripts/new-service/registry-source";
@@ -205,6 +205,28 @@ describe("bad input changes nothing", () => {
 });
 
 describe("the command line", () => {
+  async function command(...argv: string[]) {
+    const output = { out: "", err: "" };
+    const code = await runNewService(argv, root, { out: (text) => void (output.out += text), err: (text) => void (output.err += text) });
+    return { code, ...output };
+  }
+
+  it("exits 2 on a refused request, saying why and that nothing changed; 0 with a report of what it wrote", async () => {
+    const before = await tree();
+    expect(await command("Notifier", "--trigger", "queue")).toEqual({ code: 2, out: "", err: 'new:service: "Notifier" has upper case; use "notifier": the name starts Azure site names, which are lowercase\nNothing was changed.\n' });
+    const missing = await command("--trigger", "queue");
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/^new:service: the service name is missing\n\nUsage: npm run new:service -- <name> --trigger http\|queue/);
+    expect(await tree()).toEqual(before);
+    expect(await command("--help")).toMatchObject({ code: 0, err: "" });
+
+    const done = await command("notifier", "--trigger", "queue");
+    expect(done.code).toBe(0);
+    expect(done.out).toContain("Created the notifier service (queue trigger):\n  edited   functions/src/resources.ts\n  edited   functions/src/services.ts\n  created  functions/src/notifier/index.ts");
+    expect(done.out).toContain('add this to its links in functions/src/services.ts:\n    link.queue("notifier", "send"),\n');
+    expect((await command("status", "--trigger", "http")).out).toContain("it answers on http://127.0.0.1:7072/api/hello (`--status-port N` moves it)");
+  });
+
   it("takes a name, a trigger and the options", () => {
     expect(parseNewServiceArgs(["notifier", "--trigger", "queue", "--from", "api"])).toEqual({ name: "notifier", trigger: "queue", from: "api" });
     expect(parseNewServiceArgs(["status", "--trigger=http", "--description", "Says up"])).toEqual({ name: "status", trigger: "http", description: "Says up" });
