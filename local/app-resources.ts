@@ -24,6 +24,7 @@ export function emulatorQueues(resources: Pick<AppResources, "queues">): Emulato
       deadLetteringOnMessageExpiration: true,
       requiresDuplicateDetection: true,
       duplicateDetectionWindowMs: queue.duplicateDetectionMinutes * 60_000,
+      requiresSession: queue.sessions,
     };
   });
 }

@@ -32,25 +32,19 @@ import { loadSettings, localAppSettings } from "../functions/src/settings.js";
 import { distDir, hostJsonPath, repoRoot, serviceEntries } from "../scripts/bundle/services.js";
 import { emulatorQueues, ensureBlobResources, ensureCosmosResources, hubNames, sweepExpiredBlobs } from "./app-resources.js";
 import { resolveBlobContainer } from "../functions/src/platform/resource-kinds.js";
+import { EMULATOR_PORTS, type EmulatorPort } from "./emulator-ports.js";
 import { startRestartableHost, type RestartableHost } from "./dev-loop.js";
 import { localSiteEnvironment, startWebApp } from "./platform-web.js";
 
-/** The emulators and the site. */
-export type EmulatorPort = "web" | "blob" | "cosmos" | "serviceBus" | "webPubSub";
 /** Every listener of the platform: the emulators, the site, and each service's HTTP functions. */
 export type PlatformPort = EmulatorPort | ServiceName;
 
 /**
- * The ports `npm start` uses: the tools' own defaults where they have one (Azurite 10000, Cosmos
- * 8081, AMQP 5672), and each service's declared local port (func's 7071 for the api); 0 for a
- * service without HTTP functions.
+ * The ports `npm start` uses: the emulators' and each service's declared local port (func's 7071
+ * for the api); 0 for a service without HTTP functions.
  */
 export const DEFAULT_PORTS: Readonly<Record<PlatformPort, number>> = {
-  web: 4280,
-  blob: 10000,
-  cosmos: 8081,
-  serviceBus: 5672,
-  webPubSub: 8080,
+  ...EMULATOR_PORTS,
   ...perService((service) => declarationOf(service).http?.localPort ?? 0),
 };
 

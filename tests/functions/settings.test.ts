@@ -170,8 +170,10 @@ describe("what does not compile", () => {
     expect(noSource).not.toThrow();
   });
 
-  it("refuses at run time what the types cannot see: bad service names, two services on one local port", () => {
+  it("refuses at run time what the types cannot see: bad service names, reserved names, two services on one local port", () => {
     expect(() => defineServices({ "Bad-Name": { description: "x", links: [], settings: {} } })).toThrow(/service name "Bad-Name" must be 2 to 16 lowercase/);
+    expect(() => defineServices({ shared: { description: "x", links: [], settings: {} } })).toThrow(/service name "shared" is reserved/);
+    expect(() => defineServices({ web: { description: "x", links: [], settings: {} } })).toThrow(/service name "web" is reserved/);
     expect(() =>
       defineServices({
         one: { description: "x", http: { localPort: 7071 }, links: [], settings: {} },

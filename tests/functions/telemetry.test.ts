@@ -3,6 +3,7 @@ import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } fr
 import {
   extractTraceContext,
   formatTraceparent,
+  ingestionIdentity,
   injectTraceContext,
   parseTraceparent,
   startTelemetry,
@@ -125,5 +126,19 @@ describe("spans across the message boundary", () => {
 describe("startTelemetry", () => {
   it("stays off without a connection string", async () => {
     await expect(startTelemetry({ connectionString: undefined, serviceName: "agent" })).resolves.toBe(false);
+  });
+});
+
+describe("ingestionIdentity", () => {
+  it("takes the app's identity from the authentication string every app gets in Azure, whatever its links", () => {
+    expect(ingestionIdentity({ APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "Authorization=AAD;ClientId=11111111-2222-3333-4444-555555555555" })).toEqual({
+      clientId: "11111111-2222-3333-4444-555555555555",
+    });
+    expect(ingestionIdentity({ APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "authorization=aad" })).toEqual({});
+  });
+
+  it("is undefined without Entra ingestion configured (the local platform)", () => {
+    expect(ingestionIdentity({})).toBeUndefined();
+    expect(ingestionIdentity({ APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "Authorization=Key" })).toBeUndefined();
   });
 });

@@ -41,6 +41,7 @@ describe("the local platform mirrors the default stack", () => {
         deadLetteringOnMessageExpiration: queue.deadLetteringOnMessageExpiration,
         requiresDuplicateDetection: queue.requiresDuplicateDetection,
         duplicateDetectionHistoryTimeWindow: `PT${queue.duplicateDetectionWindowMs! / 60_000}M`,
+        requiresSession: queue.requiresSession,
       });
     }
   });

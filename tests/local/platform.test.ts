@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serviceNames } from "../../functions/src/services.js";
 import { assertPortsFree, FREE_PORTS, PortInUseError, startLocalPlatform, type LocalPlatform } from "../../local/platform.js";
 import { runSmoke } from "../../scripts/smoke/checks.js";
 import { smokeMain } from "../../scripts/smoke/cli.js";
@@ -54,7 +55,7 @@ describe("the local platform", () => {
   });
 
   it("writes each service's local.settings.json for Core Tools with the settings it runs with", () => {
-    for (const service of ["api", "agent"] as const) {
+    for (const service of serviceNames) {
       const file = JSON.parse(readFileSync(join(bundleDirectory, service, "local.settings.json"), "utf8")) as { IsEncrypted: boolean; Values: Record<string, string> };
       expect(file.IsEncrypted).toBe(false);
       expect(file.Values).toMatchObject({ FUNCTIONS_WORKER_RUNTIME: "node", ...platform.settings[service] });

@@ -26,7 +26,7 @@ import {
   type Span,
   type SpanContext,
 } from "@opentelemetry/api";
-import { credentialFor } from "./azure-clients.js";
+import { connectionStringPart, credentialFor } from "./azure-clients.js";
 
 /** Application-property names of the W3C trace context on a Service Bus message. */
 export const TRACEPARENT_PROPERTY = "traceparent";
@@ -142,7 +142,7 @@ export { SpanKind };
 export interface TelemetryOptions {
   /** APPLICATIONINSIGHTS_CONNECTION_STRING; telemetry stays off without it. */
   connectionString: string | undefined;
-  /** The cloud role name (`service.name`): "api" or "agent". */
+  /** The cloud role name (`service.name`): the service's name. */
   serviceName: string;
   /**
    * Entra ingestion with the app's managed identity (Azure). `clientId` selects a user-assigned
@@ -150,6 +150,22 @@ export interface TelemetryOptions {
    * identity exists and the connection string's key is the only way in.
    */
   managedIdentity?: { clientId?: string };
+}
+
+/** The setting the platform gives every app in Azure for Entra ingestion (the Functions host reads it too). */
+export const TELEMETRY_AUTHENTICATION_SETTING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
+
+/**
+ * The managed identity for Entra ingestion, from `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`
+ * (`Authorization=AAD;ClientId=<client id>`, set on every app by the FunctionApp component).
+ * It does not depend on the service's links, so a service without any still exports telemetry in
+ * Azure. Undefined without the setting (the local platform).
+ */
+export function ingestionIdentity(env: NodeJS.ProcessEnv): { clientId?: string } | undefined {
+  const authentication = env[TELEMETRY_AUTHENTICATION_SETTING];
+  if (!authentication || connectionStringPart(authentication, "Authorization")?.toUpperCase() !== "AAD") return undefined;
+  const clientId = connectionStringPart(authentication, "ClientId");
+  return clientId ? { clientId } : {};
 }
 
 let started: Promise<boolean> | undefined;
