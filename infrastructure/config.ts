@@ -7,6 +7,16 @@
  * contract read the schema's defaults without paying for @pulumi/pulumi.
  */
 import { z } from "zod";
+import { ncrontab } from "../functions/src/platform/setting-parsers";
+
+function isNcrontab(value: string): boolean {
+  try {
+    ncrontab(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The Pulumi project name (Pulumi.yaml `name`): the namespace of every config key below. */
 export const projectName = "azure-serverless-platform";
@@ -88,6 +98,12 @@ export const configSchema = z
     logRetentionDays: integerIn(30, 730).default(30),
     uploadMaxBytes: integerIn(1, 256 * 1024 * 1024).default(10 * 1024 * 1024),
     uploadUrlTtlSeconds: integerIn(60, 3600).default(300),
+    jobSweepSchedule: z
+      .string()
+      .refine((value) => isNcrontab(value), { error: 'allowed values: an NCRONTAB expression with six fields, e.g. "0 * * * * *" (every minute)' })
+      .default("0 * * * * *"),
+    jobRequeueAfterSeconds: integerIn(5, 86_400).default(300),
+    apiMaxConcurrentRequests: integerIn(1, 10_000).default(100),
     externalProcessorUrl: z.url({ protocol: /^https$/, error: "allowed values: an absolute https:// URL" }).optional(),
     deployerPrincipalType: oneOf(principalTypes).default("User"),
     authEntraClientId: z.string().regex(guid, { error: "allowed values: an Entra application (client) ID, a GUID" }).optional(),

@@ -35,9 +35,9 @@ describe("job lifecycle", () => {
   it("counts an attempt and stamps times on each transition, and clears stale outcome fields", () => {
     const job = queued();
     expect(job).toMatchObject({ status: "queued", attempts: 0, createdAt: t0.toISOString(), updatedAt: t0.toISOString() });
-    const running = applyTransition(job, { to: "running" }, t1);
+    const running = applyTransition(job, { to: "running", holder: "7" }, t1);
     expect(running).toMatchObject({ status: "running", attempts: 1, startedAt: t1.toISOString(), updatedAt: t1.toISOString(), createdAt: t0.toISOString() });
-    const rerun = applyTransition(running, { to: "running" }, t1);
+    const rerun = applyTransition(running, { to: "running", holder: "7" }, t1);
     expect(rerun.attempts).toBe(2);
     const done = applyTransition(rerun, { to: "succeeded", result }, t1);
     expect(done).toMatchObject({ status: "succeeded", result, finishedAt: t1.toISOString() });
@@ -50,7 +50,7 @@ describe("job lifecycle", () => {
 
   it("describes each state as the event its owner receives, and validates it", () => {
     expect(eventFor(queued())).toBeUndefined();
-    const running = applyTransition(queued(), { to: "running" });
+    const running = applyTransition(queued(), { to: "running", holder: "7" });
     expect(JobEvent.parse(eventFor(running, t1))).toEqual({ type: "job.running", status: "running", jobId: running.id, attempts: 1, at: t1.toISOString() });
     const done = applyTransition(running, { to: "succeeded", result });
     expect(JobEvent.parse(eventFor(done))).toMatchObject({ type: "job.succeeded", result });

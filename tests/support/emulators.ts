@@ -81,6 +81,9 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     WebPubSub: webPubSub?.connectionString ?? `Endpoint=http://${NOTHING_LISTENS};AccessKey=a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5;Version=1.0;`,
     UPLOAD_MAX_BYTES: String(TEST_UPLOAD_MAX_BYTES),
     UPLOAD_URL_TTL_SECONDS: "300",
+    JOB_SWEEP_SCHEDULE: "0 * * * * *",
+    JOB_REQUEUE_AFTER_SECONDS: "300",
+    MAX_CONCURRENT_REQUESTS: "100",
     APP_SERVICE_AUTHENTICATION: "true",
     ALLOW_DEVELOPMENT_IDENTITY: "true",
   };

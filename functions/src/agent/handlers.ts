@@ -8,7 +8,7 @@ import type { InvocationContext } from "@azure/functions";
 import { JobMessage } from "../shared/job.js";
 import { extractTraceContext, SpanKind, withSpan } from "../shared/telemetry.js";
 import { failDeadLetteredJob, type DeadLetterReason } from "./dead-letter.js";
-import { processJob, type AgentDependencies, type JobLog } from "./process-job.js";
+import { processJob, type AgentDependencies, type Delivery, type JobLog } from "./process-job.js";
 
 /** The message body as the host hands it over: parsed JSON, a JSON string, or raw bytes. */
 export function parseJobMessage(body: unknown): JobMessage | undefined {
@@ -38,6 +38,8 @@ export function messageMetadata(context: InvocationContext) {
   return {
     messageId: stringOf(metadata.messageId),
     deliveryCount: numberOf(metadata.deliveryCount),
+    /** Service Bus's number for the message: the same on every redelivery, different for a copy sent again. */
+    sequenceNumber: numberOf(metadata.sequenceNumber),
     applicationProperties,
     // Service Bus carries the dead-letter reason as application properties (DeadLetterReason,
     // DeadLetterErrorDescription). @azure/functions camelCases trigger metadata recursively, nested
@@ -57,6 +59,17 @@ export function jobLog(context: InvocationContext, jobId: string): JobLog {
     warn: (message) => context.warn(`${tag} ${message}`),
     error: (message) => context.error(`${tag} ${message}`),
   };
+}
+
+/**
+ * The delivery's identity for the job lease: the sequence number, which the Service Bus trigger
+ * always passes. Without one (a caller that is not the host) the message id stands in: every copy
+ * of a job's message then counts as the same delivery, so a copy may run the job again (events
+ * doubled) but can never leave it stranded.
+ */
+export function deliveryOf(metadata: ReturnType<typeof messageMetadata>, jobId: string): Delivery {
+  if (metadata.sequenceNumber !== undefined) return { holder: String(metadata.sequenceNumber) };
+  return { holder: `message ${metadata.messageId ?? jobId}` };
 }
 
 export interface AgentHandlers {
@@ -116,7 +129,7 @@ export function createAgentHandlers(dependencies: () => Promise<AgentDependencie
         },
         async (span) => {
           try {
-            const outcome = await processJob(deps, job, log);
+            const outcome = await processJob(deps, job, deliveryOf(metadata, job.jobId), log);
             span.setAttribute("job.outcome", outcome.outcome);
             if (outcome.outcome === "succeeded") {
               span.setAttribute("analysis.engine", outcome.engine);
@@ -156,7 +169,7 @@ export function createAgentHandlers(dependencies: () => Promise<AgentDependencie
           attributes: { "job.id": job.jobId, "messaging.system": "servicebus", "servicebus.dead_letter_reason": reason.reason ?? "unknown" },
         },
         async (span) => {
-          span.setAttribute("job.outcome", await failDeadLetteredJob(deps, job, reason, log));
+          span.setAttribute("job.outcome", await failDeadLetteredJob(deps, job, deliveryOf(metadata, job.jobId), reason, log));
         },
       );
     },
