@@ -17,6 +17,7 @@
  */
 import { analyzeStream, InputRejected } from "../shared/analysis.js";
 import { analyzeWithFallback, type EngineResult, type ExternalProcessor, type ReopenableInput } from "../shared/external-processor.js";
+import { reachFaultPoint } from "../shared/fault-points.js";
 import { isHeldByAnother, isTerminal, type Job, type JobError, type JobMessage } from "../shared/job.js";
 import type { JobEvents } from "../shared/job-events.js";
 import { JobNotFound, StaleJob, type JobStore, type StoredJob } from "../shared/job-store.js";
@@ -87,6 +88,7 @@ export async function processJob(deps: AgentDependencies, message: JobMessage, d
   }
   log.info(`job running (attempt ${current.job.attempts})`);
   await notifyOwner(deps.events, current.job, log, now());
+  reachFaultPoint("agent.job-running");
 
   let outcome: { result: EngineResult } | { error: JobError };
   try {
@@ -107,6 +109,7 @@ export async function processJob(deps: AgentDependencies, message: JobMessage, d
     throw error;
   }
   await notifyOwner(deps.events, current.job, log, now());
+  reachFaultPoint("agent.job-finished");
 
   if ("error" in outcome) {
     log.warn(`job failed: ${outcome.error.code}: ${outcome.error.message}`);
