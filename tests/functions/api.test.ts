@@ -426,6 +426,7 @@ describe("GET /api/health", () => {
     current = { ...broken, healthProbeTimeoutMs: 1_000 };
     const response = await call("health", { method: "GET", path: "/api/health" });
     expect(response.status).toBe(503);
+    expect(response.headers["retry-after"]).toBe("5");
     expect(response.body).toEqual({ status: "degraded", checks: { cosmos: "ok", blob: "ok", serviceBus: "ok", webPubSub: "unreachable" } });
     expect(response.text).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|Error/);
     await broken.queue.close();

@@ -109,15 +109,18 @@ export async function processJob(deps: AgentDependencies, message: JobMessage, d
     throw error;
   }
   await notifyOwner(deps.events, current.job, log, now());
-  reachFaultPoint("agent.job-finished");
 
+  let finished: ProcessOutcome;
   if ("error" in outcome) {
     log.warn(`job failed: ${outcome.error.code}: ${outcome.error.message}`);
-    return { outcome: "failed", error: outcome.error };
+    finished = { outcome: "failed", error: outcome.error };
+  } else {
+    const { engine, fallbackReason } = outcome.result;
+    log.info(`job succeeded (engine ${engine}${fallbackReason ? `, fallback: ${fallbackReason}` : ""})`);
+    finished = fallbackReason ? { outcome: "succeeded", engine, fallbackReason } : { outcome: "succeeded", engine };
   }
-  const { engine, fallbackReason } = outcome.result;
-  log.info(`job succeeded (engine ${engine}${fallbackReason ? `, fallback: ${fallbackReason}` : ""})`);
-  return fallbackReason ? { outcome: "succeeded", engine, fallbackReason } : { outcome: "succeeded", engine };
+  reachFaultPoint("agent.job-finished");
+  return finished;
 }
 
 function heldElsewhere(job: Job, log: JobLog): ProcessOutcome {

@@ -182,7 +182,8 @@ export function createApiHandlers(dependencies: DependencyProvider, limit: Concu
             recentHealth.set(deps, cached);
           }
           const report = await cached.report;
-          return json(report.status === "ok" ? 200 : 503, report);
+          // A 503 says when to ask again, as every other 503 of the api does: the report is kept that long.
+          return report.status === "ok" ? json(200, report) : json(503, report, { "retry-after": String(HEALTH_CACHE_MS / 1000) });
         },
       }),
     ),
