@@ -34,21 +34,18 @@ export async function startFaultProxy(target: { host?: string; port: number }): 
   const open = new Set<Socket>();
 
   const relay = (from: Socket, to: Socket) => {
-    from.on("data", (chunk) => {
-      if (mode !== "delay") {
-        to.write(chunk);
-        return;
-      }
-      // Order is kept: pause the reader while a chunk waits.
-      from.pause();
-      setTimeout(() => {
-        if (!to.destroyed) to.write(chunk);
-        from.resume();
-      }, delayMs);
-    });
-    from.on("end", () => to.end());
+    // Chunks (and the end after them) go out in order; in delay mode each waits its turn plus delayMs.
+    let queue = Promise.resolve();
+    const inOrder = (step: () => void) => {
+      const wait = mode === "delay" ? delayMs : 0;
+      queue = queue.then(() => (wait > 0 ? new Promise<void>((resolve) => setTimeout(resolve, wait)) : undefined)).then(() => {
+        if (!to.destroyed) step();
+      });
+    };
+    from.on("data", (chunk) => inOrder(() => to.write(chunk)));
+    from.on("end", () => inOrder(() => to.end()));
     from.on("error", () => to.destroy());
-    from.on("close", () => to.destroy());
+    from.on("close", () => void queue.then(() => to.destroy()));
   };
 
   const onConnection = (client: Socket) => {
