@@ -135,7 +135,11 @@ export async function dependencyDown(rig: FaultRig, dependency: ProxiedDependenc
   const blobs = dependency === "blob" ? await Promise.all([1, 2, 3].map((n) => upload(user, `uploaded file ${n} of ${user.id}`))) : [];
   const submitOne = (n: number) =>
     dependency === "blob" ? user.request("POST", "/jobs", { kind: "blob", blobName: blobs[n % blobs.length] }).then((a) => (a.status === 202 && user.accepted.add(bodyOf<{ id: string }>(a).id), a)) : user.submit();
+  // Jobs in flight when it goes: slowed down first (every chunk held 300 ms), so the agent is still
+  // working on them when the connections go (Web PubSub: its publishes are).
+  await rig.proxies[dependency].set("delay", { delayMs: 300 });
   for (let n = 0; n < 3; n += 1) expect(await submitOne(n)).toSatisfy(is202);
+  await user.eventsWhere((events) => events.some((e) => e.type === "job.running"));
 
   await rig.proxies[dependency].set(mode);
   // While it is down: requests that need it are refused with 503 and Retry-After. (Kept short: the

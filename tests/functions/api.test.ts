@@ -385,7 +385,7 @@ describe("uploads", () => {
 });
 
 describe("GET /api/negotiate", () => {
-  it("gives a client URL that receives the caller's job events and cannot join another caller's group", async () => {
+  it("gives a client URL that receives the caller's job events, cannot join another caller's group and cannot send", async () => {
     const user = newUser();
     const response = await call("negotiate", { method: "GET", path: "/api/negotiate", user });
     expect(response.status).toBe(200);
@@ -404,7 +404,19 @@ describe("GET /api/negotiate", () => {
       await expect.poll(() => received, { timeout: 3_000 }).toHaveLength(1);
       expect(received[0]).toEqual(event);
 
-      await expect(client.joinGroup(userGroup(newUser()))).rejects.toThrow();
+      // The token's role names its own group only: joining another is refused by the service...
+      await expect(client.joinGroup(userGroup(newUser()))).rejects.toMatchObject({ name: "SendMessageError", errorDetail: { name: "Forbidden" } });
+      // ...and it carries no send role: a browser can listen to its group, never publish to it.
+      await expect(client.sendToGroup(access.group, "forged job.succeeded", "text")).rejects.toMatchObject({ name: "SendMessageError", errorDetail: { name: "Forbidden" } });
+      // Control: a token with the send role may send to the same group, so the refusals above are the roles'.
+      const service = await createWebPubSubClient({ mode: "connectionString", connectionString: platform.settings.WebPubSub! }, "jobs");
+      const sender = new WebPubSubClient((await service.getClientAccessToken({ userId: user, roles: [`webpubsub.sendToGroup.${access.group}`] })).url);
+      await sender.start();
+      try {
+        await expect(sender.sendToGroup(access.group, "allowed", "text")).resolves.toMatchObject({ ackId: expect.any(Number) });
+      } finally {
+        sender.stop();
+      }
     } finally {
       client.stop();
     }

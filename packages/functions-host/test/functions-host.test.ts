@@ -187,7 +187,7 @@ describe("stopping", () => {
   it("ends the child process with appTerminate and frees the port", async () => {
     const port = new URL(host.url!).port;
     await host.stop();
-    await expect(fetch(`http://127.0.0.1:${port}/api/items/1`)).rejects.toThrow();
-    expect(() => process.kill(host.pid, 0)).toThrow();
+    await expect(fetch(`http://127.0.0.1:${port}/api/items/1`)).rejects.toMatchObject({ cause: { code: "ECONNREFUSED" } });
+    expect(() => process.kill(host.pid, 0)).toThrow(/ESRCH/);
   });
 });
