@@ -1,57 +1,17 @@
 /**
- * The api entry point as the Functions worker loads it: through @azure/functions-core (a fake that
- * records registrations, in a fresh Node process). Checks the routes, methods and auth level the
- * host will see, and that registration loads no package besides @azure/functions (cold start:
- * zod, the SDKs and the OpenAPI generator wait for the first request).
+ * The api entry point as the Functions worker loads it: through @azure/functions-core (a stand-in
+ * that records registrations, in a fresh Node process). Checks the routes, methods and auth level
+ * the host will see, the stuck-job sweeper's timer, and that registration loads no package besides
+ * @azure/functions (cold start: zod, the SDKs and the OpenAPI generator wait for the first request).
  */
-import { execFile } from "node:child_process";
-import path from "node:path";
-import { promisify } from "node:util";
 import { expect, it } from "vitest";
+import { registrationsOf, triggersOf } from "../support/registrations.js";
 
-const root = path.resolve(__dirname, "..", "..");
-
-const loader = `
-const Module = require("node:module");
-const registrations = [];
-const packages = new Set();
-const disposable = { dispose() {} };
-const core = {
-  registerFunction(metadata) { registrations.push(metadata); return disposable; },
-  registerHook() { return disposable; },
-  setProgrammingModel() {},
-  getProgrammingModel() { return undefined; },
-  log() {},
-};
-const load = Module._load;
-Module._load = function (request, parent, ...rest) {
-  if (request === "@azure/functions-core") return core;
-  const fromOurCode = parent && parent.filename && !parent.filename.includes("node_modules");
-  const isPackage = !request.startsWith(".") && !request.startsWith("/") && !request.startsWith("node:") && !Module.builtinModules.includes(request);
-  if (fromOurCode && isPackage) packages.add(request);
-  return load.call(this, request, parent, ...rest);
-};
-require("tsx/cjs");
-packages.clear(); // tsx's own modules are not the service's
-require(${JSON.stringify(path.join(root, "functions/src/api/index.ts"))});
-process.stdout.write(JSON.stringify({ registrations, packages: [...packages] }));
-`;
-
-interface Binding {
-  type: string;
-  direction: string;
-  route?: string;
-  methods?: string[];
-  authLevel?: string;
-}
-
-it("registers every route for all methods, anonymously, loading only @azure/functions", async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, ["-e", loader], { cwd: root, timeout: 30_000 });
-  const { registrations, packages } = JSON.parse(stdout) as { registrations: { name: string; bindings: Record<string, Binding> }[]; packages: string[] };
-  const triggers = Object.fromEntries(
-    registrations.map((r) => [r.name, Object.values(r.bindings).find((b) => b.type === "httpTrigger")!]),
-  );
-  expect(Object.fromEntries(Object.entries(triggers).map(([name, t]) => [name, t.route]))).toEqual({
+it("registers every route for all methods, anonymously, and the sweeper's timer, with no settings, loading only @azure/functions", async () => {
+  const { registrations, packages } = await registrationsOf("functions/src/api/index.ts");
+  const triggers = triggersOf(registrations);
+  const http = Object.entries(triggers).filter(([, t]) => t.type === "httpTrigger");
+  expect(Object.fromEntries(http.map(([name, t]) => [name, t.route]))).toEqual({
     uploads: "uploads",
     jobs: "jobs",
     job: "jobs/{id}",
@@ -60,9 +20,13 @@ it("registers every route for all methods, anonymously, loading only @azure/func
     openapi: "openapi.json",
     docs: "docs/{*asset}",
   });
-  for (const trigger of Object.values(triggers)) {
+  for (const [, trigger] of http) {
     expect(trigger.authLevel).toBe("anonymous");
     expect(trigger.methods?.map((m) => m.toUpperCase()).sort()).toEqual(["DELETE", "GET", "PATCH", "POST", "PUT"]);
   }
+  // The schedule is the app setting the registry declares (services.ts), resolved by the host; never on start-up.
+  expect(triggers.requeueStuckJobs).toMatchObject({ type: "timerTrigger", direction: "in", schedule: "%JOB_SWEEP_SCHEDULE%" });
+  expect(triggers.requeueStuckJobs?.runOnStartup).toBeUndefined();
+  expect(Object.keys(triggers)).toHaveLength(http.length + 1);
   expect(packages).toEqual(["@azure/functions"]);
 });
