@@ -36,6 +36,11 @@ describe("parseConfig", () => {
     expect(parseConfig({}).authEntraClientId).toBeUndefined();
   });
 
+  it("gives a stack that says nothing (production) a Web PubSub SKU with an SLA, and a Service Bus tier with duplicate detection", () => {
+    expect(parseConfig({}).webPubSubSku).toBe("Standard_S1"); // Free_F1 has no SLA (CKV_AZURE_175)
+    expect(parseConfig({}).serviceBusSku).toBe("Standard");
+  });
+
   it("accepts numbers as the strings Pulumi stores", () => {
     expect(parseConfig({ functionMemoryMb: "4096", blobSoftDeleteDays: "3" })).toMatchObject({ functionMemoryMb: 4096, blobSoftDeleteDays: 3 });
   });
