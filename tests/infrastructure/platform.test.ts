@@ -236,7 +236,7 @@ describe("resources", () => {
   });
 });
 
-describe("security rules (notes/security-rules.md)", () => {
+describe("security rules (Checkov's Azure checks, as the policy pack states them in policy/policies.ts)", () => {
   const rules: { type: string; rule: string; holds: (inputs: Record<string, unknown>) => boolean }[] = [
     { type: "azure-native:storage:StorageAccount", rule: "HTTPS only (CKV_AZURE_3)", holds: (i) => i["enableHttpsTrafficOnly"] === true },
     { type: "azure-native:storage:StorageAccount", rule: "TLS 1.2 (CKV_AZURE_44)", holds: (i) => i["minimumTlsVersion"] === "TLS1_2" },
@@ -257,7 +257,7 @@ describe("security rules (notes/security-rules.md)", () => {
     // A Web PubSub SKU with an SLA (CKV_AZURE_175) is not checked here: this stack's SKU is the value
     // the test sets. What decides it is tested where it is decided: a stack that sets nothing gets
     // Standard_S1 (config.test.ts), the SKU follows the configuration (below, and Free_F1 for the
-    // dev stack in program.test.ts), and the policy pack warns on Free_F1 (policy/policies.test.ts).
+    // dev stack in program.test.ts), and the policy pack warns on Free_F1 (tests/policy/policies.test.ts).
     { type: "azure-native:applicationinsights:Component", rule: "Entra-only ingestion", holds: (i) => i["disableLocalAuth"] === true },
     { type: "azure-native:operationalinsights:Workspace", rule: "Entra-only queries", holds: (i) => (i["features"] as { disableLocalAuth?: boolean })?.disableLocalAuth === true },
     { type: "azure-native:web:WebApp", rule: "HTTPS only (CKV_AZURE_70)", holds: (i) => i["httpsOnly"] === true },

@@ -1,7 +1,7 @@
 /**
  * What the agent does with one job message, free of @azure/functions so it is tested directly.
  *
- * Reliability rules (DESIGN.md):
+ * Reliability rules (README.md next to this file tells the whole story of a job message):
  * - Idempotent: a message for a finished job (succeeded or failed) is a no-op, and so is a duplicate
  *   message for a job another delivery holds (job.ts, the lease): a job sent twice (no duplicate
  *   detection on a Basic namespace, a replayed Idempotency-Key, the stuck-job sweeper) runs once,
