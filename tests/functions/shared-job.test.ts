@@ -5,7 +5,9 @@ import {
   canTransition,
   eventFor,
   InvalidTransition,
+  isHeldByAnother,
   isTerminal,
+  JOB_LEASE_MS,
   Job,
   JobEvent,
   JobMessage,
@@ -56,6 +58,19 @@ describe("job lifecycle", () => {
     expect(JobEvent.parse(eventFor(done))).toMatchObject({ type: "job.succeeded", result });
     const failed = applyTransition(running, { to: "failed", error: { code: "InputTooLarge", message: "too big" } });
     expect(JobEvent.parse(eventFor(failed))).toMatchObject({ type: "job.failed", error: { code: "InputTooLarge" } });
+  });
+
+  it("leases a running job for as long as the host renews its message's lock (host.json maxAutoLockRenewalDuration)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { parseTimeSpan } = await import("../../packages/functions-host/src/host-config.js");
+    const hostJson = JSON.parse(readFileSync(`${__dirname}/../../functions/host.json`, "utf8")) as { extensions: { serviceBus: { maxAutoLockRenewalDuration: string } } };
+    expect(JOB_LEASE_MS).toBe(parseTimeSpan(hostJson.extensions.serviceBus.maxAutoLockRenewalDuration, "maxAutoLockRenewalDuration"));
+    const running = applyTransition(queued(), { to: "running", holder: "42" }, t1);
+    expect(running.lease).toEqual({ holder: "42", until: new Date(t1.getTime() + JOB_LEASE_MS).toISOString() });
+    expect(isHeldByAnother(running, "43", t1)).toBe(true);
+    expect(isHeldByAnother(running, "42", t1)).toBe(false);
+    expect(isHeldByAnother(running, "43", new Date(t1.getTime() + JOB_LEASE_MS))).toBe(false);
+    expect(applyTransition(running, { to: "succeeded", result }, t1)).not.toHaveProperty("lease");
   });
 
   it("rejects documents and messages with unknown or missing fields", () => {
