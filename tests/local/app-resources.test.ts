@@ -13,7 +13,7 @@ let emulator: ServiceBusEmulator;
 let client: ServiceBusClient;
 
 beforeAll(async () => {
-  emulator = await startServiceBusEmulator({ queues: emulatorQueues(declared) });
+  emulator = await startServiceBusEmulator({ queues: emulatorQueues(declared, "Standard") });
   client = new ServiceBusClient(emulator.connectionString);
 });
 
@@ -24,10 +24,16 @@ afterAll(async () => {
 
 describe("emulatorQueues", () => {
   it("declares a session queue as session-enabled and every other queue without sessions", () => {
-    expect(emulatorQueues(declared).map((q) => [q.name, q.requiresSession])).toEqual([
+    expect(emulatorQueues(declared, "Standard").map((q) => [q.name, q.requiresSession])).toEqual([
       ["ordered", true],
       ["plain", false],
     ]);
+  });
+
+  it("follows the stack's tier: duplicate detection only from Standard, and no session queue on Basic (as the Messaging component refuses it)", () => {
+    expect(emulatorQueues({ queues: { plain: {} } }, "Standard")[0]).toMatchObject({ requiresDuplicateDetection: true });
+    expect(emulatorQueues({ queues: { plain: {} } }, "Basic")[0]?.requiresDuplicateDetection).toBeUndefined();
+    expect(() => emulatorQueues(declared, "Basic")).toThrow(/ordered: sessions need the Standard or Premium tier/);
   });
 
   it("gives the emulator a session queue that a session receiver reads and a plain receiver cannot", async () => {

@@ -10,7 +10,7 @@ import { jobAttributes, jobSpans } from "../shared/job-telemetry.js";
 import { messageBody, messageMetadata } from "../shared/service-bus-message.js";
 import { extractTraceContext, SpanKind, withSpan } from "../shared/telemetry.js";
 import { failDeadLetteredJob, type DeadLetterReason } from "./dead-letter.js";
-import { processJob, type AgentDependencies, type JobLog } from "./process-job.js";
+import { processJob, type AgentDependencies, type Delivery, type JobLog } from "./process-job.js";
 
 /** The message body as the host hands it over (parsed JSON, a JSON string, or raw bytes), if it is a job message. */
 export function parseJobMessage(body: unknown): JobMessage | undefined {
@@ -26,6 +26,17 @@ export function jobLog(context: InvocationContext, jobId: string): JobLog {
     warn: (message) => context.warn(`${tag} ${message}`),
     error: (message) => context.error(`${tag} ${message}`),
   };
+}
+
+/**
+ * The delivery's identity for the job lease: the sequence number, which the Service Bus trigger
+ * always passes. Without one (a caller that is not the host) the message id stands in: every copy
+ * of a job's message then counts as the same delivery, so a copy may run the job again (events
+ * doubled) but can never leave it stranded.
+ */
+export function deliveryOf(metadata: ReturnType<typeof messageMetadata>, jobId: string): Delivery {
+  if (metadata.sequenceNumber !== undefined) return { holder: String(metadata.sequenceNumber) };
+  return { holder: `message ${metadata.messageId ?? jobId}` };
 }
 
 export interface AgentHandlers {
@@ -85,7 +96,7 @@ export function createAgentHandlers(dependencies: () => Promise<AgentDependencie
         },
         async (span) => {
           try {
-            const outcome = await processJob(deps, job, log);
+            const outcome = await processJob(deps, job, deliveryOf(metadata, job.jobId), log);
             span.setAttribute(jobAttributes.outcome, outcome.outcome);
             if (outcome.outcome === "failed") span.setAttribute(jobAttributes.errorCode, outcome.error.code);
             if (outcome.outcome === "succeeded") {
@@ -126,7 +137,7 @@ export function createAgentHandlers(dependencies: () => Promise<AgentDependencie
           attributes: { [jobAttributes.id]: job.jobId, "messaging.system": "servicebus", [jobAttributes.deadLetterReason]: reason.reason ?? "unknown" },
         },
         async (span) => {
-          span.setAttribute(jobAttributes.outcome, await failDeadLetteredJob(deps, job, reason, log));
+          span.setAttribute(jobAttributes.outcome, await failDeadLetteredJob(deps, job, deliveryOf(metadata, job.jobId), reason, log));
         },
       );
     },

@@ -30,6 +30,8 @@ export function messageMetadata(context: InvocationContext) {
   return {
     messageId: stringOf(metadata.messageId),
     deliveryCount: numberOf(metadata.deliveryCount),
+    /** Service Bus's number for the message: the same on every redelivery, different for a copy sent again. */
+    sequenceNumber: numberOf(metadata.sequenceNumber),
     applicationProperties,
     // Service Bus carries the dead-letter reason as application properties (DeadLetterReason,
     // DeadLetterErrorDescription). @azure/functions camelCases trigger metadata recursively, nested
