@@ -11,10 +11,15 @@
  *
  * The audit after a fault: every job the platform holds for the fault's users is final within a
  * bound (read through the api, woken by the users' Web PubSub events, re-read every second since
- * pushes are only hints), none ran twice (one terminal write in the agent's log, at most one
- * terminal event, no more job.running events than attempts), the jobs queue and its dead-letter
+ * pushes are only hints), none ran twice (one terminal write in the agent's log, one terminal
+ * outcome pushed, no more distinct job.running events than attempts), the jobs queue and its dead-letter
  * queue are empty (nothing left unaccounted for), and each user's GET /api/jobs lists exactly their
  * jobs, as their GET /api/jobs/{id} reads them.
+ *
+ * Pushes are at least once: a publish whose answer was lost is sent again (the SDK's retry), and
+ * the message that finished a job publishes its outcome again when it comes back (process-job.ts).
+ * A client recognises a repeat by its job, type and attempt; the audit counts repeats apart
+ * (`repeatedPushes`) and judges "ran twice" on distinct events.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,7 +36,15 @@ import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.js";
 export type ProxiedDependency = "cosmos" | "blob" | "webPubSub";
 
 /** The configuration the rig's platform stands for (see the header). */
-export const FAULT_RIG_CONFIG: PlatformConfig = parseConfig({ serviceBusSku: "Basic", jobSweepSchedule: "*/1 * * * * *", jobRequeueAfterSeconds: "5" });
+export const FAULT_RIG_CONFIG: PlatformConfig = parseConfig({
+  serviceBusSku: "Basic",
+  jobSweepSchedule: "*/1 * * * * *",
+  jobRequeueAfterSeconds: "5",
+  // A fault's users submit streams of jobs; the per-user quotas (tested in tests/abuse) would refuse them.
+  quotaJobsInFlight: "1000",
+  quotaJobsPerHour: "10000",
+  quotaUploadUrlsPerHour: "10000",
+});
 export const FAULT_RIG_LOCK_SECONDS = 5;
 
 /** The job as GET /api/jobs/{id} shows it (the fields the audit reads). */
@@ -45,6 +58,8 @@ export interface JobView {
 interface JobEventData {
   type: "job.running" | "job.succeeded" | "job.failed";
   jobId: string;
+  /** On job.running: the attempt it announces. */
+  attempts?: number;
 }
 
 /** What one request got: an HTTP answer, or no answer at all (the connection died). */
@@ -284,8 +299,10 @@ export interface FaultReport {
   finished: number;
   succeeded: number;
   failed: number;
-  /** Jobs with more than one terminal write or terminal event, or more job.running events than attempts. */
+  /** Jobs with more than one terminal write or distinct terminal event, or more distinct job.running events than attempts. */
   doubled: number;
+  /** Pushes a user received again (same job, type and attempt): at-least-once delivery, harmless to a client. */
+  repeatedPushes: number;
   /** Jobs not final within the bound, or missing from their owner's list. */
   lost: number;
   /** Answers by status while the fault lasted and after ("no answer": the connection died). */
@@ -336,11 +353,15 @@ export async function audit(rig: FaultRig, fault: string, users: readonly User[]
   // 2. None ran twice; each as its owner reads it.
   let doubled = 0;
   let retried = 0;
+  let repeatedPushes = 0;
   for (const [id, { user, job }] of final) {
     const reread = await user.get(id);
     if (reread.status !== job.status || reread.attempts !== job.attempts) problems.push(`job ${id}: the list says ${job.status}/${job.attempts}, GET says ${reread.status}/${reread.attempts}`);
-    const terminalEvents = user.events.filter((e) => e.jobId === id && e.type !== "job.running").length;
-    const runningEvents = user.events.filter((e) => e.jobId === id && e.type === "job.running").length;
+    const pushed = user.events.filter((e) => e.jobId === id);
+    const distinct = new Set(pushed.map((e) => `${e.type} ${e.attempts ?? ""}`));
+    repeatedPushes += pushed.length - distinct.size;
+    const terminalEvents = [...distinct].filter((key) => !key.startsWith("job.running")).length;
+    const runningEvents = [...distinct].filter((key) => key.startsWith("job.running")).length;
     const terminalWrites = rig.output.filter((line) => line.startsWith("[agent]") && (line.includes(`[job ${id}] job succeeded`) || line.includes(`[job ${id}] job failed:`))).length;
     const twice = terminalWrites > 1 || terminalEvents > 1 || runningEvents > Math.max(job.attempts, 1);
     if (twice) {
@@ -394,6 +415,7 @@ export async function audit(rig: FaultRig, fault: string, users: readonly User[]
     succeeded: jobs.filter((job) => job.status === "succeeded").length,
     failed: jobs.filter((job) => job.status === "failed").length,
     doubled,
+    repeatedPushes,
     lost: problems.filter((p) => /not final|not in .* list/.test(p)).length,
     answers,
     retried,
@@ -428,6 +450,6 @@ export function reportRow(report: FaultReport): string {
   const answers = Object.entries(report.answers)
     .map(([status, count]) => `${status}×${count}`)
     .join(" ");
-  return `| ${report.fault} | ${report.accepted} | ${report.finished} | ${report.doubled} | ${report.lost} | ${report.retried} | ${answers} | ${(report.ms / 1000).toFixed(1)} s |`;
+  return `| ${report.fault} | ${report.accepted} | ${report.finished} | ${report.doubled} | ${report.lost} | ${report.retried} | ${report.repeatedPushes} | ${answers} | ${(report.ms / 1000).toFixed(1)} s |`;
 }
-export const REPORT_HEADER = "| fault | accepted | finished | doubled | lost | retried | answers | time |\n|---|---|---|---|---|---|---|---|";
+export const REPORT_HEADER = "| fault | accepted | finished | doubled | lost | retried | pushes repeated | answers | time |\n|---|---|---|---|---|---|---|---|---|";

@@ -35,12 +35,12 @@ export async function agentKilledMidJob(rig: FaultRig): Promise<FaultReport> {
   return report;
 }
 
-/** SIGKILL the agent after it stored and published a job's outcome, before the message was completed: the redelivery finds it finished. */
+/** SIGKILL the agent after it stored and published a job's outcome, before the message was completed: the redelivery finds it finished and publishes the outcome again. */
 export async function agentKilledAfterStoring(rig: FaultRig): Promise<FaultReport> {
   const started = Date.now();
   const user = await rig.user("agent-killed-after-storing");
   const back = restarted(rig, "agent");
-  const redelivered = outputLine(rig, /job is already succeeded; redelivered message ignored/);
+  const redelivered = outputLine(rig, /job is already succeeded; its own message came back, so its outcome is published again/);
   rig.arm("agent.job-finished");
   await submitJobs(user, 3);
   await back;

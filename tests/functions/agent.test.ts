@@ -77,16 +77,27 @@ describe("processJob", () => {
     expect((await stored(job)).result).toEqual(analyzeText(text));
   });
 
-  it("ignores a redelivered message for a finished job: no write, no event", async () => {
+  it("ignores a copy of a finished job's message: no write, no event", async () => {
     const job = await queued({ kind: "text", text: "once" });
     await processJob(deps, messageFor(job), delivery, memoryLog());
     store.writes.length = 0;
     events.published.length = 0;
     const log = memoryLog();
-    expect(await processJob(deps, messageFor(job), delivery, log)).toEqual({ outcome: "already-finished", status: "succeeded" });
+    expect(await processJob(deps, messageFor(job), copy, log)).toEqual({ outcome: "already-finished", status: "succeeded" });
     expect(store.writes).toEqual([]);
     expect(events.published).toEqual([]);
-    expect(log.lines.join("\n")).toMatch(/already succeeded/);
+    expect(log.lines.join("\n")).toMatch(/already succeeded; redelivered message ignored/);
+  });
+
+  it("publishes the outcome again, writing nothing, when the message that finished the job comes back (its worker lost the answer or died before completing it)", async () => {
+    const job = await queued({ kind: "text", text: "once" });
+    await processJob(deps, messageFor(job), delivery, memoryLog());
+    expect((await stored(job)).finishedBy).toBe(delivery.holder);
+    store.writes.length = 0;
+    events.published.length = 0;
+    expect(await processJob(deps, messageFor(job), delivery, memoryLog())).toEqual({ outcome: "already-finished", status: "succeeded" });
+    expect(store.writes).toEqual([]);
+    expect(events.published.map((entry) => [entry.userId, entry.event.type, entry.event.jobId])).toEqual([[owner, "job.succeeded", job.id]]);
   });
 
   it.each([

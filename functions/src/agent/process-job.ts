@@ -75,7 +75,16 @@ export async function processJob(deps: AgentDependencies, message: JobMessage, d
     throw error;
   }
   if (isTerminal(current.job.status)) {
-    log.info(`job is already ${current.job.status}; redelivered message ignored`);
+    if (current.job.finishedBy === delivery.holder) {
+      // The message that finished the job came back: its worker stored the outcome but did not
+      // complete the message (it died, or the database's answer was lost), so the owner may never
+      // have been told. Pushes are at least once: a client recognises a repeat by its job, type
+      // and attempt. A copy of the message (another delivery) publishes nothing.
+      log.info(`job is already ${current.job.status}; its own message came back, so its outcome is published again`);
+      await notifyOwner(deps.events, current.job, log, now());
+    } else {
+      log.info(`job is already ${current.job.status}; redelivered message ignored`);
+    }
     return { outcome: "already-finished", status: current.job.status };
   }
   if (isHeldByAnother(current.job, delivery.holder, now())) return heldElsewhere(current.job, log);

@@ -136,6 +136,12 @@ export const Job = z
     upload: PinnedUpload.optional(),
     /** Present while running: see {@link JOB_LEASE_MS}. */
     lease: JobLease.optional(),
+    /**
+     * The delivery that finished the job (its lease holder then). When that same message comes back
+     * (its worker died, or lost the database's answer, before completing it), the agent publishes
+     * the outcome again: the first publish may never have happened.
+     */
+    finishedBy: z.string().optional(),
     /** How many times the stuck-job sweeper sent the job a new message, and when it last did. */
     requeues: z.number().int().positive().optional(),
     requeuedAt: timestamp.optional(),
@@ -195,6 +201,8 @@ export type Transition =
   | { to: "succeeded"; result: AnalysisResult }
   | { to: "failed"; error: JobError };
 
+const finisher = (job: Job) => (job.lease ? { finishedBy: job.lease.holder } : {});
+
 /**
  * The job after a transition: `running` counts an attempt and stamps startedAt; the terminal states
  * stamp finishedAt and carry the result or the reason. Throws {@link InvalidTransition}.
@@ -214,9 +222,9 @@ export function applyTransition(job: Job, transition: Transition, now: Date = ne
         lease: { holder: transition.holder, until: new Date(now.getTime() + JOB_LEASE_MS).toISOString() },
       };
     case "succeeded":
-      return { ...rest, status: "succeeded", result: transition.result, finishedAt: at, updatedAt: at };
+      return { ...rest, status: "succeeded", result: transition.result, finishedAt: at, updatedAt: at, ...finisher(job) };
     case "failed":
-      return { ...rest, status: "failed", error: transition.error, finishedAt: at, updatedAt: at };
+      return { ...rest, status: "failed", error: transition.error, finishedAt: at, updatedAt: at, ...finisher(job) };
   }
 }
 
