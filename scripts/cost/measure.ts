@@ -2,7 +2,7 @@
  * `npm run bench:ops`: the Azure operations one job costs, counted on the local platform at the
  * emulators' boundary, and written to scripts/cost/measured.json for `npm run cost`.
  *
- *   npm run bench:ops -- [--jobs 50] [--concurrency 4] [--out scripts/cost/measured.json] [--no-write]
+ *   npm run bench:ops -- [--jobs 50] [--concurrency 1] [--out scripts/cost/measured.json] [--no-write]
  *
  * One user submits the jobs the way the web app does: a session (GET /api/negotiate, the Web PubSub
  * connection, GET /api/jobs), then `--jobs` text jobs (POST /api/jobs) and `--jobs` upload jobs
@@ -15,6 +15,8 @@
  * - function executions and their durations from the local Functions host's execution lines.
  * The session, the text jobs and the upload jobs are counted apart (each window starts after the
  * previous one has settled). Timer runs (the stuck-job sweeper) are idle cost and left out of jobs.
+ * One job at a time by default: one user's concurrent submissions race for their quota record
+ * (an etag-guarded replace), and the retries would count as the job's cost.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -42,7 +44,7 @@ function parseMeasureOptions(argv: string[]): Options {
     strict: true,
     options: {
       jobs: { type: "string", default: "50" },
-      concurrency: { type: "string", default: "4" },
+      concurrency: { type: "string", default: "1" },
       out: { type: "string", default: join(repoRoot, "scripts", "cost", "measured.json") },
       "no-write": { type: "boolean", default: false },
     },
@@ -117,10 +119,16 @@ async function main(): Promise<void> {
   const caller = { "x-dev-user": "bench-ops" };
   const api = platform.urls.api;
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const response = await fetch(`${api}${path}`, {
-      method,
-      headers: { ...caller, accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    const send = () =>
+      fetch(`${api}${path}`, {
+        method,
+        headers: { ...caller, accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    // A kept-alive connection the host closed as it was reused fails before any request is sent: send once more.
+    const response = await send().catch((error: unknown) => {
+      if ((error as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET") throw error;
+      return send();
     });
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
@@ -135,7 +143,9 @@ async function main(): Promise<void> {
     countWebPubSubMessage(tally, Buffer.byteLength(JSON.stringify({ type: "message", from: "group", group: event.message.group, dataType: event.message.dataType, data: event.message.data, sequenceId: event.message.sequenceId })));
     const { type, jobId } = event.message.data as { type: string; jobId: string };
     // The page re-reads the job on every job event (web/src/app.ts).
-    rereads.push(call("GET", `/jobs/${encodeURIComponent(jobId)}`));
+    const reread = call("GET", `/jobs/${encodeURIComponent(jobId)}`);
+    reread.catch(() => {}); // awaited (and its failure reported) when the window settles
+    rereads.push(reread);
     if (type === "job.succeeded" || type === "job.failed") {
       done.add(jobId);
       finished.get(jobId)?.();
