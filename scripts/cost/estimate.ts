@@ -48,6 +48,16 @@ export interface CostLine {
 /** The services the api runs (its HTTP functions run on its always-ready instances when it has any). */
 const API_FUNCTIONS = new Set(["uploads", "jobs", "job", "negotiate", "health", "openapi", "docs"]);
 
+/**
+ * With zone redundancy Azure keeps at least two always-ready instances per scale group, billed as
+ * always ready (infrastructure/components/function-app.ts): the api's `http` group, and one group per
+ * Service Bus function of the agent (processJob and failDeadLetteredJob).
+ */
+const ZONE_REDUNDANT_MINIMUM_INSTANCES = 2;
+const AGENT_SCALE_GROUPS = 2;
+/** Cosmos DB request units cost 1.25 times as much in a zone-redundant region (Microsoft's Cosmos DB reliability article). */
+const ZONE_REDUNDANT_RU_FACTOR = 1.25;
+
 /** Estimated request units of a window's Cosmos requests (prices.ts requestUnitRule). */
 export function requestUnits(tally: Tally): number {
   const avg = (bytes: number, requests: number) => (requests > 0 ? bytes / requests : 0);
@@ -152,7 +162,8 @@ export function estimateStack(config: PlatformConfig, measured: MeasuredFile, wo
     note: `${fmt(perJob((name) => !onAlwaysReady(name), "executions"))} executions, ${fmt(onDemandGbs(1) - onDemandGbs(0), 3)} GB-s a job; sweeper ${fmt(sweeps)} runs a month; free grant ${fmt(freeGbs)} GB-s and ${fmt(freeExecutions)} executions (per subscription)`,
   });
   if (apiAlwaysReady) {
-    const baseline = config.apiAlwaysReadyInstances * memoryGb * SECONDS_PER_MONTH * f.alwaysReadyBaselineGbSecond.usd;
+    const instances = config.zoneRedundant ? Math.max(ZONE_REDUNDANT_MINIMUM_INSTANCES, config.apiAlwaysReadyInstances) : config.apiAlwaysReadyInstances;
+    const baseline = instances * memoryGb * SECONDS_PER_MONTH * f.alwaysReadyBaselineGbSecond.usd;
     const active = (jobs: number) =>
       ((jobs * perJob(onAlwaysReady, "executions")) / 1e6) * f.alwaysReadyExecutionsPerMillion.usd + ((jobs * perJob(onAlwaysReady, "ms")) / 1000) * memoryGb * f.alwaysReadyExecutionGbSecond.usd;
     lines.push({
@@ -163,16 +174,28 @@ export function estimateStack(config: PlatformConfig, measured: MeasuredFile, wo
       note: "api HTTP executions billed on the always-ready instances (no free grant)",
     });
   }
+  if (config.zoneRedundant) {
+    const instances = AGENT_SCALE_GROUPS * ZONE_REDUNDANT_MINIMUM_INSTANCES;
+    const baseline = instances * memoryGb * SECONDS_PER_MONTH * f.alwaysReadyBaselineGbSecond.usd;
+    lines.push({
+      service: "Functions",
+      item: `agent zone redundancy: ${instances} × ${config.functionMemoryMb} MB always ready`,
+      idle: baseline,
+      atN: baseline,
+      note: `${ZONE_REDUNDANT_MINIMUM_INSTANCES} per scale group (${AGENT_SCALE_GROUPS} Service Bus functions); its executions are priced on demand above (an overestimate: they run on these instances at the lower always-ready rate)`,
+    });
+  }
 
   // Cosmos DB serverless.
-  const ru = requestUnits(job);
-  const sweepRu = sweeps * requestUnitRule.queryFloor;
+  const ruFactor = config.zoneRedundant ? ZONE_REDUNDANT_RU_FACTOR : 1;
+  const ru = requestUnits(job) * ruFactor;
+  const sweepRu = sweeps * requestUnitRule.queryFloor * ruFactor;
   lines.push({
     service: "Cosmos DB",
     item: "serverless request units (estimated)",
     idle: (sweepRu / 1e6) * prices.cosmos.perMillionRequestUnits.usd,
     atN: ((sweepRu + n * ru) / 1e6) * prices.cosmos.perMillionRequestUnits.usd,
-    note: `${fmt(ru, 1)} RU a job (estimate: the emulator does not charge RU); the sweeper's query ${requestUnitRule.queryFloor} RU a run; storage not counted`,
+    note: `${fmt(ru, 1)} RU a job (estimate: the emulator does not charge RU)${config.zoneRedundant ? `, × ${ZONE_REDUNDANT_RU_FACTOR} zone redundant` : ""}; the sweeper's query ${requestUnitRule.queryFloor} RU a run; storage not counted`,
   });
 
   // Service Bus.
@@ -256,6 +279,12 @@ export function estimateStack(config: PlatformConfig, measured: MeasuredFile, wo
       atN: fixed + (Math.max(0, n * requestsPerJob - included) / 1e6) * tier.perMillionRequests,
       note: `${fmt(requestsPerJob)} api requests a job; ${fmt(included)} included`,
     });
+  }
+
+  if (config.alertEmail || config.alertActionGroupId) {
+    const a = prices.alerts;
+    const fixed = a.logRuleFiveMinuteMonth.usd + 3 * a.logRuleFifteenMinuteMonth.usd + 3 * a.metricTimeSeriesMonth.usd;
+    lines.push({ service: "Alerts", item: "4 log alert rules, 3 metric time series", idle: fixed, atN: fixed, note: "infrastructure/alert-rules.ts; e-mails extra (fractions of a cent)" });
   }
 
   if (config.privateNetworking) {

@@ -77,7 +77,7 @@ export const prices = {
     /** Standard, over 2,500 M. */
     standardPerMillionOver2500M: { usd: 0.2, unit: "million operations", source: serviceBusPage, verified: NOT_VERIFIED },
     /** Premium: per messaging unit, operations included. */
-    premiumMessagingUnitHour: { usd: 0.928, unit: "messaging unit-hour", source: serviceBusPage, verified: NOT_VERIFIED },
+    premiumMessagingUnitHour: { usd: 0.9275, unit: "messaging unit-hour", source: serviceBusPage, verified: "as recorded from the Azure Retail Prices API in infracost's test snapshots (2024-07-01, West Europe); not verified here for East US" },
   },
   webPubSub: {
     /** Free_F1: no charge; 20 concurrent connections and 20,000 messages a day. */
@@ -104,7 +104,7 @@ export const prices = {
     hotListPer10k: { LRS: 0.055, ZRS: 0.0688, unit: "10,000 list and create container operations", source: blobPage, verified: NOT_VERIFIED },
     hotReadPer10k: { LRS: 0.0044, ZRS: 0.0044, unit: "10,000 read operations", source: blobPage, verified: NOT_VERIFIED },
     hotOtherPer10k: { LRS: 0.0044, ZRS: 0.0044, unit: "10,000 other operations", source: blobPage, verified: NOT_VERIFIED },
-    hotStorageGbMonth: { LRS: 0.0208, ZRS: 0.026, unit: "GB-month (first 50 TB)", source: blobPage, verified: NOT_VERIFIED },
+    hotStorageGbMonth: { LRS: 0.0208, ZRS: 0.026, unit: "GB-month (first 50 TB)", source: blobPage, verified: "as recorded in infracost's test snapshots (2024-07-01, West US)" },
   },
   monitor: {
     /** Log Analytics (workspace-based Application Insights), Analytics logs. */
@@ -116,10 +116,15 @@ export const prices = {
     BasicV2: { unitMonth: 150, includedRequestsPerUnit: 10_000_000, perMillionRequests: 3, source: apimPage, verified: NOT_VERIFIED },
     StandardV2: { unitMonth: 700, includedRequestsPerUnit: 50_000_000, perMillionRequests: 2.5, source: apimPage, verified: NOT_VERIFIED },
   },
+  alerts: {
+    logRuleFiveMinuteMonth: { usd: 1.5, unit: "log alert rule evaluated every 5 minutes, month", source: monitorPage, verified: "as recorded from the Azure Retail Prices API in infracost's test snapshots (2024-07-01, West Europe); not verified here for East US" },
+    logRuleFifteenMinuteMonth: { usd: 0.5, unit: "log alert rule evaluated every 15 minutes, month", source: monitorPage, verified: "as recorded in infracost's test snapshots (2024-07-01, West Europe)" },
+    metricTimeSeriesMonth: { usd: 0.1, unit: "monitored metric time series, month", source: monitorPage, verified: "as recorded in infracost's test snapshots (2024-07-01, East US)" },
+  },
   networking: {
-    privateEndpointHour: { usd: 0.01, unit: "endpoint-hour", source: privateLinkPage, verified: NOT_VERIFIED },
-    privateEndpointPerGb: { usd: 0.01, unit: "GB processed (each way)", source: privateLinkPage, verified: NOT_VERIFIED },
-    privateDnsZoneMonth: { usd: 0.5, unit: "zone-month (first 25)", source: dnsPage, verified: NOT_VERIFIED },
+    privateEndpointHour: { usd: 0.01, unit: "endpoint-hour", source: privateLinkPage, verified: "as recorded in infracost's test snapshots (2024-07-01, West US); not verified here for East US" },
+    privateEndpointPerGb: { usd: 0.01, unit: "GB processed (each way)", source: privateLinkPage, verified: "as recorded in infracost's test snapshots (2024-07-01, West US)" },
+    privateDnsZoneMonth: { usd: 0.5, unit: "zone-month (first 25)", source: dnsPage, verified: "as recorded in infracost's test snapshots (2024-07-01, West US)" },
     privateDnsPerMillionQueries: { usd: 0.4, unit: "million queries", source: dnsPage, verified: NOT_VERIFIED },
   },
 } as const;
