@@ -22,7 +22,7 @@ import {
   startCosmosEmulator,
   type StoredLoopbackCertificate,
 } from "@platform-tools/local-services";
-import { startServiceBusEmulator, type ServiceBusEmulator } from "@platform-tools/servicebus-emulator";
+import { startServiceBusEmulator, type ServiceBusEmulator, type ServiceBusOperation } from "@platform-tools/servicebus-emulator";
 import { startWebPubSubEmulator } from "@platform-tools/webpubsub-emulator";
 import { defaultConfig, type PlatformConfig } from "../infrastructure/config.js";
 import type { ConnectionFamily } from "../functions/src/platform/links.js";
@@ -102,6 +102,8 @@ export interface LocalPlatformOptions {
    * the port the services should connect to instead (the fault suite's TCP proxies). @default none
    */
   interpose?: (family: "cosmos" | "blob" | "webPubSub", emulatorPort: number) => Promise<number>;
+  /** Hears of every Service Bus operation the services ask for (npm run bench:ops counts them). @default none */
+  onServiceBusOperation?: (operation: ServiceBusOperation) => void;
   /**
    * A directory the services watch for armed fault points (functions/src/shared/fault-points.ts).
    * Only the fault suite sets it; without it every fault point does nothing. @default none
@@ -292,6 +294,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         queues,
         ...(options.serviceBusDataDir ? { dataDir: options.serviceBusDataDir } : {}),
         log: (line) => output("servicebus", line, "stderr"),
+        ...(options.onServiceBusOperation ? { onOperation: options.onServiceBusOperation } : {}),
       }).then((emulator) => (serviceBusEmulator = emulator));
     const [cosmos, serviceBus, webPubSub, site] = await allStarted([
       timed("cosmosdb-server (Cosmos DB)", () => startCosmosEmulator({ certificate, port: ports.cosmos }), (e) => e.endpoint).then((e) => (stops.push(() => e.stop()), e)),

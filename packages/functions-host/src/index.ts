@@ -8,3 +8,4 @@ export type { HostExit, HostProcess, HostProcessOptions } from "./host-process.j
 export { formatLogRecord, startFunctionsHost } from "./host.js";
 export type { FunctionsHost, FunctionsHostOptions, IndexedFunction } from "./host.js";
 export type { HostLogRecord, HostLogSink } from "./functions-app.js";
+export { parseNcrontab } from "./ncrontab.js";

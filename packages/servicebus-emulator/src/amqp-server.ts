@@ -14,11 +14,14 @@ import {
   ReplyLink,
   errors,
   inboundLinks,
+  observeOperations,
   outboundLinks,
+  reportOperation,
   settleThrough,
   takeOverSession,
   type AmqpError,
   type InboundDelivery,
+  type ServiceBusOperation,
 } from "./links.js";
 import { handleManagementRequest, type ManagementReply } from "./management.js";
 import { BATCH_MESSAGE_FORMAT, MalformedMessageError, parseMessage, splitBatch } from "./message-codec.js";
@@ -36,6 +39,8 @@ export interface AmqpServerOptions {
   key: string;
   maxMessageSizeBytes: number;
   log: (line: string) => void;
+  /** Hears of every operation a client asks for (a meter of billable operations). @default none */
+  onOperation?: (operation: ServiceBusOperation) => void;
 }
 
 interface ConnectionState {
@@ -136,6 +141,7 @@ export class AmqpServer {
       this.connections.add(connection);
       batchFrameWrites(connection);
       settleThrough(connection, options.journal);
+      if (options.onOperation) observeOperations(connection, options.onOperation);
     });
     const onGone = (connection: RheaConnection) => {
       this.connections.delete(connection);
@@ -277,7 +283,7 @@ export class AmqpServer {
     }
     link.set_target({ address });
     const target = entity.target;
-    inboundLinks.set(link, new InboundLink(link, this.options.maxMessageSizeBytes, (d, settle) => this.onMessage(target, d, settle)));
+    inboundLinks.set(link, new InboundLink(link, this.options.maxMessageSizeBytes, (d, settle) => this.onMessage(link, target, d, settle)));
   }
 
   /** The client attached a receiver: replies ($cbs, $management) or messages from an entity. */
@@ -409,6 +415,7 @@ export class AmqpServer {
     const request = this.decodeRequest(delivery);
     if (!request) return;
     const props = (request.application_properties ?? {}) as Record<string, unknown>;
+    reportOperation(link.connection, { kind: "token" });
     if (props.operation !== "put-token") {
       this.reply(link, request, { "status-code": 400, "status-description": `Unknown operation ${String(props.operation)}.` });
       return;
@@ -432,6 +439,8 @@ export class AmqpServer {
     settle(outcomes.accepted().described());
     const request = this.decodeRequest(delivery);
     if (!request) return;
+    const operation = (request.application_properties as Record<string, unknown> | undefined)?.operation;
+    reportOperation(link.connection, { kind: "management", operation: String(operation).replace(/^com\.microsoft:/, "") });
     const result: ManagementReply = handleManagementRequest(entity, request, {
       namespace: this.options.namespace,
       now: Date.now(),
@@ -443,13 +452,19 @@ export class AmqpServer {
     this.options.journal.sync(() => this.reply(link, request, props, result.body));
   }
 
-  private onMessage(target: SendTarget, delivery: InboundDelivery, settle: (state: unknown) => void): void {
+  private onMessage(link: RheaLink, target: SendTarget, delivery: InboundDelivery, settle: (state: unknown) => void): void {
     let messages;
+    let sizes: number[];
     try {
       const raw = delivery.chunks.length === 1 ? (delivery.chunks[0] as Buffer) : Buffer.concat(delivery.chunks);
-      if (delivery.format === 0) messages = [parseMessage(raw)];
-      else if (delivery.format === BATCH_MESSAGE_FORMAT) messages = splitBatch(raw).map(parseMessage);
-      else throw new MalformedMessageError(`unsupported message format ${delivery.format}`);
+      if (delivery.format === 0) {
+        messages = [parseMessage(raw)];
+        sizes = [raw.length];
+      } else if (delivery.format === BATCH_MESSAGE_FORMAT) {
+        const parts = splitBatch(raw);
+        messages = parts.map(parseMessage);
+        sizes = parts.map((part) => part.length);
+      } else throw new MalformedMessageError(`unsupported message format ${delivery.format}`);
     } catch (error) {
       const description = error instanceof MalformedMessageError ? error.message : String(error);
       settle(outcomes.rejected({ error: { condition: "amqp:decode-error", description } }).described());
@@ -462,6 +477,7 @@ export class AmqpServer {
       settle(outcomes.rejected({ error: errors.notAllowed(error.message) }).described());
       return;
     }
+    for (const bytes of sizes) reportOperation(link.connection, { kind: "send", bytes });
     this.options.journal.sync((error) => {
       if (error) settle(outcomes.rejected({ error: { condition: "amqp:internal-error", description: error.message } }).described());
       else settle(outcomes.accepted().described());

@@ -8,11 +8,13 @@
 import { AmqpServer } from "./amqp-server.js";
 import { validateEntities, type QueueOptions, type TopicOptions } from "./entities.js";
 import { memoryJournal, openJournal, snapshotRecords, type Journal } from "./journal.js";
+import type { ServiceBusOperation } from "./links.js";
 import { Namespace } from "./namespace.js";
 import { randomKey } from "./sas.js";
 
 export { loadEntitiesFile, validateEntities } from "./entities.js";
 export type { EntitiesFile, QueueOptions, SubscriptionOptions, TopicOptions } from "./entities.js";
+export type { ServiceBusOperation } from "./links.js";
 
 export interface ServiceBusEmulatorOptions {
   /** 0 or absent: a free port. */
@@ -33,6 +35,11 @@ export interface ServiceBusEmulatorOptions {
   maxMessageSizeBytes?: number;
   /** Where diagnostics go. @default nowhere */
   log?: (line: string) => void;
+  /**
+   * Hears of every operation clients ask for: each message sent or received, each settlement,
+   * $management request and $cbs token (a meter of what Service Bus bills). @default none
+   */
+  onOperation?: (operation: ServiceBusOperation) => void;
 }
 
 export interface ServiceBusEmulator {
@@ -75,7 +82,7 @@ export async function startServiceBusEmulator(options: ServiceBusEmulatorOptions
     namespace = new Namespace(queues, topics, journal);
   }
 
-  const server = new AmqpServer({ namespace, journal, keyName, key, maxMessageSizeBytes, log });
+  const server = new AmqpServer({ namespace, journal, keyName, key, maxMessageSizeBytes, log, ...(options.onOperation ? { onOperation: options.onOperation } : {}) });
   let port: number;
   try {
     port = await server.listen(options.port ?? 0, host);

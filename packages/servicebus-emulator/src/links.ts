@@ -183,6 +183,7 @@ function settleOutgoing(session: RheaSession, state: SessionState, id: number, d
     return;
   }
   if (!outcome) return;
+  reportOperation(session.connection, { kind: "settle", outcome: settleOutcomeName(outcome) });
   const { store, lockToken } = pending;
   const now = Date.now();
   let reply: unknown;
@@ -230,12 +231,44 @@ function settleOutgoing(session: RheaSession, state: SessionState, id: number, d
   else journal.sync(() => writeDisposition(session, false, id, reply));
 }
 
+/** A disposition's outcome by its Service Bus name. */
+function settleOutcomeName(outcome: { name: string; fields: Record<string, unknown> }): "complete" | "abandon" | "defer" | "deadLetter" | "release" {
+  if (outcome.name === "accepted") return "complete";
+  if (outcome.name === "modified") return outcome.fields.undeliverable_here === true ? "defer" : "abandon";
+  if (outcome.name === "rejected") return "deadLetter";
+  return "release";
+}
+
 /** Which journal a connection's settlements wait for. */
 const settlementJournals = new WeakMap<object, Journal>();
 
 /** Settlements on this connection are answered once `journal` has them on disk. */
 export function settleThrough(connection: RheaConnection, journal: Journal): void {
   settlementJournals.set(connection, journal);
+}
+
+/**
+ * One operation a client asked of the namespace, as Service Bus would bill it: a message sent or
+ * received, a settlement, a $management request, a $cbs token. `bytes` is the message's encoded size.
+ */
+export type ServiceBusOperation =
+  | { kind: "send"; bytes: number }
+  | { kind: "receive"; bytes: number }
+  | { kind: "settle"; outcome: "complete" | "abandon" | "defer" | "deadLetter" | "release" }
+  | { kind: "management"; operation: string }
+  | { kind: "token" };
+
+/** Who hears of each operation on a connection (startServiceBusEmulator's onOperation). */
+const operationObservers = new WeakMap<object, (operation: ServiceBusOperation) => void>();
+
+/** Reports this connection's operations to `observer`. */
+export function observeOperations(connection: RheaConnection, observer: (operation: ServiceBusOperation) => void): void {
+  operationObservers.set(connection, observer);
+}
+
+/** Tells the connection's observer, if any, of an operation. */
+export function reportOperation(connection: RheaConnection, operation: ServiceBusOperation): void {
+  operationObservers.get(connection)?.(operation);
 }
 
 /** A link the client sends on: entity sends, $cbs and $management requests. */
@@ -335,6 +368,7 @@ export class EntityReceiverLink implements OutboundLink, Consumer {
       const acquired = this.store.acquire(this.peekLock, now, this.session);
       if (!acquired) return;
       const payload = this.store.encode(acquired.message);
+      reportOperation(this.link.connection, { kind: "receive", bytes: payload.length });
       if (acquired.lockToken) {
         const id = writeTransfer(this.link, lockTokenTag(acquired.lockToken), payload, false);
         state.locked.set(id, { store: this.store, lockToken: acquired.lockToken });
