@@ -5,10 +5,10 @@ import {
   formatTraceparent,
   injectTraceContext,
   parseTraceparent,
-  startTelemetry,
   traceContextProperties,
   withSpan,
 } from "../../functions/src/shared/telemetry.js";
+import { startTelemetry } from "../../functions/src/shared/telemetry-export.js";
 import { recordSpans } from "./telemetry-recorder.js";
 
 const recorder = recordSpans();

@@ -49,3 +49,9 @@ for (const { name, route, methods } of apiRoutes) {
   // The same handler: its method dispatch answers 405 before it looks at the body.
   if (others.length > 0) app.http(`${name}-other-methods`, { route, methods: others, authLevel: "anonymous", handler: apiHandler(name) });
 }
+
+// The spans still batched go out before the worker exits (a scale-in, a redeploy). Only a process
+// that served an invocation has telemetry (and its module) loaded; any other has nothing to send.
+app.hook.appTerminate(async () => {
+  if (handlers) await (require("../shared/telemetry-export.js") as typeof import("../shared/telemetry-export.js")).flushTelemetry();
+});
