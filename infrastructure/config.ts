@@ -7,6 +7,16 @@
  * contract read the schema's defaults without paying for @pulumi/pulumi.
  */
 import { z } from "zod";
+import { ncrontab } from "../functions/src/platform/setting-parsers";
+
+function isNcrontab(value: string): boolean {
+  try {
+    ncrontab(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The Pulumi project name (Pulumi.yaml `name`): the namespace of every config key below. */
 export const projectName = "azure-serverless-platform";
@@ -127,6 +137,12 @@ export const configSchema = z
     quotaUploadUrlsPerHour: integerIn(1, 10_000).default(60),
     quotaJobsPerHour: integerIn(1, 10_000).default(120),
     quotaJobsInFlight: integerIn(1, 1000).default(10),
+    jobSweepSchedule: z
+      .string()
+      .refine((value) => isNcrontab(value), { error: 'allowed values: an NCRONTAB expression with six fields, e.g. "0 * * * * *" (every minute)' })
+      .default("0 * * * * *"),
+    jobRequeueAfterSeconds: integerIn(5, 86_400).default(300),
+    apiMaxConcurrentRequests: integerIn(1, 10_000).default(100),
     externalProcessorUrl: z.url({ protocol: /^https$/, error: "allowed values: an absolute https:// URL" }).optional(),
     deployerPrincipalType: oneOf(principalTypes).default("User"),
     authEntraClientId: z.string().regex(guid, { error: "allowed values: an Entra application (client) ID, a GUID" }).optional(),

@@ -6,24 +6,35 @@
  */
 import type { CosmosClient } from "@azure/cosmos";
 import type { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
-import { resolveQueue, type AppResources } from "../functions/src/platform/resource-kinds.js";
+import { resolveQueue, type AppResources, type QueueOptions } from "../functions/src/platform/resource-kinds.js";
+import type { PlatformConfig } from "../infrastructure/config.js";
 import type { QueueOptions as EmulatorQueue } from "@platform-tools/servicebus-emulator";
 
 /**
- * The emulator's queue declarations. Duplicate detection is on, as on a Standard namespace (the
- * default tier); a Basic stack has none, which the api must not depend on.
+ * The emulator's queue declarations, as the stack's tier makes them: duplicate detection on a
+ * Standard namespace, none on Basic (Service Bus offers it from Standard up), so the local platform
+ * shows what the code does without it. `overrides` change a queue's options locally only.
  */
-export function emulatorQueues(resources: Pick<AppResources, "queues">): EmulatorQueue[] {
+export function emulatorQueues(
+  resources: Pick<AppResources, "queues">,
+  tier: PlatformConfig["serviceBusSku"],
+  overrides: Readonly<Record<string, QueueOptions>> = {},
+): EmulatorQueue[] {
+  for (const name of Object.keys(overrides)) {
+    if (!(name in resources.queues)) throw new Error(`queue options given for "${name}", which resources.ts does not declare`);
+  }
   return Object.entries(resources.queues).map(([name, options]) => {
-    const queue = resolveQueue(options);
+    const queue = resolveQueue({ ...options, ...overrides[name] });
+    // As the Messaging component refuses it for a deployed stack.
+    if (queue.sessions && tier === "Basic") throw new Error(`${name}: sessions need the Standard or Premium tier of Service Bus; the namespace is Basic (serviceBusSku)`);
     return {
       name,
       maxDeliveryCount: queue.maxDeliveryCount,
       lockDurationMs: queue.lockDurationSeconds * 1000,
       defaultMessageTtlMs: queue.messageTtlHours * 3_600_000,
       deadLetteringOnMessageExpiration: true,
-      requiresDuplicateDetection: true,
-      duplicateDetectionWindowMs: queue.duplicateDetectionMinutes * 60_000,
+      ...(tier === "Basic" ? {} : { requiresDuplicateDetection: true, duplicateDetectionWindowMs: queue.duplicateDetectionMinutes * 60_000 }),
+      requiresSession: queue.sessions,
     };
   });
 }

@@ -22,35 +22,30 @@ import {
   startCosmosEmulator,
   type StoredLoopbackCertificate,
 } from "@platform-tools/local-services";
-import { startServiceBusEmulator } from "@platform-tools/servicebus-emulator";
+import { startServiceBusEmulator, type ServiceBusEmulator } from "@platform-tools/servicebus-emulator";
 import { startWebPubSubEmulator } from "@platform-tools/webpubsub-emulator";
 import { defaultConfig, type PlatformConfig } from "../infrastructure/config.js";
 import type { ConnectionFamily } from "../functions/src/platform/links.js";
+import type { QueueOptions } from "../functions/src/platform/resource-kinds.js";
 import { resources } from "../functions/src/resources.js";
 import { declarationOf, perService, serviceNames, type ServiceName } from "../functions/src/services.js";
 import { loadSettings, localAppSettings } from "../functions/src/settings.js";
 import { distDir, hostJsonPath, repoRoot, serviceEntries } from "../scripts/bundle/services.js";
 import { emulatorQueues, ensureBlobResources, ensureCosmosResources, hubNames, sweepExpiredBlobs } from "./app-resources.js";
 import { resolveBlobContainer } from "../functions/src/platform/resource-kinds.js";
+import { EMULATOR_PORTS, type EmulatorPort } from "./emulator-ports.js";
 import { startRestartableHost, type RestartableHost } from "./dev-loop.js";
 import { localSiteEnvironment, startWebApp } from "./platform-web.js";
 
-/** The emulators and the site. */
-export type EmulatorPort = "web" | "blob" | "cosmos" | "serviceBus" | "webPubSub";
 /** Every listener of the platform: the emulators, the site, and each service's HTTP functions. */
 export type PlatformPort = EmulatorPort | ServiceName;
 
 /**
- * The ports `npm start` uses: the tools' own defaults where they have one (Azurite 10000, Cosmos
- * 8081, AMQP 5672), and each service's declared local port (func's 7071 for the api); 0 for a
- * service without HTTP functions.
+ * The ports `npm start` uses: the emulators' and each service's declared local port (func's 7071
+ * for the api); 0 for a service without HTTP functions.
  */
 export const DEFAULT_PORTS: Readonly<Record<PlatformPort, number>> = {
-  web: 4280,
-  blob: 10000,
-  cosmos: 8081,
-  serviceBus: 5672,
-  webPubSub: 8080,
+  ...EMULATOR_PORTS,
   ...perService((service) => declarationOf(service).http?.localPort ?? 0),
 };
 
@@ -86,10 +81,32 @@ export interface LocalPlatformOptions {
   /** Output lines of the services and emulators, tagged with their source. @default stdout/stderr */
   output?: (source: string, line: string, stream: "stdout" | "stderr") => void;
   /**
-   * Stack configuration values that differ from the defaults (a bench raises the per-user quotas,
-   * which would otherwise throttle it). @default the defaults, as a stack that sets nothing
+   * The stack configuration the platform stands for, as values that differ from the defaults: the
+   * services' settings and the Service Bus tier (duplicate detection only on Standard, as in Azure)
+   * come from it; a bench raises the per-user quotas, which would otherwise throttle it.
+   * @default every default (infrastructure/config.ts `defaultConfig`), as a stack that sets nothing
    */
   config?: Partial<PlatformConfig>;
+  /**
+   * Queue options that differ locally from resources.ts, by queue name (the fault suite shortens the
+   * lock so a killed agent's messages come back in seconds). @default none
+   */
+  queues?: Readonly<Record<string, QueueOptions>>;
+  /**
+   * Where the Service Bus emulator keeps its messages, so that they survive a stop and start of it
+   * (LocalPlatform.serviceBus). @default in memory
+   */
+  serviceBusDataDir?: string;
+  /**
+   * Puts something between the services and an emulator: given the emulator's port, resolves with
+   * the port the services should connect to instead (the fault suite's TCP proxies). @default none
+   */
+  interpose?: (family: "cosmos" | "blob" | "webPubSub", emulatorPort: number) => Promise<number>;
+  /**
+   * A directory the services watch for armed fault points (functions/src/shared/fault-points.ts).
+   * Only the fault suite sets it; without it every fault point does nothing. @default none
+   */
+  faultPointsDirectory?: string;
 }
 
 export interface LocalPlatformUrls {
@@ -105,6 +122,15 @@ export interface LocalPlatformUrls {
   webPubSub: string;
 }
 
+/** The Service Bus emulator as a dependency that can go away and come back (on the same port). */
+export interface EmulatorControl {
+  readonly running: boolean;
+  /** Closes every client connection and the listener; with serviceBusDataDir the messages are kept. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, from the data directory. */
+  start(): Promise<void>;
+}
+
 export interface LocalPlatform {
   readonly urls: LocalPlatformUrls;
   /** The app settings each service runs with (what local.settings.json holds in Values). */
@@ -112,6 +138,10 @@ export interface LocalPlatform {
   /** What each service's Node process runs with beside its app settings (NODE_EXTRA_CA_CERTS for the emulators' certificate). */
   readonly nodeEnv: Readonly<Record<string, string>>;
   readonly services: Readonly<Record<ServiceName, RestartableHost>>;
+  /** The Service Bus emulator: the fault suite stops and starts it. */
+  readonly serviceBus: EmulatorControl;
+  /** The configuration the platform stands for. */
+  readonly config: PlatformConfig;
   /** Start-up steps and their durations, in start order. */
   readonly timings: readonly { step: string; ms: number }[];
   readonly startupMs: number;
@@ -207,6 +237,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   const output =
     options.output ?? ((source: string, line: string, stream: "stdout" | "stderr") => (stream === "stderr" ? process.stderr : process.stdout).write(`[${source}] ${line}\n`));
   const ports: Record<PlatformPort, number> = { ...DEFAULT_PORTS, ...options.ports };
+  const config: PlatformConfig = { ...defaultConfig, ...options.config };
+  const queues = emulatorQueues(resources, config.serviceBusSku, options.queues);
   const stateDirectory = options.stateDirectory ?? join(repoRoot, ".tmp", "local-platform");
   const timings: { step: string; ms: number }[] = [];
   /** Emulators and the site, stopped in reverse start order after the services. */
@@ -252,19 +284,25 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const siteStarting = timed("static site (web/)", () => startWebApp({ port: ports.web, ...options.web, log: (line) => output("web", line, "stdout") }), (s) => s.url).then(
       (s) => (stops.push(() => s.close()), s),
     );
+    // One key per start of the platform, kept across a stop and start of the Service Bus emulator.
+    const serviceBusKey = newLocalKey();
+    let serviceBusEmulator: ServiceBusEmulator | undefined;
+    const startServiceBus = (port: number) =>
+      startServiceBusEmulator({
+        port,
+        key: serviceBusKey,
+        queues,
+        ...(options.serviceBusDataDir ? { dataDir: options.serviceBusDataDir } : {}),
+        log: (line) => output("servicebus", line, "stderr"),
+      }).then((emulator) => (serviceBusEmulator = emulator));
     const [cosmos, serviceBus, webPubSub, site] = await allStarted([
       timed("cosmosdb-server (Cosmos DB)", () => startCosmosEmulator({ certificate, port: ports.cosmos }), (e) => e.endpoint).then((e) => (stops.push(() => e.stop()), e)),
       timed(
         "Service Bus emulator",
-        () =>
-          startServiceBusEmulator({
-            port: ports.serviceBus,
-            key: newLocalKey(),
-            queues: emulatorQueues(resources),
-            log: (line) => output("servicebus", line, "stderr"),
-          }),
-        (e) => `sb://127.0.0.1:${e.port}  queues ${emulatorQueues(resources).map((q) => `"${q.name}" (maxDeliveryCount ${q.maxDeliveryCount})`).join(", ")}`,
-      ).then((e) => (stops.push(() => e.stop()), e)),
+        () => startServiceBus(ports.serviceBus),
+        (e) =>
+          `sb://127.0.0.1:${e.port}  ${config.serviceBusSku} tier (duplicate detection ${config.serviceBusSku === "Basic" ? "off" : "on"})  queues ${queues.map((q) => `"${q.name}" (maxDeliveryCount ${q.maxDeliveryCount}, lock ${(q.lockDurationMs ?? 0) / 1000} s)`).join(", ")}`,
+      ).then((e) => (stops.push(() => serviceBusEmulator?.stop() ?? Promise.resolve()), e)),
       siteStarting.then((started) =>
         timed(
           "Web PubSub emulator",
@@ -289,14 +327,26 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
     // With a fixed port Azurite's connection string is known before it listens, so the services start meanwhile.
     const blobConnectionString = ports.blob !== 0 ? azuriteConnectionString(ports.blob) : (await blobStarting).connectionString;
-    const config: PlatformConfig = { ...defaultConfig, ...options.config };
-    const settings = localSettingsFor({
-      blob: blobConnectionString,
-      cosmos: cosmos.connectionString,
-      serviceBus: serviceBus.connectionString,
-      webPubSub: webPubSub.connectionString,
-    }, config);
-    const nodeEnv = { NODE_EXTRA_CA_CERTS: await trustedCertificates(certificate, stateDirectory) };
+    const throughInterposer = async (family: "cosmos" | "blob" | "webPubSub", connectionString: string): Promise<string> => {
+      if (!options.interpose) return connectionString;
+      const port = /127\.0\.0\.1:(\d+)/.exec(connectionString)?.[1];
+      if (!port) throw new Error(`cannot find the ${family} emulator's port in its connection string`);
+      const through = await options.interpose(family, Number(port));
+      return connectionString.replaceAll(`127.0.0.1:${port}`, `127.0.0.1:${through}`);
+    };
+    const settings = localSettingsFor(
+      {
+        blob: await throughInterposer("blob", blobConnectionString),
+        cosmos: await throughInterposer("cosmos", cosmos.connectionString),
+        serviceBus: serviceBus.connectionString,
+        webPubSub: await throughInterposer("webPubSub", webPubSub.connectionString),
+      },
+      config,
+    );
+    const nodeEnv: Record<string, string> = {
+      NODE_EXTRA_CA_CERTS: await trustedCertificates(certificate, stateDirectory),
+      ...(options.faultPointsDirectory ? { PLATFORM_FAULT_POINTS_DIR: options.faultPointsDirectory } : {}),
+    };
     // HTTP services listen on their port and, when browsers call them, allow the web origins (CORS).
     const http = perService((service) => {
       const surface = declarationOf(service).http;
@@ -342,7 +392,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
             settings: settings[service],
             nodeEnv,
             output: (line, stream) => output(service, line, stream),
-          }),
+          }, { log: progress }),
         (h) => `${h.url ?? "no HTTP triggers"}; ${h.functions.length} functions`,
       ).then((h) => (serviceStops.push(() => h.stop()), h)),
     );
@@ -395,6 +445,23 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       settings,
       nodeEnv,
       services,
+      config,
+      serviceBus: {
+        get running() {
+          return serviceBusEmulator !== undefined;
+        },
+        async stop() {
+          const emulator = serviceBusEmulator;
+          serviceBusEmulator = undefined;
+          await emulator?.stop();
+          progress(`Service Bus emulator stopped${options.serviceBusDataDir ? " (its messages are kept in its data directory)" : ""}`);
+        },
+        async start() {
+          if (serviceBusEmulator) return;
+          await startServiceBus(serviceBus.port);
+          progress(`Service Bus emulator started again on sb://127.0.0.1:${serviceBus.port}`);
+        },
+      },
       timings,
       startupMs,
       stop() {

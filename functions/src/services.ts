@@ -13,14 +13,14 @@ import { SWAGGER_UI_ASSET_FILES } from "./api/docs-assets";
 import { MAX_REQUEST_BODY_BYTES } from "./api/request-limits";
 import { linksTo } from "./platform/links";
 import { defineServices, type ServiceDeclaration } from "./platform/service-kinds";
-import { integer, flag, httpUrl } from "./platform/setting-parsers";
+import { integer, flag, httpUrl, ncrontab } from "./platform/setting-parsers";
 import { resources } from "./resources";
 
 const link = linksTo(resources);
 
 export const services = defineServices({
   api: {
-    description: "HTTP API for the browser: uploads, jobs, live-update tokens, health and docs",
+    description: "HTTP API for the browser: uploads, jobs, live-update tokens, health and docs; re-sends jobs left without a message",
     http: {
       localPort: 7071,
       browserFacing: true,
@@ -71,6 +71,22 @@ export const services = defineServices({
         parse: flag,
         description:
           'Whether the API gateway is in front of the api ("true" only then): App Service Authentication then admits only the gateway\'s identity, and the user is the one the gateway names in x-gateway-user-id',
+      },
+      JOB_SWEEP_SCHEDULE: {
+        from: { config: "jobSweepSchedule" },
+        parse: ncrontab,
+        description: "When the requeueStuckJobs timer runs (NCRONTAB, six fields, UTC): it re-sends jobs left queued or running without a message",
+      },
+      JOB_REQUEUE_AFTER_SECONDS: {
+        from: { config: "jobRequeueAfterSeconds" },
+        parse: integer(5, 86_400),
+        description:
+          "How long a queued job (or a running job past its lease) waits before the sweeper sends it a new message; doubled for each further requeue of the same job",
+      },
+      MAX_CONCURRENT_REQUESTS: {
+        from: { config: "apiMaxConcurrentRequests" },
+        parse: integer(1, 10_000),
+        description: "Requests one api instance serves at once; more get 503 with Retry-After instead of queueing until they time out",
       },
       ALLOW_DEVELOPMENT_IDENTITY: {
         scope: "local",

@@ -50,8 +50,14 @@ export interface MessagingArgs {
   };
 }
 
-/** A queue's ARM properties on a tier: a pure decision, tested directly. */
-export function queueProperties(queue: ResolvedQueue, tier: ServiceBusTier = "Standard") {
+/**
+ * A queue's ARM properties on a tier: a pure decision, tested directly. A session queue on Basic
+ * fails here, naming the queue, rather than in Azure (Basic has no sessions).
+ */
+export function queueProperties(queue: ResolvedQueue, tier: ServiceBusTier = "Standard", queueName = "queue") {
+  if (queue.sessions && tier === "Basic") {
+    throw new Error(`${queueName}: sessions need the Standard or Premium tier of Service Bus; the namespace is Basic (serviceBusSku)`);
+  }
   const duplicateDetection = tier !== "Basic";
   return {
     maxDeliveryCount: queue.maxDeliveryCount,
@@ -60,7 +66,7 @@ export function queueProperties(queue: ResolvedQueue, tier: ServiceBusTier = "St
     deadLetteringOnMessageExpiration: true,
     requiresDuplicateDetection: duplicateDetection,
     ...(duplicateDetection ? { duplicateDetectionHistoryTimeWindow: `PT${queue.duplicateDetectionMinutes}M` } : {}),
-    requiresSession: false,
+    requiresSession: queue.sessions,
     enablePartitioning: false,
   };
 }
@@ -111,7 +117,7 @@ export class Messaging extends pulumi.ComponentResource {
             queueName,
             namespaceName: this.namespace.name,
             resourceGroupName: args.resourceGroupName,
-            ...queueProperties(resolveQueue(options), tier),
+            ...queueProperties(resolveQueue(options), tier, queueName),
           },
           { parent: this },
         ),

@@ -298,7 +298,9 @@ export class Storage extends pulumi.ComponentResource {
   /**
    * What the Functions host needs on its own storage (AzureWebJobsStorage, and reading its package
    * from the deployment container): Storage Blob Data Owner on the host account. HTTP and Service Bus
-   * triggers use no queues or tables there, so no queue/table roles.
+   * triggers use no queues or tables there, and a timer trigger only blobs (its schedule status and
+   * the lease that runs one schedule per app; Microsoft's Flex timer quickstart grants the same), so
+   * no queue/table roles.
    */
   grantFunctionsHost(grantee: Grantee) {
     return assignRole(this, `${this.name}-${grantee.granteeName}-host-owner`, this.hostAccount.id, "storageBlobDataOwner", grantee);

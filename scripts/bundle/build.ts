@@ -143,6 +143,9 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
     sourcemap: "linked",
     sourcesContent: options.sourcesContent ?? false,
     external: ["@azure/functions-core"],
+    // Fault points (functions/src/shared/fault-points.ts) exist for the local fault-injection suite
+    // only: in a package the variable is `undefined`, so every point folds away to nothing.
+    define: { "process.env.PLATFORM_FAULT_POINTS_DIR": "undefined" },
     metafile: true,
     write: false,
     logLevel: "silent",

@@ -34,6 +34,35 @@ describe("service bundle", () => {
     expect(first.sha256).toBe(sha256Hex(a));
   });
 
+  it("is byte-identical when built from a checkout at another path", async () => {
+    // A second checkout: the fixture at the same place in the tree, host.json, tsconfig.json,
+    // package.json, and the packages it bundles in its own node_modules (copied, not linked:
+    // esbuild would follow a link back to this checkout).
+    const checkout = path.join(work, "elsewhere", "another-checkout");
+    const relative = path.relative(repoRoot, fixture);
+    await cp(fixture, path.join(checkout, relative), { recursive: true });
+    for (const file of ["functions/host.json", "tsconfig.json", "package.json"]) await cp(path.join(repoRoot, file), path.join(checkout, file));
+    for (const pkg of ["@azure/functions", "@azure/functions-extensions-base", "cookie", "zod", "cockatiel"]) {
+      await cp(path.join(repoRoot, "node_modules", pkg), path.join(checkout, "node_modules", pkg), { recursive: true, dereference: true });
+    }
+    const moved = await buildServiceBundle({
+      name: "hello",
+      entry: path.join(checkout, relative, "index.ts"),
+      hostJson: path.join(checkout, "functions/host.json"),
+      // The same place within the checkout (source maps name sources relative to the map).
+      outDir: path.join(checkout, path.relative(repoRoot, path.join(work, "a"))),
+      rootDir: checkout,
+      assets: [{ source: path.join(checkout, relative, "greeting.ts"), path: "assets/greeting.txt" }],
+    });
+    expect(moved.sha256).toBe(first.sha256);
+    // Nothing of either checkout's location is inside.
+    const entries = unzipSync(await readFile(moved.zipPath));
+    for (const [name, bytes] of Object.entries(entries)) {
+      expect(Buffer.from(bytes).includes(repoRoot), `${name} names the checkout's path`).toBe(false);
+      expect(Buffer.from(bytes).includes(checkout), `${name} names the checkout's path`).toBe(false);
+    }
+  });
+
   it("changes its hash when one byte of the source changes", async () => {
     const copy = path.join(work, "src");
     await cp(fixture, copy, { recursive: true });

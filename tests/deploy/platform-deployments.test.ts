@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { getClientConfigOutput } from "@pulumi/azure-native/authorization";
+import { serviceNames } from "../../functions/src/services";
 import { parseConfig, projectName } from "../../infrastructure/config";
 import { createPlatform, type Platform } from "../../infrastructure/platform";
 import path from "node:path";
@@ -43,8 +44,8 @@ beforeAll(async () => {
       return siteDir;
     },
   });
-  await registered([platform.apps.api, platform.apps.agent, platform.storage]);
-  await valueOf(pulumi.output([deployments.code.api.urn, deployments.code.agent.urn, deployments.site.urn]));
+  await registered([...serviceNames.map((service) => platform.apps[service]), platform.storage]);
+  await valueOf(pulumi.output([...serviceNames.map((service) => deployments.code[service].urn), deployments.site.urn]));
   await settled(stack);
 });
 
@@ -57,14 +58,16 @@ const urnOf = (resource: pulumi.Resource) => valueOf(resource.urn);
 
 describe("content deployments in the program", () => {
   it("deploys each service's package to its own app's SCM site, keyed on the package hash", async () => {
-    expect(built.sort()).toEqual(["agent", "api"]);
-    for (const service of ["api", "agent"] as const) {
+    expect(built.sort()).toEqual([...serviceNames].sort());
+    expect(built).toEqual(expect.arrayContaining(["api", "agent"]));
+    for (const service of serviceNames) {
       const resource = named(stack, `${service}-code`);
       expect(resource.type).toBe("pulumi-nodejs:dynamic/platform:FunctionCodeDeployment");
       const scmHost = await valueOf(platform.apps[service].scmHostName);
       expect(resource.inputs).toMatchObject({ scmUrl: `https://${scmHost}`, packagePath: `/build/${service}.zip`, packageHash: `hash-of-${service}` });
     }
-    expect(named(stack, "api-code").inputs.scmUrl).not.toBe(named(stack, "agent-code").inputs.scmUrl);
+    const scmUrls = serviceNames.map((service) => named(stack, `${service}-code`).inputs.scmUrl);
+    expect(new Set(scmUrls).size).toBe(serviceNames.length);
   });
 
   it("builds the web app once and uploads the build to the data account's blob endpoint, keyed on its content hash", async () => {
@@ -88,7 +91,7 @@ describe("content deployments in the program", () => {
   });
 
   it("deploys code only after the app and every role assignment the app was given", async () => {
-    for (const service of ["api", "agent"] as const) {
+    for (const service of serviceNames) {
       const app = platform.apps[service];
       const deps = new Set(dependenciesByName.get(`${service}-code`));
       expect(deps.has(await urnOf(app.site))).toBe(true);

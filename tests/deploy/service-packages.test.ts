@@ -14,6 +14,7 @@ import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService, type ServiceBundle } from "../../scripts/bundle/build";
 import { serviceNames, type ServiceName } from "../../functions/src/services";
+import { faultPoints } from "../../functions/src/shared/fault-points";
 import { repoRoot, serviceEntries } from "../../scripts/bundle/services";
 
 const run = promisify(execFile);
@@ -38,13 +39,35 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+/** The service's own code in one file, its packages left to node_modules, built as-is (no defines). */
+const unbundledBuilds = new Map<ServiceName, Promise<string>>();
+function unbundledOf(name: ServiceName): Promise<string> {
+  let built = unbundledBuilds.get(name);
+  if (!built) {
+    const outfile = path.join(work, "unbundled", name, "main.js");
+    built = build({ entryPoints: [path.join(repoRoot, serviceEntries[name])], outfile, bundle: true, packages: "external", platform: "node", format: "cjs", logLevel: "silent" }).then(() => outfile);
+    unbundledBuilds.set(name, built);
+  }
+  return built;
+}
+
 describe.each(serviceNames)("the %s package", (name) => {
   it("registers exactly the functions its code registers when loaded from node_modules", async () => {
-    const unbundled = path.join(work, "unbundled", name, "main.js");
-    await build({ entryPoints: [path.join(repoRoot, serviceEntries[name])], outfile: unbundled, bundle: true, packages: "external", platform: "node", format: "cjs", logLevel: "silent" });
+    const unbundled = await unbundledOf(name);
     const [fromPackage, fromSource] = await Promise.all([load(path.join(bundles.get(name)!.packageDir, "main.js")), load(unbundled)]);
     expect(fromPackage.functions.length).toBeGreaterThan(0);
     expect(fromPackage.functions).toEqual(fromSource.functions);
+  });
+
+  it("carries no fault point: the bundler folds them away, while the unbundled code has them", async () => {
+    const bundle = bundles.get(name)!;
+    const scripts = Object.entries(unzipSync(await readFile(bundle.zipPath))).filter(([entry]) => entry.endsWith(".js"));
+    expect(scripts.length).toBeGreaterThan(1);
+    const code = scripts.map(([, bytes]) => Buffer.from(bytes).toString("utf8")).join("\n");
+    expect(code).not.toContain("PLATFORM_FAULT_POINTS_DIR");
+    for (const point of Object.keys(faultPoints)) expect(code).not.toContain(point);
+    const unbundled = await readFile(await unbundledOf(name), "utf8");
+    expect(unbundled).toContain("PLATFORM_FAULT_POINTS_DIR");
   });
 
   it("loads everything its code loads on first use from its chunks, each module once, and nothing from node_modules", async () => {

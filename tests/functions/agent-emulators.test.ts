@@ -160,7 +160,8 @@ describe("agent with the real SDKs against the emulators", () => {
       expect(result.ok).toBe(false);
       expect((await deps.store.get("user-3", job.id)).job).toMatchObject({ status: "running", attempts: delivery });
     }
-    expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 300 })).toEqual([]);
+    // Settled: the last abandon moved it to the dead-letter queue before it returned.
+    expect(await receiver.peekMessages(1)).toEqual([]);
     await receiver.close();
 
     const deadLetters = serviceBusClient.createReceiver(TEST_QUEUE_NAME, { subQueueType: "deadLetter" });
@@ -177,15 +178,24 @@ describe("agent with the real SDKs against the emulators", () => {
     expect(eventsOf(owner).map((event) => event.type)).toEqual([...Array<string>(MAX_DELIVERIES).fill("job.running"), "job.failed"]);
   });
 
-  it("two deliveries racing on the real database: one StaleJob, one run, one terminal write", async () => {
+  it("the same message delivered twice at once on the real database: one StaleJob, one run, one terminal write", async () => {
     const job = await createJob({ kind: "text", text: "racing on cosmos" }, "user-4");
-    const results = await Promise.allSettled([processJob(deps, { jobId: job.id, userId: "user-4" }, memoryLog()), processJob(deps, { jobId: job.id, userId: "user-4" }, memoryLog())]);
+    const message = { jobId: job.id, userId: "user-4" };
+    const results = await Promise.allSettled([processJob(deps, message, { holder: "1" }, memoryLog()), processJob(deps, message, { holder: "1" }, memoryLog())]);
     const statuses = results.map((result) => result.status).sort();
     expect(statuses).toEqual(["fulfilled", "rejected"]);
     const rejected = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
     expect(rejected?.reason).toBeInstanceOf(StaleJob);
     expect((await deps.store.get("user-4", job.id)).job).toMatchObject({ status: "succeeded", attempts: 1 });
-    expect(await processJob(deps, { jobId: job.id, userId: "user-4" }, memoryLog())).toEqual({ outcome: "already-finished", status: "succeeded" });
+    expect(await processJob(deps, message, { holder: "1" }, memoryLog())).toEqual({ outcome: "already-finished", status: "succeeded" });
+  });
+
+  it("two copies of the message racing on the real database: one run, the copy drops out, one terminal write", async () => {
+    const job = await createJob({ kind: "text", text: "sent twice to cosmos" }, "user-5");
+    const message = { jobId: job.id, userId: "user-5" };
+    const outcomes = await Promise.all([processJob(deps, message, { holder: "1" }, memoryLog()), processJob(deps, message, { holder: "2" }, memoryLog())]);
+    expect(outcomes.map((outcome) => outcome.outcome).sort()).toEqual(["held-elsewhere", "succeeded"]);
+    expect((await deps.store.get("user-5", job.id)).job).toMatchObject({ status: "succeeded", attempts: 1 });
   });
 
   it("reads exactly the blob version the api accepted: one swapped after acceptance fails the job (abuse review F8)", async () => {
@@ -194,7 +204,7 @@ describe("agent with the real SDKs against the emulators", () => {
     const accepted = await blob.upload("harmless words", 14);
     const job = await createJob({ kind: "blob", blobName }, "user-7", { etag: accepted.etag!, bytes: 14 });
     await blob.upload("payroll confidential numbers", 28);
-    expect(await processJob(deps, { jobId: job.id, userId: "user-7" }, memoryLog())).toMatchObject({ outcome: "failed", error: { code: "UploadChanged" } });
+    expect(await processJob(deps, { jobId: job.id, userId: "user-7" }, { holder: "1" }, memoryLog())).toMatchObject({ outcome: "failed", error: { code: "UploadChanged" } });
   });
 
   it("refuses a blob filled by Copy Blob, even for a job accepted without a pinned version (abuse review F1)", async () => {
@@ -203,7 +213,7 @@ describe("agent with the real SDKs against the emulators", () => {
     const blobName = uploadBlobName("user-9", "copied", 1024);
     await (await uploadsContainer.getBlockBlobClient(blobName).beginCopyFromURL(victim.url)).pollUntilDone();
     const job = await createJob({ kind: "blob", blobName }, "user-9");
-    expect(await processJob(deps, { jobId: job.id, userId: "user-9" }, memoryLog())).toMatchObject({ outcome: "failed", error: { code: "UploadCopied" } });
+    expect(await processJob(deps, { jobId: job.id, userId: "user-9" }, { holder: "1" }, memoryLog())).toMatchObject({ outcome: "failed", error: { code: "UploadCopied" } });
   });
 
   it("enforces UPLOAD_MAX_BYTES from the settings on a real blob, reading no more than the limit", async () => {
@@ -211,7 +221,7 @@ describe("agent with the real SDKs against the emulators", () => {
     const size = TEST_UPLOAD_MAX_BYTES + 1;
     await uploadsContainer.getBlockBlobClient(blobName).upload(Buffer.alloc(size, "a"), size);
     const job = await createJob({ kind: "blob", blobName }, "user-6");
-    expect(await processJob(deps, { jobId: job.id, userId: "user-6" }, memoryLog())).toMatchObject({ outcome: "failed", error: { code: "InputTooLarge" } });
+    expect(await processJob(deps, { jobId: job.id, userId: "user-6" }, { holder: "1" }, memoryLog())).toMatchObject({ outcome: "failed", error: { code: "InputTooLarge" } });
     expect((await deps.store.get("user-6", job.id)).job).toMatchObject({ status: "failed", error: { code: "InputTooLarge" } });
   });
 });

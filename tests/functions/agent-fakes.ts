@@ -3,7 +3,7 @@
  * typed errors), for the domain tests that need precise control of timing and failures. The
  * emulator-backed tests (agent-emulators.test.ts) run the real adapters.
  */
-import { applyTransition, type Job, type JobEvent, type Transition } from "../../functions/src/shared/job.js";
+import { applyTransition, isTerminal, markRequeued, type Job, type JobEvent, type Transition } from "../../functions/src/shared/job.js";
 import type { JobEvents } from "../../functions/src/shared/job-events.js";
 import { JobConflict, JobNotFound, StaleJob, type JobPage, type JobStore, type StoredJob } from "../../functions/src/shared/job-store.js";
 import { BlobNotFound, type OpenedBlob, type UploadsReader } from "../../functions/src/agent/uploads.js";
@@ -45,7 +45,19 @@ export class InMemoryJobStore implements JobStore {
   }
   async transition(current: StoredJob, transition: Transition, now?: Date): Promise<StoredJob> {
     await this.beforeTransition(current, transition);
-    const next = applyTransition(current.job, transition, now);
+    return this.replace(current, applyTransition(current.job, transition, now));
+  }
+  async listUnfinishedUntouchedSince(since: Date, maxItems: number): Promise<StoredJob[]> {
+    await Promise.resolve();
+    return [...this.documents.values()]
+      .filter((entry) => !isTerminal(entry.job.status) && Date.parse(entry.job.updatedAt) <= since.getTime())
+      .slice(0, maxItems)
+      .map((entry) => ({ job: structuredClone(entry.job), etag: entry.etag }));
+  }
+  async markRequeued(current: StoredJob, now?: Date): Promise<StoredJob> {
+    return this.replace(current, markRequeued(current.job, now));
+  }
+  private replace(current: StoredJob, next: Job): StoredJob {
     const entry = this.documents.get(this.key(next.userId, next.id));
     if (!entry) throw new JobNotFound(next.id);
     if (entry.etag !== current.etag) throw new StaleJob(next.id);

@@ -8,7 +8,7 @@ import { InvocationContext, type LogLevel } from "@azure/functions";
 import { SpanKind } from "@opentelemetry/api";
 import { analyzeText } from "../../functions/src/shared/analysis.js";
 import { ExternalProcessor } from "../../functions/src/shared/external-processor.js";
-import { newJob, type Job, type JobInput } from "../../functions/src/shared/job.js";
+import { JOB_LEASE_MS, newJob, type Job, type JobInput } from "../../functions/src/shared/job.js";
 import { JobNotFound, StaleJob } from "../../functions/src/shared/job-store.js";
 import { jobAttributes, jobSpans } from "../../functions/src/shared/job-telemetry.js";
 import { uploadBlobName } from "../../functions/src/shared/upload-names.js";
@@ -45,6 +45,9 @@ async function queued(input: JobInput, userId = owner): Promise<Job> {
   return job;
 }
 const messageFor = (job: Job) => ({ jobId: job.id, userId: job.userId });
+/** The delivery of a job's message (its sequence number "1"), and of a copy of it sent again ("2"). */
+const delivery = { holder: "1" };
+const copy = { holder: "2" };
 const stored = async (job: Job) => (await store.get(job.userId, job.id)).job;
 const eventTypes = () => events.published.map((entry) => entry.event.type);
 /** A blob name under the owner's upload prefix, as the api mints them. */
@@ -54,7 +57,7 @@ describe("processJob", () => {
   it("runs a text job to succeeded: running first, the result stored, both events to the owner", async () => {
     const text = "the quick brown fox jumps over the lazy dog\nthe end";
     const job = await queued({ kind: "text", text });
-    const outcome = await processJob(deps, messageFor(job), memoryLog());
+    const outcome = await processJob(deps, messageFor(job), delivery, memoryLog());
     expect(outcome).toEqual({ outcome: "succeeded", engine: "builtin" });
     const finished = await stored(job);
     expect(finished).toMatchObject({ status: "succeeded", attempts: 1, result: analyzeText(text) });
@@ -70,17 +73,17 @@ describe("processJob", () => {
     const text = "alpha beta ".repeat(300); // 3300 bytes: several 1 KiB chunks
     uploads.put(upload("notes"), text);
     const job = await queued({ kind: "blob", blobName: upload("notes") });
-    await processJob(deps, messageFor(job), memoryLog());
+    await processJob(deps, messageFor(job), delivery, memoryLog());
     expect((await stored(job)).result).toEqual(analyzeText(text));
   });
 
   it("ignores a redelivered message for a finished job: no write, no event", async () => {
     const job = await queued({ kind: "text", text: "once" });
-    await processJob(deps, messageFor(job), memoryLog());
+    await processJob(deps, messageFor(job), delivery, memoryLog());
     store.writes.length = 0;
     events.published.length = 0;
     const log = memoryLog();
-    expect(await processJob(deps, messageFor(job), log)).toEqual({ outcome: "already-finished", status: "succeeded" });
+    expect(await processJob(deps, messageFor(job), delivery, log)).toEqual({ outcome: "already-finished", status: "succeeded" });
     expect(store.writes).toEqual([]);
     expect(events.published).toEqual([]);
     expect(log.lines.join("\n")).toMatch(/already succeeded/);
@@ -95,7 +98,7 @@ describe("processJob", () => {
   ])("fails the job at once, without a retry, for %s", async (_label, arrange, code) => {
     arrange();
     const job = await queued({ kind: "blob", blobName: upload("b") });
-    const outcome = await processJob(deps, messageFor(job), memoryLog());
+    const outcome = await processJob(deps, messageFor(job), delivery, memoryLog());
     expect(outcome).toMatchObject({ outcome: "failed", error: { code } });
     expect(await stored(job)).toMatchObject({ status: "failed", attempts: 1, error: { code } });
     expect((await stored(job)).result).toBeUndefined();
@@ -107,7 +110,7 @@ describe("processJob", () => {
     uploads.put(upload("theirs", "user-b"), "someone else's file");
     for (const blobName of [upload("theirs", "user-b"), "users/../secret.txt", `${upload("b")}/../x.txt`]) {
       const job = await queued({ kind: "blob", blobName });
-      expect(await processJob(deps, messageFor(job), memoryLog())).toMatchObject({ outcome: "failed", error: { code: "UploadNotOwned" } });
+      expect(await processJob(deps, messageFor(job), delivery, memoryLog())).toMatchObject({ outcome: "failed", error: { code: "UploadNotOwned" } });
     }
     expect(uploads.opened).toBe(0);
   });
@@ -116,20 +119,20 @@ describe("processJob", () => {
     uploads.put(upload("b"), "hello world");
     const job = await queued({ kind: "blob", blobName: upload("b") });
     uploads.failWith = Object.assign(new Error("storage unavailable"), { statusCode: 503 });
-    await expect(processJob(deps, messageFor(job), memoryLog())).rejects.toThrow("storage unavailable");
+    await expect(processJob(deps, messageFor(job), delivery, memoryLog())).rejects.toThrow("storage unavailable");
     expect(await stored(job)).toMatchObject({ status: "running", attempts: 1 });
     uploads.failWith = undefined;
-    await processJob(deps, messageFor(job), memoryLog());
+    await processJob(deps, messageFor(job), delivery, memoryLog());
     expect(await stored(job)).toMatchObject({ status: "succeeded", attempts: 2 });
   });
 
   it("throws when the job is not (yet) visible, so the message is retried", async () => {
-    await expect(processJob(deps, { jobId: "missing", userId: owner }, memoryLog())).rejects.toBeInstanceOf(JobNotFound);
+    await expect(processJob(deps, { jobId: "missing", userId: owner }, delivery, memoryLog())).rejects.toBeInstanceOf(JobNotFound);
   });
 
   it("never reads another user's job: the message's user id scopes the read", async () => {
     const job = await queued({ kind: "text", text: "private" }, "user-b");
-    await expect(processJob(deps, { jobId: job.id, userId: owner }, memoryLog())).rejects.toBeInstanceOf(JobNotFound);
+    await expect(processJob(deps, { jobId: job.id, userId: owner }, delivery, memoryLog())).rejects.toBeInstanceOf(JobNotFound);
     expect((await stored(job)).status).toBe("queued");
   });
 
@@ -137,14 +140,14 @@ describe("processJob", () => {
     const job = await queued({ kind: "text", text: "still fine" });
     events.failWith = new Error("web pubsub down");
     const log = memoryLog();
-    expect((await processJob(deps, messageFor(job), log)).outcome).toBe("succeeded");
+    expect((await processJob(deps, messageFor(job), delivery, log)).outcome).toBe("succeeded");
     expect((await stored(job)).status).toBe("succeeded");
     expect(log.lines.filter((line) => line.startsWith("warn") && line.includes("web pubsub down"))).toHaveLength(2);
   });
 
-  it("two deliveries racing to start: one runs the job, the other writes nothing and asks for a retry", async () => {
+  it("the same message delivered twice at once (a lost lock): one runs the job, the other writes nothing and asks for a retry", async () => {
     const job = await queued({ kind: "text", text: "race" });
-    const results = await Promise.allSettled([processJob(deps, messageFor(job), memoryLog()), processJob(deps, messageFor(job), memoryLog())]);
+    const results = await Promise.allSettled([processJob(deps, messageFor(job), delivery, memoryLog()), processJob(deps, messageFor(job), delivery, memoryLog())]);
     const fulfilled = results.filter((result) => result.status === "fulfilled");
     const rejected = results.filter((result): result is PromiseRejectedResult => result.status === "rejected");
     expect(fulfilled).toHaveLength(1);
@@ -152,20 +155,68 @@ describe("processJob", () => {
     expect(rejected[0]?.reason).toBeInstanceOf(StaleJob);
     expect(store.writes.map((write) => write.status)).toEqual(["running", "succeeded"]);
     // The retried message then finds the job finished.
-    expect(await processJob(deps, messageFor(job), memoryLog())).toEqual({ outcome: "already-finished", status: "succeeded" });
+    expect(await processJob(deps, messageFor(job), delivery, memoryLog())).toEqual({ outcome: "already-finished", status: "succeeded" });
   });
 
-  it("two deliveries racing to finish: exactly one terminal write, the loser stops without writing", async () => {
+  it("two copies of a job's message racing to start (no duplicate detection): one runs it, the copy drops out without a retry", async () => {
+    const job = await queued({ kind: "text", text: "sent twice" });
+    const outcomes = await Promise.all([processJob(deps, messageFor(job), delivery, memoryLog()), processJob(deps, messageFor(job), copy, memoryLog())]);
+    expect(outcomes.map((outcome) => outcome.outcome).sort()).toEqual(["held-elsewhere", "succeeded"]);
+    expect(store.writes.map((write) => write.status)).toEqual(["running", "succeeded"]);
+    expect(eventTypes()).toEqual(["job.running", "job.succeeded"]);
+    expect(await stored(job)).toMatchObject({ status: "succeeded", attempts: 1 });
+  });
+
+  it("a copy that arrives while the job runs writes and publishes nothing, and the holder finishes once", async () => {
+    uploads.put(upload("b"), "slow blob");
+    const job = await queued({ kind: "blob", blobName: upload("b") });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let opening!: () => void;
+    const inAnalysis = new Promise<void>((resolve) => (opening = resolve));
+    uploads.gate = () => (opening(), held);
+    const holder = processJob(deps, messageFor(job), delivery, memoryLog());
+    await inAnalysis;
+    const log = memoryLog();
+    expect(await processJob(deps, messageFor(job), copy, log)).toEqual({ outcome: "held-elsewhere", holder: "1" });
+    expect(log.lines.join("\n")).toMatch(/running under delivery 1 .* duplicate message is dropped/);
+    release();
+    expect(await holder).toMatchObject({ outcome: "succeeded" });
+    expect(store.writes.map((write) => write.status)).toEqual(["running", "succeeded"]);
+    expect(eventTypes()).toEqual(["job.running", "job.succeeded"]);
+  });
+
+  it("a redelivery of the holder's own message (its worker died) takes the job over at once, lease or not", async () => {
+    const job = await queued({ kind: "text", text: "worker died" });
+    await store.transition(await store.get(owner, job.id), { to: "running", holder: "1" });
+    expect(await processJob(deps, messageFor(job), delivery, memoryLog())).toMatchObject({ outcome: "succeeded" });
+    expect(await stored(job)).toMatchObject({ status: "succeeded", attempts: 2 });
+  });
+
+  it("a copy takes a job over once its lease has run out (the holder's message is gone)", async () => {
+    const job = await queued({ kind: "text", text: "orphaned" });
+    const started = new Date("2026-01-01T00:00:00.000Z");
+    await store.transition(await store.get(owner, job.id), { to: "running", holder: "1" }, started);
+    const justBefore = { ...deps, now: () => new Date(started.getTime() + JOB_LEASE_MS - 1) };
+    expect(await processJob(justBefore, messageFor(job), copy, memoryLog())).toMatchObject({ outcome: "held-elsewhere" });
+    const after = { ...deps, now: () => new Date(started.getTime() + JOB_LEASE_MS) };
+    expect(await processJob(after, messageFor(job), copy, memoryLog())).toMatchObject({ outcome: "succeeded" });
+    expect(await stored(job)).toMatchObject({ status: "succeeded", attempts: 2 });
+  });
+
+  it("the same message racing to finish (a lost lock): exactly one terminal write, the loser stops without writing", async () => {
     uploads.put(upload("b"), "slow blob");
     const job = await queued({ kind: "blob", blobName: upload("b") });
     // Hold the first delivery inside its analysis while the second runs the job to the end.
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
+    let opening!: () => void;
+    const inAnalysis = new Promise<void>((resolve) => (opening = resolve));
     let calls = 0;
-    uploads.gate = () => (++calls === 1 ? held : Promise.resolve());
-    const first = processJob(deps, messageFor(job), memoryLog());
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    const second = await processJob(deps, messageFor(job), memoryLog());
+    uploads.gate = () => (++calls === 1 ? (opening(), held) : Promise.resolve());
+    const first = processJob(deps, messageFor(job), delivery, memoryLog());
+    await inAnalysis;
+    const second = await processJob(deps, messageFor(job), delivery, memoryLog());
     release();
     expect(second).toMatchObject({ outcome: "succeeded" });
     expect(await first).toEqual({ outcome: "lost-race", status: "succeeded" });
@@ -177,11 +228,11 @@ describe("processJob", () => {
     const processor = new ExternalProcessor({ url: "http://127.0.0.1:9/", maxBytes: 4096, retries: 0, breakAfterFailures: 1, timeoutMs: 500 });
     const withExternal = { ...deps, externalProcessor: processor };
     const first = await queued({ kind: "text", text: "first job" });
-    expect(await processJob(withExternal, messageFor(first), memoryLog())).toEqual({ outcome: "succeeded", engine: "builtin", fallbackReason: "unavailable" });
+    expect(await processJob(withExternal, messageFor(first), delivery, memoryLog())).toEqual({ outcome: "succeeded", engine: "builtin", fallbackReason: "unavailable" });
     expect(processor.circuitState).toBe("open");
     const second = await queued({ kind: "text", text: "second job" });
     const log = memoryLog();
-    expect(await processJob(withExternal, messageFor(second), log)).toEqual({ outcome: "succeeded", engine: "builtin", fallbackReason: "circuit-open" });
+    expect(await processJob(withExternal, messageFor(second), delivery, log)).toEqual({ outcome: "succeeded", engine: "builtin", fallbackReason: "circuit-open" });
     expect((await stored(second)).result).toEqual(analyzeText("second job"));
     expect(log.lines.join("\n")).toMatch(/external processor not used \(circuit-open\)/);
   });
@@ -192,23 +243,33 @@ describe("failDeadLetteredJob", () => {
 
   it.each(["queued", "running"] as const)("marks a %s job failed with the reason and tells the owner", async (status) => {
     const job = await queued({ kind: "text", text: "doomed" });
-    if (status === "running") await store.transition(await store.get(owner, job.id), { to: "running" });
-    expect(await failDeadLetteredJob(deps, messageFor(job), reason, memoryLog())).toBe("failed");
+    if (status === "running") await store.transition(await store.get(owner, job.id), { to: "running", holder: "1" });
+    expect(await failDeadLetteredJob(deps, messageFor(job), delivery, reason, memoryLog())).toBe("failed");
     expect(await stored(job)).toMatchObject({ status: "failed", error: { code: "MaxDeliveryCountExceeded" } });
     expect(events.published.at(-1)?.event).toMatchObject({ type: "job.failed", jobId: job.id, error: { code: "MaxDeliveryCountExceeded" } });
   });
 
+  it("leaves a job that another delivery holds to that delivery (the dead-lettered message was a copy)", async () => {
+    const job = await queued({ kind: "text", text: "held" });
+    await store.transition(await store.get(owner, job.id), { to: "running", holder: "1" });
+    store.writes.length = 0;
+    expect(await failDeadLetteredJob(deps, messageFor(job), copy, reason, memoryLog())).toBe("held-elsewhere");
+    expect(store.writes).toEqual([]);
+    // The holder's own message dead-lettered: the job is failed.
+    expect(await failDeadLetteredJob(deps, messageFor(job), delivery, reason, memoryLog())).toBe("failed");
+  });
+
   it("leaves a finished job alone", async () => {
     const job = await queued({ kind: "text", text: "made it" });
-    await processJob(deps, messageFor(job), memoryLog());
+    await processJob(deps, messageFor(job), delivery, memoryLog());
     store.writes.length = 0;
-    expect(await failDeadLetteredJob(deps, messageFor(job), reason, memoryLog())).toBe("already-finished");
+    expect(await failDeadLetteredJob(deps, messageFor(job), delivery, reason, memoryLog())).toBe("already-finished");
     expect(store.writes).toEqual([]);
     expect((await stored(job)).status).toBe("succeeded");
   });
 
   it("completes quietly for a job that no longer exists", async () => {
-    expect(await failDeadLetteredJob(deps, { jobId: "gone", userId: owner }, reason, memoryLog())).toBe("not-found");
+    expect(await failDeadLetteredJob(deps, { jobId: "gone", userId: owner }, delivery, reason, memoryLog())).toBe("not-found");
   });
 
   it("re-reads and retries when a late delivery changes the job under it", async () => {
@@ -217,10 +278,10 @@ describe("failDeadLetteredJob", () => {
     store.beforeTransition = async (current, transition) => {
       if (transition.to === "failed" && !interfered) {
         interfered = true;
-        await store.transition(current, { to: "running" }); // a late delivery restarts it
+        await store.transition(current, { to: "running", holder: "1" }); // a late delivery restarts it
       }
     };
-    expect(await failDeadLetteredJob(deps, messageFor(job), reason, memoryLog())).toBe("failed");
+    expect(await failDeadLetteredJob(deps, messageFor(job), delivery, reason, memoryLog())).toBe("failed");
     expect(await stored(job)).toMatchObject({ status: "failed", attempts: 1 });
   });
 

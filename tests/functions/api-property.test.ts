@@ -35,6 +35,8 @@ beforeAll(async () => {
     get: (userId, id) => store.get(userId, id),
     list: (userId, options) => store.list(userId, options),
     findByIdempotencyKey: (userId, key) => store.findByIdempotencyKey(userId, key),
+    listUnfinishedUntouchedSince: (since, maxItems) => store.listUnfinishedUntouchedSince(since, maxItems),
+    markRequeued: (current, now) => (writes.push(`requeue ${current.job.id}`), store.markRequeued(current, now)),
     ping: () => store.ping(),
   };
   const deps: ApiDependencies = {

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { ApiDependencies } from "../../functions/src/api/dependencies.js";
+import { ConcurrencyLimit } from "../../functions/src/api/overload.js";
 import { createApiHandlers } from "../../functions/src/api/handlers.js";
 import { checkHealth } from "../../functions/src/api/health.js";
 import { decode, httpRequest, invocationContext } from "../support/http.js";
@@ -127,6 +128,49 @@ describe("GET /api/health", () => {
     answers.push(await ask());
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
     expect(probes).toBe(4); // one per dependency, once
+  });
+});
+
+describe("overload", () => {
+  it("serves at most MAX_CONCURRENT_REQUESTS at once and answers the next at once with 503 and Retry-After; health is never shed", async () => {
+    const gates: (() => void)[] = [];
+    let started!: () => void;
+    const allStarted = new Promise<void>((resolve) => (started = resolve));
+    let hold = true;
+    const deps = {
+      jobs: {
+        list: () =>
+          hold
+            ? new Promise((resolve) => {
+                gates.push(() => resolve({ jobs: [] }));
+                if (gates.length === 2) started();
+              })
+            : Promise.resolve({ jobs: [] }),
+        ping: async () => {},
+      },
+      uploads: { ping: async () => {} },
+      queue: { ping: async () => {} },
+      realtime: { ping: async () => {} },
+      identity: { allowDevelopmentIdentity: true },
+      maxConcurrentRequests: 2,
+    } as unknown as ApiDependencies; // only what listing and health touch
+    const limit = new ConcurrencyLimit();
+    const handlers = createApiHandlers(async () => deps, limit);
+    const list = () => handlers.jobs(httpRequest({ path: "/api/jobs", headers: { "x-dev-user": "u" } }), invocationContext()).then(decode);
+    const held = [list(), list()];
+    await allStarted;
+    const shed = await list();
+    expect(shed.status).toBe(503);
+    expect(shed.headers["retry-after"]).toBe("1");
+    expect(shed.headers["content-type"]).toBe("application/problem+json");
+    expect((shed.body as { detail: string }).detail).toMatch(/limit of 2 requests in progress/);
+    expect((await decode(await handlers.health(httpRequest({ path: "/api/health" }), invocationContext()))).status).toBe(200);
+    hold = false;
+    for (const open of gates) open();
+    expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
+    expect(limit.active).toBe(0);
+    expect(limit.shed).toBe(1);
+    expect((await list()).status).toBe(200); // the slots are free again
   });
 });
 

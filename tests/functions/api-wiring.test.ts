@@ -15,6 +15,9 @@ const common = {
   QUOTA_JOBS_IN_FLIGHT: "10",
   APP_SERVICE_AUTHENTICATION: "true",
   API_GATEWAY: "false",
+  JOB_SWEEP_SCHEDULE: "0 * * * * *",
+  JOB_REQUEUE_AFTER_SECONDS: "300",
+  MAX_CONCURRENT_REQUESTS: "100",
 };
 
 /** Identity-based connections, as the infrastructure writes them for the api in Azure. */

@@ -61,13 +61,18 @@ const submit = (user: string, json: unknown, headers: Record<string, string> = {
   call("jobs", { method: "POST", path: "/api/jobs", user, json, headers });
 
 /** Messages on the jobs queue within a short wait (the queue is drained by every call). */
-async function drainQueue(waitMs = 300): Promise<ServiceBusReceivedMessage[]> {
+/**
+ * Every message the queue holds, taken off it. The api answers only once its send was acknowledged,
+ * so what a request sent is in the queue when its answer is: a peek (which answers at once) says how
+ * many, and exactly that many are received. No waiting to see whether more arrive.
+ */
+async function drainQueue(): Promise<ServiceBusReceivedMessage[]> {
+  const peeker = serviceBus.createReceiver(TEST_QUEUE_NAME);
+  const held = (await peeker.peekMessages(100)).length;
+  await peeker.close();
   const messages: ServiceBusReceivedMessage[] = [];
-  for (;;) {
-    const batch = await receiver.receiveMessages(50, { maxWaitTimeInMs: waitMs });
-    if (batch.length === 0) return messages;
-    messages.push(...batch);
-  }
+  while (messages.length < held) messages.push(...(await receiver.receiveMessages(held - messages.length, { maxWaitTimeInMs: 5_000 })));
+  return messages;
 }
 
 async function jobCountOf(user: string): Promise<number> {
@@ -100,7 +105,7 @@ describe("identity", () => {
       expectProblem(response, 401);
       expect(response.headers["www-authenticate"]).toMatch(/^Bearer/);
     }
-    expect(await drainQueue(100)).toHaveLength(0);
+    expect(await drainQueue()).toHaveLength(0);
   });
 
   it("accepts App Service Authentication headers: the principal id, or the oid claim of the principal", async () => {
@@ -172,7 +177,7 @@ describe("POST /api/jobs", () => {
     }
     expect(expectProblem(await call("jobs", { method: "POST", path: "/api/jobs", user, body: "x", headers: { "content-type": "text/plain" } }), 415)).toBeDefined();
     expect(await jobCountOf(user)).toBe(0);
-    expect(await drainQueue(200)).toHaveLength(0);
+    expect(await drainQueue()).toHaveLength(0);
   });
 
   it("answers 405 with Allow for methods a route does not serve", async () => {
@@ -381,7 +386,7 @@ describe("uploads", () => {
     expect(expectProblem(await submit(user, { kind: "blob", blobName: undeclared.blobName }), 422).detail).toContain("more than the 10 bytes declared");
 
     expect(await jobCountOf(user)).toBe(0);
-    expect(await drainQueue(200)).toHaveLength(0);
+    expect(await drainQueue()).toHaveLength(0);
     // Sanity: the foreign blob really exists, so the 422 above was the ownership rule.
     const admin = BlobServiceClient.fromConnectionString(platform.settings.DataStorage!).getContainerClient(TEST_UPLOADS_CONTAINER);
     expect(await admin.getBlobClient(theirs.blobName).exists()).toBe(true);
@@ -391,7 +396,7 @@ describe("uploads", () => {
 });
 
 describe("GET /api/negotiate", () => {
-  it("gives a client URL that receives the caller's job events and cannot join another caller's group", async () => {
+  it("gives a client URL that receives the caller's job events, cannot join another caller's group and cannot send", async () => {
     const user = newUser();
     const response = await call("negotiate", { method: "GET", path: "/api/negotiate", user });
     expect(response.status).toBe(200);
@@ -410,7 +415,19 @@ describe("GET /api/negotiate", () => {
       await expect.poll(() => received, { timeout: 3_000 }).toHaveLength(1);
       expect(received[0]).toEqual(event);
 
-      await expect(client.joinGroup(userGroup(newUser()))).rejects.toThrow();
+      // The token's role names its own group only: joining another is refused by the service...
+      await expect(client.joinGroup(userGroup(newUser()))).rejects.toMatchObject({ name: "SendMessageError", errorDetail: { name: "Forbidden" } });
+      // ...and it carries no send role: a browser can listen to its group, never publish to it.
+      await expect(client.sendToGroup(access.group, "forged job.succeeded", "text")).rejects.toMatchObject({ name: "SendMessageError", errorDetail: { name: "Forbidden" } });
+      // Control: a token with the send role may send to the same group, so the refusals above are the roles'.
+      const service = await createWebPubSubClient({ mode: "connectionString", connectionString: platform.settings.WebPubSub! }, "jobs");
+      const sender = new WebPubSubClient((await service.getClientAccessToken({ userId: user, roles: [`webpubsub.sendToGroup.${access.group}`] })).url);
+      await sender.start();
+      try {
+        await expect(sender.sendToGroup(access.group, "allowed", "text")).resolves.toMatchObject({ ackId: expect.any(Number) });
+      } finally {
+        sender.stop();
+      }
     } finally {
       client.stop();
     }
@@ -432,6 +449,7 @@ describe("GET /api/health", () => {
     current = { ...broken, healthProbeTimeoutMs: 1_000 };
     const response = await call("health", { method: "GET", path: "/api/health" });
     expect(response.status).toBe(503);
+    expect(response.headers["retry-after"]).toBe("5");
     expect(response.body).toEqual({ status: "degraded", checks: { cosmos: "ok", blob: "ok", serviceBus: "ok", webPubSub: "unreachable" } });
     expect(response.text).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|Error/);
     await broken.queue.close();

@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { SpanKind } from "@opentelemetry/api";
 import { analyzeStream, analyzeText } from "../../functions/src/shared/analysis.js";
 import {
@@ -127,14 +127,16 @@ describe("external processor", () => {
   });
 
   it("gives up on a slow answer at the per-attempt timeout, retries, then falls back", async () => {
-    answers = [{ delayMs: 2000 }, { delayMs: 2000 }];
+    // The service would answer after 20 s: only the 150 ms timeout can end each attempt.
+    answers = [{ delayMs: 20_000 }, { delayMs: 20_000 }];
     const started = Date.now();
     const outcome = await analyzeWithFallback(processorWith({ timeoutMs: 150, retries: 1 }), "job-4", inputOf(text), builtin);
     const elapsed = Date.now() - started;
     expect(outcome).toMatchObject({ engine: "builtin", fallbackReason: "unavailable" });
     expect(received).toHaveLength(2);
-    expect(elapsed).toBeGreaterThanOrEqual(300);
-    expect(elapsed).toBeLessThan(1500);
+    // Two attempts, each ended by its timeout: not before, and long before the answers were due.
+    expect(elapsed).toBeGreaterThanOrEqual(2 * 150 - 2);
+    expect(elapsed).toBeLessThan(20_000);
   });
 
   it("does not retry a rejection or a malformed answer, and falls back", async () => {
@@ -210,14 +212,23 @@ describe("circuit breaker", () => {
   });
 
   it("lets one trial request through after halfOpenAfter, and closes when it succeeds", async () => {
-    const processor = processorWith({ retries: 0, breakAfterFailures: 1, halfOpenAfterMs: 100 });
-    answers = [{ status: 500 }];
-    await analyzeWithFallback(processor, "job-10", inputOf(text), builtin);
-    expect(processor.circuitState).toBe("open");
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    const outcome = await analyzeWithFallback(processor, "job-11", inputOf(text), builtin);
-    expect(outcome.engine).toBe("external");
-    expect(processor.circuitState).toBe("closed");
+    // The breaker reads the clock (Date): only Date is faked, so HTTP and its timers stay real.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const processor = processorWith({ retries: 0, breakAfterFailures: 1, halfOpenAfterMs: 60_000 });
+      answers = [{ status: 500 }];
+      await analyzeWithFallback(processor, "job-10", inputOf(text), builtin);
+      expect(processor.circuitState).toBe("open");
+      vi.setSystemTime(Date.now() + 59_999);
+      expect((await analyzeWithFallback(processor, "job-10b", inputOf(text), builtin)).fallbackReason).toBe("circuit-open");
+      vi.setSystemTime(Date.now() + 1);
+      const outcome = await analyzeWithFallback(processor, "job-11", inputOf(text), builtin);
+      expect(outcome.engine).toBe("external");
+      expect(processor.circuitState).toBe("closed");
+      expect(received).toHaveLength(2); // the failure and the trial, nothing while open
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("does not count rejections against the service", async () => {

@@ -105,7 +105,7 @@ describe("the records in Cosmos DB", () => {
     await quotas.admitJob(user, "never-created");
     await expect(quotas.admitJob(user, "third")).rejects.toBeInstanceOf(QuotaExceeded);
     // The stored job finishes: its slot is free again.
-    const running = await jobs.transition(created, { to: "running" });
+    const running = await jobs.transition(created, { to: "running", holder: "1" });
     await jobs.transition(running, { to: "failed", error: { code: "X", message: "x" } });
     await quotas.admitJob(user, "third");
     await expect(quotas.admitJob(user, "fourth")).rejects.toBeInstanceOf(QuotaExceeded);

@@ -87,6 +87,9 @@ describe("settings on the local platform", () => {
       APP_SERVICE_AUTHENTICATION: "false",
       // No gateway on the local platform: the web app calls the local api directly.
       API_GATEWAY: "false",
+      JOB_SWEEP_SCHEDULE: defaultConfig.jobSweepSchedule,
+      JOB_REQUEUE_AFTER_SECONDS: String(defaultConfig.jobRequeueAfterSeconds),
+      MAX_CONCURRENT_REQUESTS: String(defaultConfig.apiMaxConcurrentRequests),
       ALLOW_DEVELOPMENT_IDENTITY: "true",
       // The host's own settings, as in Azure: the local host honours them.
       FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: "1048576",
@@ -112,9 +115,15 @@ describe("loadSettings", () => {
       QUOTA_JOBS_IN_FLIGHT: "10",
       APP_SERVICE_AUTHENTICATION: "true",
       API_GATEWAY: "true",
+      JOB_SWEEP_SCHEDULE: "0 */5 * * * *",
+      JOB_REQUEUE_AFTER_SECONDS: "120",
+      MAX_CONCURRENT_REQUESTS: "64",
       ALLOW_DEVELOPMENT_IDENTITY: "true",
     });
     expect(settings.API_GATEWAY).toBe(true);
+    expect(settings.JOB_SWEEP_SCHEDULE).toBe("0 */5 * * * *");
+    expect(settings.JOB_REQUEUE_AFTER_SECONDS).toBe(120);
+    expect(settings.MAX_CONCURRENT_REQUESTS).toBe(64);
     expect(settings.Cosmos).toEqual({ mode: "identity", endpoint: "https://acct.documents.azure.com:443/" });
     expect(settings.DataStorage).toEqual({ mode: "connectionString", connectionString: "UseDevelopmentStorage=true" });
     expect(settings.WebPubSub).toEqual({ mode: "identity", endpoint: "https://wps.webpubsub.azure.com", clientId: "cid" });
@@ -126,7 +135,7 @@ describe("loadSettings", () => {
   it("names every missing and malformed setting at once, and the links a missing connection serves", () => {
     let error: unknown;
     try {
-      loadSettings("api", { UPLOAD_MAX_BYTES: "lots", Cosmos: "AccountEndpoint=x;" });
+      loadSettings("api", { UPLOAD_MAX_BYTES: "lots", Cosmos: "AccountEndpoint=x;", JOB_SWEEP_SCHEDULE: "*/5 * * * *" });
     } catch (e) {
       error = e;
     }
@@ -135,6 +144,7 @@ describe("loadSettings", () => {
     expect(message).toMatch(/ServiceBus is missing: set ServiceBus__fullyQualifiedNamespace \(managed identity\) or ServiceBus \(connection string, local only\) — the connection for queue jobs/);
     expect(message).toMatch(/UPLOAD_MAX_BYTES must be an integer from 1 to 268435456 \(got "lots"\)/);
     expect(message).toMatch(/UPLOAD_URL_TTL_SECONDS is missing/);
+    expect(message).toMatch(/JOB_SWEEP_SCHEDULE must be an NCRONTAB expression with six fields/);
     expect(message).not.toMatch(/Cosmos is missing/);
     expect(message).not.toMatch(/ALLOW_DEVELOPMENT_IDENTITY/);
   });
@@ -170,8 +180,10 @@ describe("what does not compile", () => {
     expect(noSource).not.toThrow();
   });
 
-  it("refuses at run time what the types cannot see: bad service names, two services on one local port", () => {
+  it("refuses at run time what the types cannot see: bad service names, reserved names, two services on one local port", () => {
     expect(() => defineServices({ "Bad-Name": { description: "x", links: [], settings: {} } })).toThrow(/service name "Bad-Name" must be 2 to 16 lowercase/);
+    expect(() => defineServices({ shared: { description: "x", links: [], settings: {} } })).toThrow(/service name "shared" is reserved/);
+    expect(() => defineServices({ web: { description: "x", links: [], settings: {} } })).toThrow(/service name "web" is reserved/);
     expect(() =>
       defineServices({
         one: { description: "x", http: { localPort: 7071 }, links: [], settings: {} },

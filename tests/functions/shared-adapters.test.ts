@@ -49,7 +49,7 @@ describe("CosmosJobStore", () => {
 
   it("guards transitions with the etag: of two writers holding the same version, exactly one wins", async () => {
     const created = await store.create(jobFor("store-etag"));
-    const outcomes = await Promise.allSettled([store.transition(created, { to: "running" }), store.transition(created, { to: "running" })]);
+    const outcomes = await Promise.allSettled([store.transition(created, { to: "running", holder: "7" }), store.transition(created, { to: "running", holder: "7" })]);
     expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
     const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
     expect(rejected?.reason).toBeInstanceOf(StaleJob);
@@ -85,6 +85,25 @@ describe("CosmosJobStore", () => {
     await expect(store.get("store-key", keyed.id)).rejects.toBeInstanceOf(JobNotFound);
     await expect(store.ping()).resolves.toBeUndefined();
   });
+
+  it("finds unfinished jobs of every user last written before a time (the sweeper's query), and records a re-send with the etag", async () => {
+    const old = new Date("2020-01-01T00:00:00.000Z");
+    const queuedA = await store.create(jobFor("sweep-a", old));
+    const queuedB = await store.create(jobFor("sweep-b", old));
+    const running = await store.transition(await store.create(jobFor("sweep-b", old)), { to: "running", holder: "9" }, old);
+    const done = await store.transition(running, { to: "succeeded", result: { characters: 0, words: 0, lines: 0, topWords: [], readingTimeSeconds: 0 } }, old);
+    await store.create(jobFor("sweep-a", new Date("2020-01-01T00:05:00.001Z"))); // written after the cut-off
+    const found = await store.listUnfinishedUntouchedSince(new Date("2020-01-01T00:05:00.000Z"), 100);
+    expect(found.map((f) => f.job.id).sort()).toEqual([queuedA.job.id, queuedB.job.id].sort());
+    expect(found.map((f) => f.job.id)).not.toContain(done.job.id);
+    expect(await store.listUnfinishedUntouchedSince(new Date("2020-01-01T00:05:00.000Z"), 1)).toHaveLength(1);
+    expect(await store.listUnfinishedUntouchedSince(new Date("2019-12-31T23:59:59.999Z"), 100)).toEqual([]);
+
+    const at = new Date("2020-01-01T00:06:00.000Z");
+    const requeued = await store.markRequeued(found[0]!, at);
+    expect(requeued.job).toMatchObject({ status: "queued", requeues: 1, requeuedAt: at.toISOString(), updatedAt: at.toISOString() });
+    await expect(store.markRequeued(found[0]!, at)).rejects.toBeInstanceOf(StaleJob);
+  });
 });
 
 describe("ServiceBusJobQueue", () => {
@@ -98,10 +117,12 @@ describe("ServiceBusJobQueue", () => {
       await queue.send({ jobId: "job-q-1", userId: "u" });
       await queue.send({ jobId: "job-q-1", userId: "u" });
       await queue.send({ jobId: "job-q-2", userId: "u" });
-      const received = await receiver.receiveMessages(10, { maxWaitTimeInMs: 1_000 });
-      const more = await receiver.receiveMessages(10, { maxWaitTimeInMs: 300 });
-      const all = [...received, ...more];
-      expect(all.map((m) => m.messageId)).toEqual(["job-q-1", "job-q-2"]);
+      await queue.send({ jobId: "job-q-2", userId: "u" }, { messageId: "job-q-2.requeue-1" });
+      // The queue is first in, first out: once the last message sent is here, a copy that got
+      // through would have arrived before it.
+      const all = [];
+      while (all.at(-1)?.messageId !== "job-q-2.requeue-1") all.push(...(await receiver.receiveMessages(10, { maxWaitTimeInMs: 5_000 })));
+      expect(all.map((m) => m.messageId)).toEqual(["job-q-1", "job-q-2", "job-q-2.requeue-1"]);
       expect(all[0]).toMatchObject({ body: { jobId: "job-q-1", userId: "u" }, contentType: "application/json", subject: JOB_MESSAGE_SUBJECT });
       for (const message of all) await receiver.completeMessage(message);
     } finally {
@@ -132,8 +153,12 @@ describe("WebPubSubJobEvents", () => {
       const event: JobEvent = { type: "job.failed", status: "failed", jobId: "j", error: { code: "BlobNotFound", message: "gone" }, at: new Date().toISOString() };
       await events.publish("owner", event);
       await expect.poll(() => owner.received, { timeout: 3_000 }).toEqual([event]);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(bystander.received).toEqual([]);
+      // A marker to the bystander's own group, published after: once it arrives, the owner's event
+      // would have arrived before it had it been routed there.
+      const marker: JobEvent = { ...event, jobId: "marker" };
+      await events.publish("bystander", marker);
+      await expect.poll(() => bystander.received, { timeout: 3_000 }).toContainEqual(marker);
+      expect(bystander.received).toEqual([marker]);
     } finally {
       owner.client.stop();
       bystander.client.stop();

@@ -5,7 +5,9 @@ import {
   canTransition,
   eventFor,
   InvalidTransition,
+  isHeldByAnother,
   isTerminal,
+  JOB_LEASE_MS,
   Job,
   JobEvent,
   JobMessage,
@@ -35,9 +37,9 @@ describe("job lifecycle", () => {
   it("counts an attempt and stamps times on each transition, and clears stale outcome fields", () => {
     const job = queued();
     expect(job).toMatchObject({ status: "queued", attempts: 0, createdAt: t0.toISOString(), updatedAt: t0.toISOString() });
-    const running = applyTransition(job, { to: "running" }, t1);
+    const running = applyTransition(job, { to: "running", holder: "7" }, t1);
     expect(running).toMatchObject({ status: "running", attempts: 1, startedAt: t1.toISOString(), updatedAt: t1.toISOString(), createdAt: t0.toISOString() });
-    const rerun = applyTransition(running, { to: "running" }, t1);
+    const rerun = applyTransition(running, { to: "running", holder: "7" }, t1);
     expect(rerun.attempts).toBe(2);
     const done = applyTransition(rerun, { to: "succeeded", result }, t1);
     expect(done).toMatchObject({ status: "succeeded", result, finishedAt: t1.toISOString() });
@@ -50,12 +52,25 @@ describe("job lifecycle", () => {
 
   it("describes each state as the event its owner receives, and validates it", () => {
     expect(eventFor(queued())).toBeUndefined();
-    const running = applyTransition(queued(), { to: "running" });
+    const running = applyTransition(queued(), { to: "running", holder: "7" });
     expect(JobEvent.parse(eventFor(running, t1))).toEqual({ type: "job.running", status: "running", jobId: running.id, attempts: 1, at: t1.toISOString() });
     const done = applyTransition(running, { to: "succeeded", result });
     expect(JobEvent.parse(eventFor(done))).toMatchObject({ type: "job.succeeded", result });
     const failed = applyTransition(running, { to: "failed", error: { code: "InputTooLarge", message: "too big" } });
     expect(JobEvent.parse(eventFor(failed))).toMatchObject({ type: "job.failed", error: { code: "InputTooLarge" } });
+  });
+
+  it("leases a running job for as long as the host renews its message's lock (host.json maxAutoLockRenewalDuration)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { parseTimeSpan } = await import("../../packages/functions-host/src/host-config.js");
+    const hostJson = JSON.parse(readFileSync(`${__dirname}/../../functions/host.json`, "utf8")) as { extensions: { serviceBus: { maxAutoLockRenewalDuration: string } } };
+    expect(JOB_LEASE_MS).toBe(parseTimeSpan(hostJson.extensions.serviceBus.maxAutoLockRenewalDuration, "maxAutoLockRenewalDuration"));
+    const running = applyTransition(queued(), { to: "running", holder: "42" }, t1);
+    expect(running.lease).toEqual({ holder: "42", until: new Date(t1.getTime() + JOB_LEASE_MS).toISOString() });
+    expect(isHeldByAnother(running, "43", t1)).toBe(true);
+    expect(isHeldByAnother(running, "42", t1)).toBe(false);
+    expect(isHeldByAnother(running, "43", new Date(t1.getTime() + JOB_LEASE_MS))).toBe(false);
+    expect(applyTransition(running, { to: "succeeded", result }, t1)).not.toHaveProperty("lease");
   });
 
   it("rejects documents and messages with unknown or missing fields", () => {

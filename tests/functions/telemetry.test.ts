@@ -8,7 +8,7 @@ import {
   traceContextProperties,
   withSpan,
 } from "../../functions/src/shared/telemetry.js";
-import { startTelemetry } from "../../functions/src/shared/telemetry-export.js";
+import { ingestionIdentity, startTelemetry } from "../../functions/src/shared/telemetry-export.js";
 import { recordSpans } from "./telemetry-recorder.js";
 
 const recorder = recordSpans();
@@ -125,5 +125,19 @@ describe("spans across the message boundary", () => {
 describe("startTelemetry", () => {
   it("stays off without a connection string", async () => {
     await expect(startTelemetry({ connectionString: undefined, serviceName: "agent" })).resolves.toBe(false);
+  });
+});
+
+describe("ingestionIdentity", () => {
+  it("takes the app's identity from the authentication string every app gets in Azure, whatever its links", () => {
+    expect(ingestionIdentity({ APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "Authorization=AAD;ClientId=11111111-2222-3333-4444-555555555555" })).toEqual({
+      clientId: "11111111-2222-3333-4444-555555555555",
+    });
+    expect(ingestionIdentity({ APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "authorization=aad" })).toEqual({});
+  });
+
+  it("is undefined without Entra ingestion configured (the local platform)", () => {
+    expect(ingestionIdentity({})).toBeUndefined();
+    expect(ingestionIdentity({ APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "Authorization=Key" })).toBeUndefined();
   });
 });

@@ -54,6 +54,11 @@ describe("parseConfig", () => {
     expect(parseConfig({ gatewayEnabled: true, authEntraClientId: "0f0f0f0f-1111-2222-3333-444444444444", gatewayPublisherEmail: "ops@example.com" }).gatewayEnabled).toBe(true);
   });
 
+  it("gives a stack that says nothing (production) a Web PubSub SKU with an SLA, and a Service Bus tier with duplicate detection", () => {
+    expect(parseConfig({}).webPubSubSku).toBe("Standard_S1"); // Free_F1 has no SLA (CKV_AZURE_175)
+    expect(parseConfig({}).serviceBusSku).toBe("Standard");
+  });
+
   it("accepts numbers as the strings Pulumi stores", () => {
     expect(parseConfig({ functionMemoryMb: "4096", blobSoftDeleteDays: "3" })).toMatchObject({ functionMemoryMb: 4096, blobSoftDeleteDays: 3 });
   });
@@ -86,6 +91,9 @@ describe("parseConfig", () => {
     ["a fractional count", { blobSoftDeleteDays: "2.5" }, ["blobSoftDeleteDays", "an integer from 1 to 365"]],
     ["a display-name location", { location: "West Europe" }, ["location", "West Europe", "westeurope"]],
     ["a bad location", { location: "mars-north" }, ["location", "eastus"]],
+    ["a five-field cron schedule", { jobSweepSchedule: "*/5 * * * *" }, ["jobSweepSchedule", "six fields"]],
+    ["re-sending jobs every second", { jobRequeueAfterSeconds: "1" }, ["jobRequeueAfterSeconds", "an integer from 5 to 86400"]],
+    ["no request allowed at once", { apiMaxConcurrentRequests: "0" }, ["apiMaxConcurrentRequests", "an integer from 1 to 10000"]],
     ["an upload URL living over an hour", { uploadUrlTtlSeconds: "3601" }, ["uploadUrlTtlSeconds", "60 to 3600"]],
     ["too few maximum instances", { functionMaximumInstances: "10" }, ["functionMaximumInstances", "40 to 1000"]],
     ["retention below 30 days", { logRetentionDays: "7" }, ["logRetentionDays", "30 to 730"]],

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { alertRuleName, GATEWAY_SUFFIX_LENGTH, gatewayServiceName, hostIdOf, nameRules, privateEndpointName, resourceNames, stackHash, type ResourceNames } from "../../infrastructure/naming";
 import { serviceNamePattern } from "../../functions/src/platform/service-kinds";
+import { serviceNames } from "../../functions/src/services";
 import { deterministicGuid, roleDefinitionId, subscriptionOf } from "../../infrastructure/roles";
 
 const subscription = "11111111-2222-3333-4444-555555555555";
@@ -27,7 +28,7 @@ const rulesOf = (names: ResourceNames): [string, string, Rule][] => [
   // The longest suffix-completed gateway name, and the suffix's worst case: all digits.
   ["gateway.service", gatewayServiceName(names.gateway.servicePrefix, "9".repeat(GATEWAY_SUFFIX_LENGTH)), nameRules.apiManagement],
   ["gateway.identity", names.gateway.identity, nameRules.identity],
-  ...(["api", "agent"] as const).flatMap((s): [string, string, Rule][] => [
+  ...serviceNames.flatMap((s): [string, string, Rule][] => [
     [`${s}.site`, names.apps[s].site, nameRules.site],
     [`${s}.plan`, names.apps[s].plan, nameRules.plan],
     [`${s}.identity`, names.apps[s].identity, nameRules.identity],
@@ -40,8 +41,7 @@ const globalNames = (n: ResourceNames) => [
   n.cosmosAccount,
   n.serviceBusNamespace,
   n.webPubSub,
-  n.apps.api.site,
-  n.apps.agent.site,
+  ...serviceNames.map((service) => n.apps[service].site),
 ];
 
 const violations = (names: ResourceNames): string[] =>
@@ -119,8 +119,9 @@ describe("resourceNames", () => {
   it("gives every app of a stack its own Functions host ID (they share one host storage account)", () => {
     fc.assert(
       fc.property(prefixes, stacks, (prefix, stack) => {
-        const { api, agent } = resourceNames({ ...base, prefix, stack }).apps;
-        expect(hostIdOf(api.site)).not.toBe(hostIdOf(agent.site));
+        const { apps } = resourceNames({ ...base, prefix, stack });
+        const hostIds = serviceNames.map((service) => hostIdOf(apps[service].site));
+        expect(new Set(hostIds).size).toBe(serviceNames.length);
       }),
       { numRuns: 300 },
     );

@@ -15,7 +15,7 @@ import { parseConfig, projectName } from "../../infrastructure/config";
 import { anonymousPaths, createPlatform, type Platform } from "../../infrastructure/platform";
 import { builtInRoles, cosmosDataRoleIds, deterministicGuid } from "../../infrastructure/roles";
 import { resourceNames, type ResourceNames } from "../../infrastructure/naming";
-import { installMocks, named, ofType, valueOf, deployerObjectId, subscriptionId, tenantId, type MockedStack, type RecordedResource } from "./support/mocks";
+import { CREDENTIAL_INVOKE, installMocks, named, ofType, valueOf, deployerObjectId, subscriptionId, tenantId, type MockedStack, type RecordedResource } from "./support/mocks";
 import { descendants, childrenOf, logicalName, registered } from "./support/tree";
 import { secretShapes, findSecrets } from "./support/secrets";
 
@@ -52,9 +52,10 @@ const components = () => [
   platform.messaging,
   platform.realtime,
   platform.monitoring,
-  platform.apps.api,
-  platform.apps.agent,
+  ...serviceNames.map((service) => platform.apps[service]),
 ];
+/** Services whose Function App gets App Service Authentication in this stack (Entra configured): the browser-facing ones. */
+const browserFacing = serviceNames.filter((service) => declarationOf(service).http?.browserFacing);
 
 beforeAll(async () => {
   stack = await installMocks(stackName);
@@ -64,34 +65,40 @@ beforeAll(async () => {
 });
 
 type Settings = { name: string; value: string }[];
+/** One value per service of the registry, written out here rather than taken from the code under test. */
+const perServiceName = <T>(value: (service: ServiceName) => T): Record<string, T> => Object.fromEntries(serviceNames.map((service) => [service, value(service)]));
 const appSettings = (app: RecordedResource): Map<string, string> =>
   new Map(((app.inputs["siteConfig"] as { appSettings: Settings }).appSettings).map((s) => [s.name, s.value]));
 
 describe("resources", () => {
-  it("creates each resource family once, two of each per-app resource", () => {
+  it("creates each resource family once, each declared resource once, and one of each per-app resource per service", () => {
     const counts: Record<string, number> = {};
     for (const r of stack.resources) counts[r.type] = (counts[r.type] ?? 0) + 1;
+    const apps = serviceNames.length;
+    expect(serviceNames).toEqual(expect.arrayContaining(["api", "agent"]));
+    expect(browserFacing).toEqual(["api"]);
     expect(counts).toMatchObject({
       "azure-native:resources:ResourceGroup": 1,
       "azure-native:storage:StorageAccount": 2,
       "azure-native:storage:BlobServiceProperties": 2,
-      "azure-native:storage:BlobContainer": 3,
+      // The declared containers (uploads) and a deployment container per app.
+      "azure-native:storage:BlobContainer": Object.keys(resources.blobContainers).length + apps,
       "azure-native:storage:StorageAccountStaticWebsite": 1,
       "azure-native:storage:ManagementPolicy": 1,
       "azure-native:cosmosdb:DatabaseAccount": 1,
       "azure-native:cosmosdb:SqlResourceSqlDatabase": 1,
-      "azure-native:cosmosdb:SqlResourceSqlContainer": 2,
+      "azure-native:cosmosdb:SqlResourceSqlContainer": Object.keys(resources.cosmos.containers).length,
       "azure-native:servicebus:Namespace": 1,
-      "azure-native:servicebus:Queue": 1,
+      "azure-native:servicebus:Queue": Object.keys(resources.queues).length,
       "azure-native:webpubsub:WebPubSub": 1,
-      "azure-native:webpubsub:WebPubSubHub": 1,
+      "azure-native:webpubsub:WebPubSubHub": Object.keys(resources.hubs).length,
       "azure-native:operationalinsights:Workspace": 1,
       "azure-native:applicationinsights:Component": 1,
-      "azure-native:managedidentity:UserAssignedIdentity": 2,
-      "azure-native:web:AppServicePlan": 2,
-      "azure-native:web:WebApp": 2,
-      "azure-native:web:WebAppScmAllowed": 2,
-      "azure-native:web:WebAppAuthSettingsV2": 1,
+      "azure-native:managedidentity:UserAssignedIdentity": apps,
+      "azure-native:web:AppServicePlan": apps,
+      "azure-native:web:WebApp": apps,
+      "azure-native:web:WebAppScmAllowed": apps,
+      "azure-native:web:WebAppAuthSettingsV2": browserFacing.length,
     });
   });
 
@@ -120,7 +127,7 @@ describe("resources", () => {
     });
     expect(named(stack, "storage-host-blobs").inputs["cors"]).toBeUndefined();
     expect(named(stack, "storage-uploads").inputs).toMatchObject({ containerName: "uploads", accountName: names.dataStorageAccount });
-    for (const service of ["api", "agent"] as const) {
+    for (const service of serviceNames) {
       expect(named(stack, `storage-${service}-package`).inputs).toMatchObject({
         containerName: names.apps[service].deploymentContainer,
         accountName: names.hostStorageAccount,
@@ -198,7 +205,7 @@ describe("resources", () => {
     expect(named(stack, "monitoring-insights").inputs).toMatchObject({ resourceName: names.applicationInsights, ingestionMode: "LogAnalytics" });
   });
 
-  for (const service of ["api", "agent"] as const) {
+  for (const service of serviceNames) {
     it(`${service}: Flex Consumption app on Node 22 with its own plan, identity and deployment container`, () => {
       const identityId = named(stack, `${service}-identity`).id;
       expect(named(stack, `${service}-plan`).inputs).toMatchObject({ name: names.apps[service].plan, sku: { name: "FC1", tier: "FlexConsumption" }, reserved: true });
@@ -249,7 +256,7 @@ describe("resources", () => {
         },
       },
     });
-    expect(stack.resources.some((r) => r.name === "agent-auth")).toBe(false);
+    for (const service of serviceNames.filter((s) => !browserFacing.includes(s))) expect(stack.resources.some((r) => r.name === `${service}-auth`), service).toBe(false);
     // Existing registrations were named: the program creates none.
     expect(stack.resources.filter((r) => r.type.startsWith("azuread:"))).toEqual([]);
   });
@@ -272,11 +279,11 @@ describe("resources", () => {
     expect(excluded("/api/jobs")).toBe(false);
   });
 
-  it("turns off publishing-profile (basic auth) deployment on both apps; Flex has no FTP to turn off", () => {
-    expect(ofType(stack, "azure-native:web:WebAppScmAllowed").map((r) => [r.inputs["name"], r.inputs["allow"]]).sort()).toEqual([
-      [names.apps.agent.site, false],
-      [names.apps.api.site, false],
-    ]);
+  it("turns off publishing-profile (basic auth) deployment on every app; Flex has no FTP to turn off", () => {
+    const sorted = (pairs: unknown[][]) => pairs.map((pair) => JSON.stringify(pair)).sort();
+    expect(sorted(ofType(stack, "azure-native:web:WebAppScmAllowed").map((r) => [r.inputs["name"], r.inputs["allow"]]))).toEqual(
+      sorted(serviceNames.map((service) => [names.apps[service].site, false])),
+    );
     expect(ofType(stack, "azure-native:web:WebAppFtpAllowed")).toEqual([]);
   });
 
@@ -286,7 +293,7 @@ describe("resources", () => {
   });
 });
 
-describe("security rules (notes/security-rules.md)", () => {
+describe("security rules (Checkov's Azure checks, as the policy pack states them in policy/policies.ts)", () => {
   const rules: { type: string; rule: string; holds: (inputs: Record<string, unknown>) => boolean }[] = [
     { type: "azure-native:storage:StorageAccount", rule: "HTTPS only (CKV_AZURE_3)", holds: (i) => i["enableHttpsTrafficOnly"] === true },
     { type: "azure-native:storage:StorageAccount", rule: "TLS 1.2 (CKV_AZURE_44)", holds: (i) => i["minimumTlsVersion"] === "TLS1_2" },
@@ -304,7 +311,10 @@ describe("security rules (notes/security-rules.md)", () => {
     { type: "azure-native:servicebus:Namespace", rule: "local auth off (CKV_AZURE_203)", holds: (i) => i["disableLocalAuth"] === true },
     { type: "azure-native:servicebus:Namespace", rule: "TLS 1.2 (CKV_AZURE_205)", holds: (i) => i["minimumTlsVersion"] === "1.2" },
     { type: "azure-native:webpubsub:WebPubSub", rule: "local auth off, Entra on", holds: (i) => i["disableLocalAuth"] === true && i["disableAadAuth"] === false },
-    { type: "azure-native:webpubsub:WebPubSub", rule: "SKU with an SLA in production (CKV_AZURE_175)", holds: (i) => (i["sku"] as { name: string }).name !== "Free_F1" },
+    // A Web PubSub SKU with an SLA (CKV_AZURE_175) is not checked here: this stack's SKU is the value
+    // the test sets. What decides it is tested where it is decided: a stack that sets nothing gets
+    // Standard_S1 (config.test.ts), the SKU follows the configuration (below, and Free_F1 for the
+    // dev stack in program.test.ts), and the policy pack warns on Free_F1 (tests/policy/policies.test.ts).
     { type: "azure-native:applicationinsights:Component", rule: "Entra-only ingestion", holds: (i) => i["disableLocalAuth"] === true },
     { type: "azure-native:operationalinsights:Workspace", rule: "Entra-only queries", holds: (i) => (i["features"] as { disableLocalAuth?: boolean })?.disableLocalAuth === true },
     { type: "azure-native:web:WebApp", rule: "HTTPS only (CKV_AZURE_70)", holds: (i) => i["httpsOnly"] === true },
@@ -348,6 +358,16 @@ describe("security rules (notes/security-rules.md)", () => {
 
   it("recognises each secret shape it guards against", () => {
     for (const sample of secretShapes.samples) expect(findSecrets({ nested: [{ value: sample }] }), sample).not.toEqual([]);
+  });
+
+  it("fetches no credential from Azure: the only invoke is getClientConfig (the mocks would answer a list*Keys with secrets the scan above catches)", () => {
+    const tokens = [...new Set(stack.calls.map((call) => call.token))];
+    expect(tokens.filter((token) => CREDENTIAL_INVOKE.test(token))).toEqual([]);
+    expect(tokens).toEqual(["azure-native:authorization:getClientConfig"]);
+    // The guard is real: the mocks answer a credential invoke with values the scan flags.
+    expect(CREDENTIAL_INVOKE.test("azure-native:webpubsub:listWebPubSubKeys")).toBe(true);
+    expect(CREDENTIAL_INVOKE.test("azure-native:storage:listStorageAccountKeys")).toBe(true);
+    expect(CREDENTIAL_INVOKE.test("azure-native:cosmosdb:listDatabaseAccountConnectionStrings")).toBe(true);
   });
 });
 
@@ -441,7 +461,7 @@ describe("grants", () => {
   });
 
   it("grants nobody else anything", () => {
-    const principals = new Set([principalOf("api"), principalOf("agent"), deployerObjectId]);
+    const principals = new Set([...serviceNames.map(principalOf), deployerObjectId]);
     for (const r of [...ofType(stack, "azure-native:authorization:RoleAssignment"), ...ofType(stack, "azure-native:cosmosdb:SqlResourceSqlRoleAssignment")]) {
       expect(principals.has(String(r.inputs["principalId"])), r.name).toBe(true);
     }
@@ -469,7 +489,7 @@ describe("grants", () => {
   });
 
   it("each app's grants are the ones made for its identity, and the app is created only after them", async () => {
-    for (const service of ["api", "agent"] as const) {
+    for (const service of serviceNames) {
       const principal = principalOf(service);
       const expected = stack.resources
         .filter((r) => r.type.endsWith("RoleAssignment") && r.inputs["principalId"] === principal)
@@ -480,9 +500,10 @@ describe("grants", () => {
       for (const grant of platform.apps[service].grants) {
         expect(siteDependencies, `${service}-site waits for ${logicalName(grant)}`).toContain(await valueOf(grant.urn));
       }
-      // Dependencies are specific, not "everything": the other app's grants are not among them.
-      const other = service === "api" ? "agent" : "api";
-      for (const grant of platform.apps[other].grants) expect(siteDependencies).not.toContain(await valueOf(grant.urn));
+      // Dependencies are specific, not "everything": the other apps' grants are not among them.
+      for (const other of serviceNames.filter((s) => s !== service)) {
+        for (const grant of platform.apps[other].grants) expect(siteDependencies).not.toContain(await valueOf(grant.urn));
+      }
     }
   });
 });
@@ -514,32 +535,45 @@ describe("ordering on a fresh stack", () => {
   });
 
   it("creates each app only after its deployment container exists (OneDeploy into a missing container fails)", () => {
-    for (const service of ["api", "agent"] as const) dependsOn(`${service}-site`, `storage-${service}-package`);
+    for (const service of serviceNames) dependsOn(`${service}-site`, `storage-${service}-package`);
   });
 });
 
 describe("app settings", () => {
-  const clientIdOf = (service: "api" | "agent") => String(named(stack, `${service}-identity`).state["clientId"]);
+  const clientIdOf = (service: ServiceName) => String(named(stack, `${service}-identity`).state["clientId"]);
+  /** Each Azure service's endpoint as the stack's names give it, written out independently of the components. */
+  const endpoints = {
+    cosmos: `https://${names.cosmosAccount}.documents.azure.com:443/`,
+    blob: `https://${names.dataStorageAccount}.blob.core.windows.net/`,
+    webPubSub: `https://${names.webPubSub}.webpubsub.azure.com`,
+    serviceBus: `${names.serviceBusNamespace}.servicebus.windows.net`,
+  };
 
-  for (const service of ["api", "agent"] as const) {
+  it("the api and the agent each connect to Cosmos, Blob Storage, Web PubSub and Service Bus", () => {
+    for (const service of ["api", "agent"] as const) expect(linkedFamilies(service).sort(), service).toEqual(["blob", "cosmos", "serviceBus", "webPubSub"]);
+  });
+
+  for (const service of serviceNames) {
     it(`${service}: identity-based host storage, Entra App Insights, and the service's connections through its own identity`, () => {
       const settings = appSettings(named(stack, `${service}-site`));
       const clientId = clientIdOf(service);
+      const connections = Object.fromEntries(
+        linkedFamilies(service).flatMap((family) => {
+          const { setting, suffix } = connectionFamilies[family];
+          return [
+            [`${setting}__${suffix}`, endpoints[family]],
+            [`${setting}__credential`, "managedidentity"],
+            [`${setting}__clientId`, clientId],
+          ];
+        }),
+      );
       expect(Object.fromEntries(settings)).toMatchObject({
         AzureWebJobsStorage__blobServiceUri: `https://${names.hostStorageAccount}.blob.core.windows.net/`,
         AzureWebJobsStorage__credential: "managedidentity",
         AzureWebJobsStorage__clientId: clientId,
         APPLICATIONINSIGHTS_AUTHENTICATION_STRING: `Authorization=AAD;ClientId=${clientId}`,
         APPLICATIONINSIGHTS_CONNECTION_STRING: expect.stringContaining("IngestionEndpoint=") as unknown as string,
-        Cosmos__accountEndpoint: `https://${names.cosmosAccount}.documents.azure.com:443/`,
-        Cosmos__credential: "managedidentity",
-        Cosmos__clientId: clientId,
-        DataStorage__blobServiceUri: `https://${names.dataStorageAccount}.blob.core.windows.net/`,
-        DataStorage__clientId: clientId,
-        WebPubSub__serviceUri: `https://${names.webPubSub}.webpubsub.azure.com`,
-        WebPubSub__clientId: clientId,
-        ServiceBus__fullyQualifiedNamespace: `${names.serviceBusNamespace}.servicebus.windows.net`,
-        ServiceBus__clientId: clientId,
+        ...connections,
       });
     });
 
@@ -600,7 +634,7 @@ describe("naming hygiene", () => {
   it("uses the names of the naming function", () => {
     expect(outputs).toMatchObject({
       resourceGroupName: names.resourceGroup,
-      appNames: { api: names.apps.api.site, agent: names.apps.agent.site },
+      appNames: perServiceName((service) => names.apps[service].site),
       dataStorageAccountName: names.dataStorageAccount,
       hostStorageAccountName: names.hostStorageAccount,
     });
@@ -615,17 +649,15 @@ describe("stack outputs", () => {
       apiBaseUrl: `https://${names.apps.api.site}.azurewebsites.net`,
       webUrl: `https://${names.dataStorageAccount}.z13.web.core.windows.net/`,
       webPubSubEndpoint: `https://${names.webPubSub}.webpubsub.azure.com`,
-      appNames: { api: names.apps.api.site, agent: names.apps.agent.site },
-      appUrls: { api: `https://${names.apps.api.site}.azurewebsites.net`, agent: `https://${names.apps.agent.site}.azurewebsites.net` },
+      appNames: perServiceName((service) => names.apps[service].site),
+      appUrls: perServiceName((service) => `https://${names.apps[service].site}.azurewebsites.net`),
       dataStorageAccountName: names.dataStorageAccount,
       webContainerName: "$web",
       hostStorageAccountName: names.hostStorageAccount,
-      deploymentContainerUrls: {
-        api: `https://${names.hostStorageAccount}.blob.core.windows.net/api-package`,
-        agent: `https://${names.hostStorageAccount}.blob.core.windows.net/agent-package`,
-      },
+      deploymentContainerUrls: perServiceName((service) => `https://${names.hostStorageAccount}.blob.core.windows.net/${service}-package`),
       signInApiClientId: config.authEntraClientId,
     });
+    expect(outputs["appNames"]).toMatchObject({ api: names.apps.api.site, agent: names.apps.agent.site });
   });
 
   it("the FunctionApp exposes what code deployment needs", async () => {

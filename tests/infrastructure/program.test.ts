@@ -26,7 +26,9 @@ beforeAll(async () => {
   const program = (await import("../../infrastructure/index.js")) as Record<string, pulumi.Input<unknown>>;
   outputs = (await valueOf(pulumi.output(program))) as Record<string, unknown>;
   await settled(stack);
-});
+  // The program builds every service's package and the web app; with an empty dist/ (a fresh clone)
+  // that took 14 s of CPU here with three services, and each added service adds a bundle.
+}, 120_000);
 
 describe("the program with the dev stack", () => {
   it("exports the typed stack outputs, all resolved and free of secrets", () => {

@@ -1,13 +1,13 @@
 /**
  * The services' side of the development loop: an edit restarts the service it belongs to, from the
  * new source, on the same URL, with a log line; a broken edit says so and the next good one
- * restarts it. A small service in a scratch folder under the repository stands in for
+ * restarts it. And supervision: a process that dies is started again on the same URL. A small service in a scratch folder under the repository stands in for
  * functions/src (so it resolves @azure/functions like the real ones).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { servicesAffectedBy, startRestartableHost, watchServiceSources, type RestartableHost, type SourceWatcher } from "../../local/dev-loop.js";
+import { servicesAffectedBy, startRestartableHost, watchServiceSources, type RestartableHost, type SourceWatcher, type SupervisorEvent } from "../../local/dev-loop.js";
 import { repoRoot } from "../../scripts/bundle/services.js";
 
 mkdirSync(join(repoRoot, ".tmp"), { recursive: true });
@@ -17,6 +17,17 @@ const message = (text: string) => writeFileSync(join(sourceRoot, "hello", "messa
 let host: RestartableHost;
 let watcher: SourceWatcher;
 const logs: string[] = [];
+const supervisorLines: string[] = [];
+function supervisorEvent(type: SupervisorEvent["type"]): Promise<SupervisorEvent> {
+  return new Promise((resolve) => {
+    const off = host.onSupervisorEvent((event) => {
+      if (event.type === type) {
+        off();
+        resolve(event);
+      }
+    });
+  });
+}
 const logWaiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
 function logLine(pattern: RegExp): Promise<string> {
   return new Promise((resolve) => logWaiters.push({ pattern, resolve }));
@@ -34,7 +45,10 @@ beforeAll(async () => {
     ].join("\n"),
   );
   message("first");
-  host = await startRestartableHost({ name: "hello", entry: join(sourceRoot, "hello", "index.ts"), hostJson: join(repoRoot, "functions", "host.json"), settings: {}, output: () => {} });
+  host = await startRestartableHost(
+    { name: "hello", entry: join(sourceRoot, "hello", "index.ts"), hostJson: join(repoRoot, "functions", "host.json"), settings: {}, output: () => {} },
+    { log: (line) => supervisorLines.push(line), backoffMs: [0, 200] },
+  );
   watcher = watchServiceSources({
     services: { hello: host },
     sourceRoot,
@@ -75,6 +89,26 @@ describe("the services' development loop", () => {
     const restarted = logLine(/^hello restarted in \d+ ms/);
     message("third");
     await restarted;
+    expect(await hello()).toBe("third");
+  });
+
+  it("starts a process that was killed again on the same URL, and says so; one killed again right after waits its backoff", async () => {
+    const { url, pid } = host;
+    const restarted = supervisorEvent("restarted");
+    process.kill(pid, "SIGKILL");
+    expect(await restarted).toMatchObject({ type: "restarted", pid: host.pid });
+    expect(host.pid).not.toBe(pid);
+    expect(host.url).toBe(url);
+    expect(await hello()).toBe("third");
+    expect(supervisorLines.join("\n")).toMatch(new RegExp(`hello killed by SIGKILL \\(pid ${pid}\\); starting it again, as the Functions host would\\nhello restarted in \\d+ ms after it killed by SIGKILL`));
+
+    // Dying again before it ran for a minute: the second restart waits the next backoff step.
+    const again = supervisorEvent("restarted");
+    const killedAt = performance.now();
+    process.kill(host.pid, "SIGKILL");
+    await again;
+    expect(performance.now() - killedAt).toBeGreaterThanOrEqual(200);
+    expect(host.recoveries).toBe(2);
     expect(await hello()).toBe("third");
   });
 

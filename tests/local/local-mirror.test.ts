@@ -31,7 +31,7 @@ const appSettings = (service: string) =>
 describe("the local platform mirrors the default stack", () => {
   it("declares every queue with the program's name and properties", () => {
     const azure = ofType(stack, "azure-native:servicebus:Queue").map((q) => q.inputs);
-    const local = emulatorQueues(resources);
+    const local = emulatorQueues(resources, parseConfig({}).serviceBusSku);
     expect(local.map((q) => q.name).sort()).toEqual(azure.map((q) => q["queueName"]).sort());
     for (const queue of local) {
       expect(azure.find((q) => q["queueName"] === queue.name)).toMatchObject({
@@ -41,8 +41,21 @@ describe("the local platform mirrors the default stack", () => {
         deadLetteringOnMessageExpiration: queue.deadLetteringOnMessageExpiration,
         requiresDuplicateDetection: queue.requiresDuplicateDetection,
         duplicateDetectionHistoryTimeWindow: `PT${queue.duplicateDetectionWindowMs! / 60_000}M`,
+        requiresSession: queue.requiresSession,
       });
     }
+  });
+
+  it("follows the tier: a Basic stack's queues have no duplicate detection, in Azure or locally", () => {
+    for (const queue of emulatorQueues(resources, "Basic")) {
+      expect(queue.requiresDuplicateDetection).toBeUndefined();
+      expect(queue.duplicateDetectionWindowMs).toBeUndefined();
+    }
+    expect(emulatorQueues(resources, "Standard").every((queue) => queue.requiresDuplicateDetection === true)).toBe(true);
+    // Local overrides change only what they name, and only for declared queues.
+    const [jobs] = emulatorQueues(resources, "Standard", { jobs: { lockDurationSeconds: 5 } });
+    expect(jobs).toMatchObject({ name: "jobs", lockDurationMs: 5_000, maxDeliveryCount: resources.queues.jobs.maxDeliveryCount });
+    expect(() => emulatorQueues(resources, "Standard", { nope: {} })).toThrow(/"nope", which resources.ts does not declare/);
   });
 
   it("uses the program's hub, database, container and blob container names", () => {

@@ -3,6 +3,11 @@
  * ones): the api and the agent in their own Functions host processes against every emulator, a
  * browser-style client subscribed through /api/negotiate with @azure/web-pubsub-client, a job
  * created with the development identity, its events pushed, its result read back.
+ *
+ * It runs on the fault-injection rig (tests/faults/kit.ts: a Basic-tier Service Bus, a 5-second
+ * lock, the stuck-job sweeper every second, proxies in front of the emulators, fault points), and
+ * ends with the three faults `npm test` keeps from `npm run test:faults`: the agent killed mid-job,
+ * the api killed between create and send, the same message sent several times.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
@@ -10,32 +15,35 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertPortsFree, FREE_PORTS, PortInUseError, startLocalPlatform, type LocalPlatform } from "../../local/platform.js";
+import { serviceNames } from "../../functions/src/services.js";
+import { assertPortsFree, FREE_PORTS, PortInUseError, type LocalPlatform } from "../../local/platform.js";
 import { runSmoke } from "../../scripts/smoke/checks.js";
 import { smokeMain } from "../../scripts/smoke/cli.js";
-import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
+import { startFaultRig, type FaultRig } from "../faults/kit.js";
+import * as faults from "../faults/scenarios.js";
 
+let rig: FaultRig;
 let platform: LocalPlatform;
 /** Where local.settings.json goes in this test (dist/ belongs to the bundler). */
 const bundleDirectory = mkdtempSync(join(tmpdir(), "local-platform-test-"));
-const output: string[] = [];
-const progress: string[] = [];
+let output: string[];
 const caller = { "x-dev-user": "local-platform-test" };
 
 beforeAll(async () => {
-  platform = await startLocalPlatform({
-    ports: FREE_PORTS,
-    stateDirectory: TEST_CERTIFICATE_DIRECTORY,
-    bundleDirectory,
-    // The web app's build goes beside them (dist/web is what `npm start` and deployments use).
-    web: { outDir: join(bundleDirectory, "web") },
-    progress: (line) => progress.push(line),
-    output: (source, line) => output.push(`[${source}] ${line}`),
+  rig = await startFaultRig({
+    platform: {
+      bundleDirectory,
+      writeLocalSettings: true,
+      // The web app's build goes beside them (dist/web is what `npm start` and deployments use).
+      web: { outDir: join(bundleDirectory, "web") },
+    },
   });
+  platform = rig.platform;
+  output = rig.output;
 }, 60_000);
 
 afterAll(async () => {
-  await platform?.stop();
+  await rig?.stop();
   rmSync(bundleDirectory, { recursive: true, force: true });
 });
 
@@ -50,11 +58,11 @@ describe("the local platform", () => {
       expect.arrayContaining(["Azurite (Blob Storage)", "cosmosdb-server (Cosmos DB)", "Service Bus emulator", "Web PubSub emulator", "static site (web/)", "web app (Vite build)"]),
     );
     expect(platform.startupMs).toBeGreaterThan(0);
-    expect(progress.some((line) => line.includes("api (local Functions host"))).toBe(true);
+    expect(output.some((line) => line.startsWith("[platform]") && line.includes("api (local Functions host"))).toBe(true);
   });
 
   it("writes each service's local.settings.json for Core Tools with the settings it runs with", () => {
-    for (const service of ["api", "agent"] as const) {
+    for (const service of serviceNames) {
       const file = JSON.parse(readFileSync(join(bundleDirectory, service, "local.settings.json"), "utf8")) as { IsEncrypted: boolean; Values: Record<string, string> };
       expect(file.IsEncrypted).toBe(false);
       expect(file.Values).toMatchObject({ FUNCTIONS_WORKER_RUNTIME: "node", ...platform.settings[service] });
@@ -109,10 +117,15 @@ describe("the local platform", () => {
 
   it("takes a job from POST to job.succeeded over Web PubSub, and GET shows the result", async () => {
     const events: JobEvent[] = [];
+    let succeeded: (id: string) => void = () => {};
     const client = new WebPubSubClient({
       getClientAccessUrl: async () => ((await (await fetch(`${platform.urls.api}/negotiate`, { headers: caller })).json()) as { url: string }).url,
     });
-    client.on("group-message", (event) => void events.push(event.message.data as JobEvent));
+    client.on("group-message", (event) => {
+      const data = event.message.data as JobEvent;
+      events.push(data);
+      if (data.type === "job.succeeded") succeeded(data.jobId);
+    });
     await client.start();
     try {
       const created = await fetch(`${platform.urls.api}/jobs`, {
@@ -122,11 +135,11 @@ describe("the local platform", () => {
       });
       expect(created.status).toBe(202);
       const { id } = (await created.json()) as { id: string };
-      const deadline = Date.now() + 20_000;
-      while (!events.some((e) => e.jobId === id && e.type === "job.succeeded")) {
-        if (Date.now() > deadline) throw new Error(`no job.succeeded for ${id}; events ${JSON.stringify(events)}; output:\n${output.slice(-30).join("\n")}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      // Resolves when job.succeeded arrives (the test's timeout bounds the wait).
+      await new Promise<void>((resolve) => {
+        if (events.some((e) => e.jobId === id && e.type === "job.succeeded")) resolve();
+        succeeded = (jobId) => jobId === id && resolve();
+      });
       expect(events.filter((e) => e.jobId === id).map((e) => e.type)).toEqual(["job.running", "job.succeeded"]);
       const job = (await (await fetch(`${platform.urls.api}/jobs/${id}`, { headers: caller })).json()) as { status: string; result?: { words: number } };
       expect(job.status).toBe("succeeded");
@@ -198,10 +211,26 @@ describe("the local platform", () => {
     }
   });
 
+  it("finishes every job once when the agent is killed mid-job: restarted, the job redelivered and run again", async () => {
+    const report = await faults.agentKilledMidJob(rig);
+    expect(report).toMatchObject({ lost: 0, doubled: 0 });
+  }, 60_000);
+
+  it("finishes a job whose api died between create and send: the sweeper sends it; a retry with its Idempotency-Key gets it", async () => {
+    const report = await faults.apiKilledBetweenCreateAndSend(rig);
+    expect(report).toMatchObject({ lost: 0, doubled: 0 });
+  }, 60_000);
+
+  it("runs a job once when its message arrives several times (no duplicate detection)", async () => {
+    const report = await faults.sameMessageTwice(rig);
+    expect(report).toMatchObject({ lost: 0, doubled: 0 });
+  }, 60_000);
+
   it("stops every process it started", async () => {
     const pids = Object.values(platform.services).map((s) => s.pid);
     await platform.stop();
-    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
-    await expect(fetch(`${platform.urls.api}/health`)).rejects.toThrow();
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+    // Nothing listens on the api's port any more: the connection is refused, not answered.
+    await expect(fetch(`${platform.urls.api}/health`)).rejects.toMatchObject({ cause: { code: "ECONNREFUSED" } });
   });
 });

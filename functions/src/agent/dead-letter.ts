@@ -4,11 +4,11 @@
  * must not stay queued or running forever: it is marked failed with the reason, and the owner is
  * told. Free of @azure/functions so it is tested directly.
  */
-import { isTerminal, type JobError, type JobMessage } from "../shared/job.js";
+import { isHeldByAnother, isTerminal, type JobError, type JobMessage } from "../shared/job.js";
 import type { JobEvents } from "../shared/job-events.js";
 import { JobNotFound, StaleJob, type JobStore, type StoredJob } from "../shared/job-store.js";
 import { notifyOwner } from "./notify.js";
-import type { JobLog } from "./process-job.js";
+import type { Delivery, JobLog } from "./process-job.js";
 
 /** Why Service Bus dead-lettered the message (its DeadLetterReason / DeadLetterErrorDescription). */
 export interface DeadLetterReason {
@@ -17,7 +17,7 @@ export interface DeadLetterReason {
   deliveryCount?: number;
 }
 
-export type DeadLetterOutcome = "failed" | "already-finished" | "not-found";
+export type DeadLetterOutcome = "failed" | "already-finished" | "not-found" | "held-elsewhere";
 
 /** Writes retried when a concurrent writer (a late agent delivery) keeps changing the job. */
 const MAX_WRITE_ATTEMPTS = 5;
@@ -33,10 +33,15 @@ export function deadLetterError(reason: DeadLetterReason): JobError {
   return { code, message: `the job could not be delivered to the agent${detail}` };
 }
 
-/** Marks the job failed unless it already finished. Throws (so the host retries) on storage errors. */
+/**
+ * Marks the job failed unless it already finished, or another delivery holds it (then this was a
+ * duplicate message, and the holder's own message decides). Throws (so the host retries) on storage
+ * errors.
+ */
 export async function failDeadLetteredJob(
   deps: { store: JobStore; events: JobEvents; now?: () => Date },
   message: JobMessage,
+  delivery: Delivery,
   reason: DeadLetterReason,
   log: JobLog,
 ): Promise<DeadLetterOutcome> {
@@ -57,6 +62,10 @@ export async function failDeadLetteredJob(
     if (isTerminal(current.job.status)) {
       log.info(`dead-lettered message for a job already ${current.job.status}; nothing to do`);
       return "already-finished";
+    }
+    if (isHeldByAnother(current.job, delivery.holder, now())) {
+      log.info(`dead-lettered duplicate message; delivery ${current.job.lease?.holder} still runs the job, so it is left to that one`);
+      return "held-elsewhere";
     }
     try {
       current = await deps.store.transition(current, { to: "failed", error }, now());

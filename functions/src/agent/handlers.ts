@@ -7,47 +7,15 @@
 import type { InvocationContext } from "@azure/functions";
 import { JobMessage } from "../shared/job.js";
 import { jobAttributes, jobSpans } from "../shared/job-telemetry.js";
+import { messageBody, messageMetadata } from "../shared/service-bus-message.js";
 import { extractTraceContext, SpanKind, withSpan } from "../shared/telemetry.js";
 import { failDeadLetteredJob, type DeadLetterReason } from "./dead-letter.js";
-import { processJob, type AgentDependencies, type JobLog } from "./process-job.js";
+import { processJob, type AgentDependencies, type Delivery, type JobLog } from "./process-job.js";
 
-/** The message body as the host hands it over: parsed JSON, a JSON string, or raw bytes. */
+/** The message body as the host hands it over (parsed JSON, a JSON string, or raw bytes), if it is a job message. */
 export function parseJobMessage(body: unknown): JobMessage | undefined {
-  let value = body;
-  if (value instanceof Uint8Array) value = Buffer.from(value).toString("utf8");
-  if (typeof value === "string") {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      return undefined;
-    }
-  }
-  const parsed = JobMessage.safeParse(value);
+  const parsed = JobMessage.safeParse(messageBody(body));
   return parsed.success ? parsed.data : undefined;
-}
-
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-const stringOf = (value: unknown) => (typeof value === "string" && value.length > 0 ? value : undefined);
-const numberOf = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : typeof value === "string" && /^\d+$/.test(value) ? Number(value) : undefined);
-
-/** What the trigger metadata tells about the message (the host's names, camelCased in Node). */
-export function messageMetadata(context: InvocationContext) {
-  const metadata = context.triggerMetadata ?? {};
-  const applicationProperties = record(metadata.applicationProperties) ?? {};
-  return {
-    messageId: stringOf(metadata.messageId),
-    deliveryCount: numberOf(metadata.deliveryCount),
-    applicationProperties,
-    // Service Bus carries the dead-letter reason as application properties (DeadLetterReason,
-    // DeadLetterErrorDescription). @azure/functions camelCases trigger metadata recursively, nested
-    // keys included, so in a real invocation they arrive as deadLetterReason / ...; the PascalCase
-    // names are read too for callers that pass the SDK's properties unchanged.
-    deadLetterReason: stringOf(applicationProperties.deadLetterReason) ?? stringOf(applicationProperties.DeadLetterReason),
-    deadLetterDescription:
-      stringOf(applicationProperties.deadLetterErrorDescription) ?? stringOf(applicationProperties.DeadLetterErrorDescription),
-  };
 }
 
 /** A log that prefixes every line with the job id, so every trace line of a job can be found. */
@@ -58,6 +26,17 @@ export function jobLog(context: InvocationContext, jobId: string): JobLog {
     warn: (message) => context.warn(`${tag} ${message}`),
     error: (message) => context.error(`${tag} ${message}`),
   };
+}
+
+/**
+ * The delivery's identity for the job lease: the sequence number, which the Service Bus trigger
+ * always passes. Without one (a caller that is not the host) the message id stands in: every copy
+ * of a job's message then counts as the same delivery, so a copy may run the job again (events
+ * doubled) but can never leave it stranded.
+ */
+export function deliveryOf(metadata: ReturnType<typeof messageMetadata>, jobId: string): Delivery {
+  if (metadata.sequenceNumber !== undefined) return { holder: String(metadata.sequenceNumber) };
+  return { holder: `message ${metadata.messageId ?? jobId}` };
 }
 
 export interface AgentHandlers {
@@ -117,7 +96,7 @@ export function createAgentHandlers(dependencies: () => Promise<AgentDependencie
         },
         async (span) => {
           try {
-            const outcome = await processJob(deps, job, log);
+            const outcome = await processJob(deps, job, deliveryOf(metadata, job.jobId), log);
             span.setAttribute(jobAttributes.outcome, outcome.outcome);
             if (outcome.outcome === "failed") span.setAttribute(jobAttributes.errorCode, outcome.error.code);
             if (outcome.outcome === "succeeded") {
@@ -158,7 +137,7 @@ export function createAgentHandlers(dependencies: () => Promise<AgentDependencie
           attributes: { [jobAttributes.id]: job.jobId, "messaging.system": "servicebus", [jobAttributes.deadLetterReason]: reason.reason ?? "unknown" },
         },
         async (span) => {
-          span.setAttribute(jobAttributes.outcome, await failDeadLetteredJob(deps, job, reason, log));
+          span.setAttribute(jobAttributes.outcome, await failDeadLetteredJob(deps, job, deliveryOf(metadata, job.jobId), reason, log));
         },
       );
     },

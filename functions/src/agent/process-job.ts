@@ -1,8 +1,11 @@
 /**
  * What the agent does with one job message, free of @azure/functions so it is tested directly.
  *
- * Reliability rules (DESIGN.md):
- * - Idempotent: a message for a finished job (succeeded or failed) is a no-op.
+ * Reliability rules (README.md next to this file tells the whole story of a job message):
+ * - Idempotent: a message for a finished job (succeeded or failed) is a no-op, and so is a duplicate
+ *   message for a job another delivery holds (job.ts, the lease): a job sent twice (no duplicate
+ *   detection on a Basic namespace, a replayed Idempotency-Key, the stuck-job sweeper) runs once,
+ *   its result written once, its events published once.
  * - Every state change is an etag-guarded replace. Two deliveries racing never both write a
  *   terminal state: the loser gets StaleJob, re-reads, and stops if the job is finished.
  * - Transient failures (database, storage, anything unexpected) throw, so the Functions host
@@ -14,7 +17,8 @@
  */
 import { analyzeReopenable, InputRejected } from "../shared/analysis.js";
 import { analyzeWithFallback, type EngineResult, type ExternalProcessor, type ReopenableInput } from "../shared/external-processor.js";
-import { isTerminal, type Job, type JobError, type JobMessage } from "../shared/job.js";
+import { reachFaultPoint } from "../shared/fault-points.js";
+import { isHeldByAnother, isTerminal, type Job, type JobError, type JobMessage } from "../shared/job.js";
 import type { JobEvents } from "../shared/job-events.js";
 import { JobNotFound, StaleJob, type JobStore, type StoredJob } from "../shared/job-store.js";
 import { isUploadOf } from "../shared/upload-names.js";
@@ -41,15 +45,25 @@ export interface JobLog {
   error(message: string): void;
 }
 
+/**
+ * Which delivery this is: its message's Service Bus sequence number. Every redelivery of one
+ * message has the same; a duplicate message (sent again) has its own.
+ */
+export interface Delivery {
+  readonly holder: string;
+}
+
 export type ProcessOutcome =
   | { outcome: "succeeded"; engine: EngineResult["engine"]; fallbackReason?: EngineResult["fallbackReason"] }
   | { outcome: "failed"; error: JobError }
   | { outcome: "already-finished"; status: Job["status"] }
   /** Another delivery finished the job while this one worked; nothing was written. */
-  | { outcome: "lost-race"; status: Job["status"] };
+  | { outcome: "lost-race"; status: Job["status"] }
+  /** A duplicate message: another delivery holds the job's lease; nothing was written or published. */
+  | { outcome: "held-elsewhere"; holder: string };
 
 /** Loads, runs and finishes one job. Throws when Service Bus should retry the message. */
-export async function processJob(deps: AgentDependencies, message: JobMessage, log: JobLog): Promise<ProcessOutcome> {
+export async function processJob(deps: AgentDependencies, message: JobMessage, delivery: Delivery, log: JobLog): Promise<ProcessOutcome> {
   const now = deps.now ?? (() => new Date());
   let current: StoredJob;
   try {
@@ -64,15 +78,17 @@ export async function processJob(deps: AgentDependencies, message: JobMessage, l
     log.info(`job is already ${current.job.status}; redelivered message ignored`);
     return { outcome: "already-finished", status: current.job.status };
   }
+  if (isHeldByAnother(current.job, delivery.holder, now())) return heldElsewhere(current.job, log);
 
   try {
-    current = await deps.store.transition(current, { to: "running" }, now());
+    current = await deps.store.transition(current, { to: "running", holder: delivery.holder }, now());
   } catch (error) {
-    if (error instanceof StaleJob) return settleLostRace(deps, message, log, "marking it running");
+    if (error instanceof StaleJob) return settleLostRace(deps, message, delivery, log, "marking it running");
     throw error;
   }
   log.info(`job running (attempt ${current.job.attempts})`);
   await notifyOwner(deps.events, current.job, log, now());
+  reachFaultPoint("agent.job-running");
 
   let outcome: { result: EngineResult } | { error: JobError };
   try {
@@ -89,31 +105,44 @@ export async function processJob(deps: AgentDependencies, message: JobMessage, l
         ? await deps.store.transition(current, { to: "succeeded", result: outcome.result.result }, now())
         : await deps.store.transition(current, { to: "failed", error: outcome.error }, now());
   } catch (error) {
-    if (error instanceof StaleJob) return settleLostRace(deps, message, log, "storing its outcome");
+    if (error instanceof StaleJob) return settleLostRace(deps, message, delivery, log, "storing its outcome");
     throw error;
   }
   await notifyOwner(deps.events, current.job, log, now());
 
+  let finished: ProcessOutcome;
   if ("error" in outcome) {
     log.warn(`job failed: ${outcome.error.code}: ${outcome.error.message}`);
-    return { outcome: "failed", error: outcome.error };
+    finished = { outcome: "failed", error: outcome.error };
+  } else {
+    const { engine, fallbackReason } = outcome.result;
+    log.info(`job succeeded (engine ${engine}${fallbackReason ? `, fallback: ${fallbackReason}` : ""})`);
+    finished = fallbackReason ? { outcome: "succeeded", engine, fallbackReason } : { outcome: "succeeded", engine };
   }
-  const { engine, fallbackReason } = outcome.result;
-  log.info(`job succeeded (engine ${engine}${fallbackReason ? `, fallback: ${fallbackReason}` : ""})`);
-  return fallbackReason ? { outcome: "succeeded", engine, fallbackReason } : { outcome: "succeeded", engine };
+  reachFaultPoint("agent.job-finished");
+  return finished;
+}
+
+function heldElsewhere(job: Job, log: JobLog): ProcessOutcome {
+  const holder = job.lease?.holder ?? "?";
+  // Safe to complete: the holder's own message stays until the job is finished, and comes back to
+  // another worker if the holder's worker dies.
+  log.info(`job is running under delivery ${holder} until ${job.lease?.until ?? "?"}; this duplicate message is dropped`);
+  return { outcome: "held-elsewhere", holder };
 }
 
 /**
- * Another writer changed the job between our read and our write. If it finished the job, this
- * delivery has nothing left to do; otherwise it is still in progress elsewhere, and throwing lets
- * Service Bus redeliver so the job cannot be stranded should that other worker die.
+ * Another writer changed the job between our read and our write. If it finished the job, or holds
+ * it, this delivery has nothing left to do; otherwise (the job changed but nobody holds it) throwing
+ * lets Service Bus redeliver, so the job cannot be stranded.
  */
-async function settleLostRace(deps: AgentDependencies, message: JobMessage, log: JobLog, step: string): Promise<ProcessOutcome> {
+async function settleLostRace(deps: AgentDependencies, message: JobMessage, delivery: Delivery, log: JobLog, step: string): Promise<ProcessOutcome> {
   const latest = await deps.store.get(message.userId, message.jobId);
   if (isTerminal(latest.job.status)) {
     log.info(`another delivery finished the job (${latest.job.status}) while this one was ${step}; nothing written`);
     return { outcome: "lost-race", status: latest.job.status };
   }
+  if (isHeldByAnother(latest.job, delivery.holder, (deps.now ?? (() => new Date()))())) return heldElsewhere(latest.job, log);
   log.warn(`the job changed while ${step}; the message will be retried`);
   throw new StaleJob(message.jobId);
 }

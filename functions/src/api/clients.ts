@@ -78,5 +78,7 @@ export async function createApiDependencies(env: NodeJS.ProcessEnv): Promise<Api
     },
     uploadMaxBytes: settings.UPLOAD_MAX_BYTES,
     uploadUrlTtlSeconds: settings.UPLOAD_URL_TTL_SECONDS,
+    requeueAfterMs: settings.JOB_REQUEUE_AFTER_SECONDS * 1000,
+    maxConcurrentRequests: settings.MAX_CONCURRENT_REQUESTS,
   };
 }

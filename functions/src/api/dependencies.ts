@@ -15,6 +15,10 @@ export interface ApiDependencies {
   readonly identity: IdentityOptions;
   readonly uploadMaxBytes: number;
   readonly uploadUrlTtlSeconds: number;
+  /** How long a job may sit queued (or running past its lease) before the sweeper re-sends it (requeue.ts). */
+  readonly requeueAfterMs: number;
+  /** Requests one instance serves at once; more get 503 (overload.ts). */
+  readonly maxConcurrentRequests: number;
   /** How long a health probe may take. @default PROBE_TIMEOUT_MS (health.ts) */
   readonly healthProbeTimeoutMs?: number;
 }

@@ -11,6 +11,7 @@ import { checkHealth, type HealthReport } from "./health.js";
 import { byMethod, json, readJsonBody, readQuery, serve, type Handler } from "./http.js";
 import { callerFrom, type Caller } from "./identity.js";
 import { jobOf, listJobsOf, submitJob, toJobView, type Log } from "./jobs.js";
+import { ConcurrencyLimit, underLimit } from "./overload.js";
 import { HttpProblem } from "./problem.js";
 import { QuotaExceeded } from "./quotas.js";
 import {
@@ -77,12 +78,15 @@ export interface ApiHandlers {
 /** How long one health report answers later health requests. */
 const HEALTH_CACHE_MS = 5_000;
 
-export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers {
+export function createApiHandlers(dependencies: DependencyProvider, limit: ConcurrencyLimit = new ConcurrencyLimit()): ApiHandlers {
   const recentHealth = new WeakMap<ApiDependencies, { at: number; report: Promise<HealthReport> }>();
+  // Every route but health counts against the instance's limit: health stays cheap (cached) and
+  // must answer while the instance sheds load, or the platform would take it for dead.
+  const limited = (handler: Handler): Handler => underLimit(limit, async () => (await dependencies()).maxConcurrentRequests, handler);
   return {
     uploads: serve(
       "/api/uploads",
-      byMethod({
+      limited(byMethod({
         POST: async (request) => {
           const deps = await dependencies();
           const caller = await callerOf(request, deps);
@@ -104,12 +108,12 @@ export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers
           };
           return json(201, answer);
         },
-      }),
+      })),
     ),
 
     jobs: serve(
       "/api/jobs",
-      byMethod({
+      limited(byMethod({
         POST: async (request, context) => {
           const deps = await dependencies();
           const caller = await callerOf(request, deps);
@@ -135,12 +139,12 @@ export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers
             throw error;
           }
         },
-      }),
+      })),
     ),
 
     job: serve(
       "/api/jobs/{id}",
-      byMethod({
+      limited(byMethod({
         GET: async (request) => {
           const deps = await dependencies();
           const caller = await callerOf(request, deps);
@@ -156,19 +160,19 @@ export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers
             throw error;
           }
         },
-      }),
+      })),
     ),
 
     negotiate: serve(
       "/api/negotiate",
-      byMethod({
+      limited(byMethod({
         GET: async (request) => {
           const deps = await dependencies();
           const caller = await callerOf(request, deps);
           const access = await deps.realtime.clientAccess(caller.userId);
           return json(200, { url: access.url, group: access.group, expiresAt: access.expiresAt.toISOString() });
         },
-      }),
+      })),
     ),
 
     health: serve(
@@ -191,7 +195,8 @@ export function createApiHandlers(dependencies: DependencyProvider): ApiHandlers
             recentHealth.set(deps, cached);
           }
           const report = await cached.report;
-          return json(report.status === "ok" ? 200 : 503, report);
+          // A 503 says when to ask again, as every other 503 of the api does: the report is kept that long.
+          return report.status === "ok" ? json(200, report) : json(503, report, { "retry-after": String(HEALTH_CACHE_MS / 1000) });
         },
       }),
     ),

@@ -1,7 +1,8 @@
 /**
- * The api service's entry point: registers its HTTP functions, and nothing else. Cold start pays
- * only for @azure/functions: the handlers (zod, schemas) load on the first request, the settings and
- * SDK clients then too (clients.ts), the OpenAPI generator only when the document is asked for.
+ * The api service's entry point: registers its HTTP functions and the stuck-job sweeper's timer,
+ * and nothing else. Cold start pays only for @azure/functions: the handlers (zod, schemas) load on
+ * the first request, the settings and SDK clients then too (clients.ts), the OpenAPI generator only
+ * when the document is asked for.
  *
  * Each route is registered for the methods it serves, and a second function on the same route
  * takes every other method and answers 405 (problem+json, with Allow) without reading the body: the
@@ -9,7 +10,7 @@
  * over the api's request limit before any function runs (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, set
  * from services.ts), so no route, anonymous or not, can make the api hold a large body.
  */
-import { app, type HttpMethod, type HttpRequest, type InvocationContext } from "@azure/functions";
+import { app, type HttpMethod, type HttpRequest, type InvocationContext, type Timer } from "@azure/functions";
 import type { ApiHandlers } from "./handlers.js";
 
 /** Kept here rather than imported from http.ts, which would load zod and OpenTelemetry at import. */
@@ -50,8 +51,24 @@ for (const { name, route, methods } of apiRoutes) {
   if (others.length > 0) app.http(`${name}-other-methods`, { route, methods: others, authLevel: "anonymous", handler: apiHandler(name) });
 }
 
+let requeue: ((timer: Timer, context: InvocationContext) => Promise<void>) | undefined;
+
+// Re-sends jobs left queued (or running past their lease) without a message (requeue.ts). In Azure
+// the host runs one schedule per app (a blob lease in AzureWebJobsStorage), however many instances.
+app.timer("requeueStuckJobs", {
+  schedule: "%JOB_SWEEP_SCHEDULE%",
+  handler: (timer: Timer, context: InvocationContext) => {
+    if (!requeue) {
+      const { createRequeueHandler } = require("./requeue.js") as typeof import("./requeue.js");
+      const { apiDependencies } = require("./clients.js") as typeof import("./clients.js");
+      requeue = createRequeueHandler(apiDependencies);
+    }
+    return requeue(timer, context);
+  },
+});
+
 // The spans still batched go out before the worker exits (a scale-in, a redeploy). Only a process
 // that served an invocation has telemetry (and its module) loaded; any other has nothing to send.
 app.hook.appTerminate(async () => {
-  if (handlers) await (require("../shared/telemetry-export.js") as typeof import("../shared/telemetry-export.js")).flushTelemetry();
+  if (handlers || requeue) await (require("../shared/telemetry-export.js") as typeof import("../shared/telemetry-export.js")).flushTelemetry();
 });

@@ -3,6 +3,7 @@
  * one, list. No HTTP here beyond the problems it raises; handlers map requests to these calls.
  */
 import { randomUUID } from "node:crypto";
+import { reachFaultPoint } from "../shared/fault-points.js";
 import { characterCount, newJob, type Job, type JobInput, type PinnedUpload } from "../shared/job.js";
 import type { JobQueue } from "../shared/job-queue.js";
 import { idempotentJobId, JobConflict, type JobStore, type StoredJob } from "../shared/job-store.js";
@@ -35,9 +36,10 @@ export interface SubmitResult {
 /**
  * Creates the job and enqueues it. With an Idempotency-Key, the job id is derived from the key, so
  * a repeated (or concurrent) request finds the same job instead of creating a second one; a queued
- * job is enqueued again (same messageId: duplicate detection drops it if the first send arrived).
- * When the enqueue fails the job is removed again, so the rejected request leaves nothing behind
- * and a retry starts clean.
+ * job is enqueued again (the first request may have died before its send; if it did not, the agent
+ * drops the second copy). When the enqueue fails the job is removed again, so the rejected request
+ * leaves nothing behind and a retry starts clean. If this instance dies between the create and the
+ * send, the stuck-job sweeper sends the message (requeue.ts).
  */
 export async function submitJob(
   deps: JobsDependencies,
@@ -65,6 +67,8 @@ export async function submitJob(
     }
     throw error;
   }
+  // Should this instance die here, the job has no message: the stuck-job sweeper (requeue.ts) sends one.
+  reachFaultPoint("api.job-created");
   try {
     await deps.queue.send({ jobId: id, userId });
   } catch (error) {
@@ -83,7 +87,8 @@ async function replay(deps: JobsDependencies, existing: StoredJob, input: JobInp
     });
   }
   if (existing.job.status === "queued") {
-    // The first request may have died between create and send; the messageId makes this safe.
+    // The first request may have died between create and send. If it did not, the queue holds a
+    // message already: duplicate detection (Standard tier) or the agent's job lease drops this one.
     try {
       await deps.queue.send({ jobId: existing.job.id, userId: existing.job.userId });
     } catch (error) {

@@ -31,6 +31,19 @@ export interface QueueOptions {
    * @default 10
    */
   readonly duplicateDetectionMinutes?: number;
+  /**
+   * Session-enabled (`requiresSession`): every message carries a session id, and a receiver holds
+   * one session at a time, so messages of a session are handled in order by one consumer. Service
+   * Bus offers sessions on the Standard and Premium tiers only, and fixes the choice when the queue
+   * is created (Azure refuses to change it on an existing queue: declare a new queue instead).
+   *
+   * A Functions trigger reads such a queue only with `isSessionsEnabled: true`, and the local
+   * Functions host (@platform-tools/functions-host) does not run session triggers: a service that
+   * registers one fails at start on the local platform. The Service Bus emulator does hold session
+   * queues, so code that uses the SDK's session receivers runs locally.
+   * @default false
+   */
+  readonly sessions?: boolean;
 }
 
 /** A queue's options with every default applied. */
@@ -41,6 +54,7 @@ export const queueDefaults: ResolvedQueue = {
   lockDurationSeconds: 60,
   messageTtlHours: 24,
   duplicateDetectionMinutes: 10,
+  sessions: false,
 };
 
 export function resolveQueue(options: QueueOptions): ResolvedQueue {

@@ -111,8 +111,19 @@ export interface ServiceDeclaration {
   readonly host?: HostTuning;
 }
 
-/** A service name: it starts its Function App's site name (see infrastructure/naming.ts). */
+/**
+ * A service name: it starts its Function App's site name (infrastructure/naming.ts), so it is
+ * lowercase letters and digits (site names allow no upper case, and no hyphen keeps `<service>-` from
+ * starting another service's name) and at most 16 characters, so `<service>-<prefix>-<stack>-<hash>`
+ * stays within the 60 characters Azure allows a site.
+ */
 export const serviceNamePattern = /^[a-z][a-z0-9]{1,15}$/;
+
+/**
+ * Names a service cannot take: the folders of functions/src that hold no service, and the local
+ * platform's own listeners (a service's `npm start -- --<service>-port` flag would clash with theirs).
+ */
+export const reservedServiceNames: readonly string[] = ["platform", "shared", "web", "blob", "cosmos", "servicebus", "webpubsub"];
 
 /** Checks the service names and returns the declarations unchanged, typed as declared. */
 export function defineServices<const S extends Record<string, ServiceDeclaration>>(services: S): S {
@@ -120,6 +131,7 @@ export function defineServices<const S extends Record<string, ServiceDeclaration
   const ports = new Map<number, string>();
   for (const [name, service] of Object.entries(services)) {
     if (!serviceNamePattern.test(name)) problems.push(`service name "${name}" must be 2 to 16 lowercase letters or digits, starting with a letter`);
+    if (reservedServiceNames.includes(name)) problems.push(`service name "${name}" is reserved (${reservedServiceNames.join(", ")})`);
     if (service.http) {
       const other = ports.get(service.http.localPort);
       if (other) problems.push(`services "${other}" and "${name}" both use local port ${service.http.localPort}`);

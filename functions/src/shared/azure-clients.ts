@@ -100,11 +100,20 @@ export async function createCosmosContainer(connection: Connection, databaseName
   return (await createCosmosDatabase(connection, databaseName)).container(containerName);
 }
 
+/**
+ * Retries for Blob Storage calls: three tries, 0.5 s then 1 s apart (at most 4 s). The SDK's own
+ * default (four tries from 4 s apart) keeps a request waiting about half a minute before it may
+ * answer 503 while storage is unreachable; this gives up within seconds, and the caller (a browser
+ * told Retry-After, or Service Bus redelivering the agent's message) tries again later.
+ */
+export const BLOB_RETRY_OPTIONS = { maxTries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 4_000 } as const;
+
 export async function createBlobServiceClient(connection: Connection): Promise<BlobServiceClient> {
-  const { BlobServiceClient } = require("./sdk/storage-blob.js") as typeof import("./sdk/storage-blob.js");
+  const { BlobServiceClient, StorageRetryPolicyType } = require("./sdk/storage-blob.js") as typeof import("./sdk/storage-blob.js");
+  const retryOptions = { ...BLOB_RETRY_OPTIONS, retryPolicyType: StorageRetryPolicyType.EXPONENTIAL };
   return connection.mode === "identity"
-    ? new BlobServiceClient(connection.endpoint, await credentialFor(connection.clientId))
-    : BlobServiceClient.fromConnectionString(connection.connectionString);
+    ? new BlobServiceClient(connection.endpoint, await credentialFor(connection.clientId), { retryOptions })
+    : BlobServiceClient.fromConnectionString(connection.connectionString, { retryOptions });
 }
 
 export async function createServiceBusClient(connection: Connection): Promise<ServiceBusClient> {

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Container, ItemDefinition } from "@azure/cosmos";
-import { applyTransition, Job, type Transition } from "./job.js";
+import { applyTransition, Job, markRequeued, type Transition } from "./job.js";
 
 /** A job and the etag of the stored version it was read from. */
 export interface StoredJob {
@@ -41,6 +41,14 @@ export interface JobStore {
    * document changed since (someone else won), InvalidTransition when the lifecycle forbids it.
    */
   transition(current: StoredJob, transition: Transition, now?: Date): Promise<StoredJob>;
+  /**
+   * Jobs of every user that are not finished (queued or running) and were last written at or
+   * before `since`: at most `maxItems`, in no particular order. The stuck-job sweeper's candidates,
+   * from one cross-partition query that the default index serves (status, updatedAt).
+   */
+  listUnfinishedUntouchedSince(since: Date, maxItems: number): Promise<StoredJob[]>;
+  /** Records that the sweeper sent the job a new message (etag-guarded: {@link StaleJob} if it changed). */
+  markRequeued(current: StoredJob, now?: Date): Promise<StoredJob>;
   /** Removes a job (the api rolls back a job it could not enqueue). Missing is not an error. */
   delete(userId: string, id: string): Promise<void>;
   /** Cheap reachability probe for health checks. */
@@ -164,8 +172,38 @@ export class CosmosJobStore implements JobStore {
     }
   }
 
+  async listUnfinishedUntouchedSince(since: Date, maxItems: number): Promise<StoredJob[]> {
+    const iterator = this.container.items.query<Job>(
+      {
+        query: "SELECT * FROM c WHERE (c.status = @queued OR c.status = @running) AND c.updatedAt <= @since",
+        parameters: [
+          { name: "@queued", value: "queued" },
+          { name: "@running", value: "running" },
+          // Every timestamp is written by toISOString(): UTC, fixed width, so text order is time order.
+          { name: "@since", value: since.toISOString() },
+        ],
+      },
+      { maxItemCount: Math.min(maxItems, 100) },
+    );
+    const found: StoredJob[] = [];
+    while (found.length < maxItems && iterator.hasMoreResults()) {
+      const page = await iterator.fetchNext();
+      for (const document of page.resources) {
+        if (found.length < maxItems) found.push(stored(document, String(document.id)));
+      }
+    }
+    return found;
+  }
+
+  async markRequeued(current: StoredJob, now?: Date): Promise<StoredJob> {
+    return this.replace(current, markRequeued(current.job, now));
+  }
+
   async transition(current: StoredJob, transition: Transition, now?: Date): Promise<StoredJob> {
-    const next = applyTransition(current.job, transition, now);
+    return this.replace(current, applyTransition(current.job, transition, now));
+  }
+
+  private async replace(current: StoredJob, next: Job): Promise<StoredJob> {
     try {
       const response = await this.container
         .item(next.id, next.userId)

@@ -6,6 +6,11 @@
  * Lifecycle: queued -> running -> succeeded | failed. `running -> running` is a redelivery after
  * the agent died mid-job; `queued -> failed` is the dead-letter handler giving up on a job that never
  * started. succeeded and failed are terminal.
+ *
+ * A running job carries a lease: which delivery runs it (its message's Service Bus sequence number)
+ * and until when. A duplicate message (another sequence number) leaves a leased job alone, so a
+ * message sent twice never runs a job twice; a redelivery of the message that holds the lease (its
+ * worker died or failed) takes the job over at once.
  */
 import { z } from "zod";
 
@@ -95,6 +100,21 @@ export const PinnedUpload = z
 export type PinnedUpload = z.infer<typeof PinnedUpload>;
 
 /**
+ * How long a delivery holds a job it started against duplicate messages. Equal to host.json's
+ * `maxAutoLockRenewalDuration` (5 minutes, a test checks): past it the Functions host stops renewing
+ * the message lock and Service Bus hands the message to another worker anyway.
+ */
+export const JOB_LEASE_MS = 5 * 60_000;
+
+export const JobLease = z
+  .strictObject({
+    holder: z.string().min(1).meta({ description: "The delivery running the job: its message's Service Bus sequence number" }),
+    until: timestamp,
+  })
+  .meta({ id: "JobLease" });
+export type JobLease = z.infer<typeof JobLease>;
+
+/**
  * The job document as stored in Cosmos (container partitioned by /userId). Cosmos system fields
  * (`_etag`, `_ts`, ...) are not part of it: the store strips them and carries the etag beside.
  */
@@ -114,6 +134,11 @@ export const Job = z
     idempotencyKey: z.string().max(MAX_IDEMPOTENCY_KEY_LENGTH).optional(),
     /** Blob jobs accepted since uploads are pinned; older ones have none and are read unpinned. */
     upload: PinnedUpload.optional(),
+    /** Present while running: see {@link JOB_LEASE_MS}. */
+    lease: JobLease.optional(),
+    /** How many times the stuck-job sweeper sent the job a new message, and when it last did. */
+    requeues: z.number().int().positive().optional(),
+    requeuedAt: timestamp.optional(),
   })
   .meta({ id: "JobDocument" });
 export type Job = z.infer<typeof Job>;
@@ -165,7 +190,8 @@ export class InvalidTransition extends Error {
 }
 
 export type Transition =
-  | { to: "running" }
+  /** `holder`: the delivery that starts (or takes over) the job; it holds the lease. */
+  | { to: "running"; holder: string }
   | { to: "succeeded"; result: AnalysisResult }
   | { to: "failed"; error: JobError };
 
@@ -176,15 +202,37 @@ export type Transition =
 export function applyTransition(job: Job, transition: Transition, now: Date = new Date()): Job {
   if (!canTransition(job.status, transition.to)) throw new InvalidTransition(job.id, job.status, transition.to);
   const at = now.toISOString();
-  const { result: _result, error: _error, ...rest } = job;
+  const { result: _result, error: _error, lease: _lease, ...rest } = job;
   switch (transition.to) {
     case "running":
-      return { ...rest, status: "running", attempts: job.attempts + 1, startedAt: at, updatedAt: at };
+      return {
+        ...rest,
+        status: "running",
+        attempts: job.attempts + 1,
+        startedAt: at,
+        updatedAt: at,
+        lease: { holder: transition.holder, until: new Date(now.getTime() + JOB_LEASE_MS).toISOString() },
+      };
     case "succeeded":
       return { ...rest, status: "succeeded", result: transition.result, finishedAt: at, updatedAt: at };
     case "failed":
       return { ...rest, status: "failed", error: transition.error, finishedAt: at, updatedAt: at };
   }
+}
+
+/**
+ * Whether another delivery holds the job: it is running under a lease that has not expired and that
+ * names another message. A delivery that finds this leaves the job to the holder (whose own message
+ * comes back if its worker dies).
+ */
+export function isHeldByAnother(job: Job, holder: string, now: Date): boolean {
+  return job.status === "running" && job.lease !== undefined && job.lease.holder !== holder && Date.parse(job.lease.until) > now.getTime();
+}
+
+/** The job after the stuck-job sweeper sent it a new message. */
+export function markRequeued(job: Job, now: Date = new Date()): Job {
+  const at = now.toISOString();
+  return { ...job, requeues: (job.requeues ?? 0) + 1, requeuedAt: at, updatedAt: at };
 }
 
 /** A new queued job; a blob job carries the upload version the api accepted. */

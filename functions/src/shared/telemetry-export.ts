@@ -16,12 +16,12 @@ import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-ho
 import { ExportResultCode, type ExportResult } from "@opentelemetry/core";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
-import { credentialFor } from "./azure-clients.js";
+import { connectionStringPart, credentialFor } from "./azure-clients.js";
 
 export interface TelemetryOptions {
   /** APPLICATIONINSIGHTS_CONNECTION_STRING; telemetry stays off without it. */
   connectionString: string | undefined;
-  /** The cloud role name (`service.name`), unless OTEL_SERVICE_NAME names another: "api" or "agent". */
+  /** The cloud role name (`service.name`), unless OTEL_SERVICE_NAME names another: the service's name. */
   serviceName: string;
   /**
    * Entra ingestion with the app's managed identity (Azure). `clientId` selects a user-assigned
@@ -57,6 +57,22 @@ class ExporterOnFirstExport implements SpanExporter {
   async shutdown(): Promise<void> {
     await this.exporter?.shutdown();
   }
+}
+
+/** The setting the platform gives every app in Azure for Entra ingestion (the Functions host reads it too). */
+export const TELEMETRY_AUTHENTICATION_SETTING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
+
+/**
+ * The managed identity for Entra ingestion, from `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`
+ * (`Authorization=AAD;ClientId=<client id>`, set on every app by the FunctionApp component).
+ * It does not depend on the service's links, so a service without any still exports telemetry in
+ * Azure. Undefined without the setting (the local platform).
+ */
+export function ingestionIdentity(env: NodeJS.ProcessEnv): { clientId?: string } | undefined {
+  const authentication = env[TELEMETRY_AUTHENTICATION_SETTING];
+  if (!authentication || connectionStringPart(authentication, "Authorization")?.toUpperCase() !== "AAD") return undefined;
+  const clientId = connectionStringPart(authentication, "ClientId");
+  return clientId ? { clientId } : {};
 }
 
 let started: Promise<BasicTracerProvider | undefined> | undefined;

@@ -1,8 +1,8 @@
 /**
  * The parts of host.json the local host honours, with the Functions host's defaults: the HTTP route
- * prefix and the Service Bus trigger's concurrency, prefetch and lock renewal; app settings named
- * `AzureFunctionsJobHost__<path>` override host.json values as they do in Azure; and the request
- * body limit (`FUNCTIONS_REQUEST_BODY_SIZE_LIMIT`).
+ * prefix and the Service Bus trigger's concurrency, prefetch, lock renewal and client retries; app
+ * settings named `AzureFunctionsJobHost__<path>` override host.json values as they do in Azure; and
+ * the request body limit (`FUNCTIONS_REQUEST_BODY_SIZE_LIMIT`).
  */
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -19,6 +19,11 @@ export interface HostConfig {
     maxAutoLockRenewalDurationMs: number;
     /** `extensions.serviceBus.autoCompleteMessages`. @default true */
     autoCompleteMessages: boolean;
+    /**
+     * `extensions.serviceBus.clientRetryOptions`: how the trigger's client retries and reconnects.
+     * @default the extension's: exponential, 0.8 s first delay, 1 min at most, 3 retries, 1 min per try
+     */
+    clientRetry: { mode: "exponential" | "fixed"; delayMs: number; maxDelayMs: number; maxRetries: number; tryTimeoutMs: number };
   };
 }
 
@@ -87,6 +92,15 @@ export function hostConfigFrom(hostJson: unknown, env: NodeJS.ProcessEnv = {}): 
   if (autoComplete !== undefined && typeof autoComplete !== "boolean") throw new Error("host.json extensions.serviceBus.autoCompleteMessages must be true or false");
   const bodyLimit = env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT;
   if (bodyLimit !== undefined && !/^\d+$/.test(bodyLimit)) throw new Error(`the app setting FUNCTIONS_REQUEST_BODY_SIZE_LIMIT must be a number of bytes, got ${JSON.stringify(bodyLimit)}`);
+  const retry = objectAt(serviceBus.clientRetryOptions, "host.json extensions.serviceBus.clientRetryOptions");
+  const timeSpanAt = (key: string, fallbackMs: number) => {
+    const value = retry[key];
+    if (value === undefined) return fallbackMs;
+    if (typeof value !== "string") throw new Error(`host.json extensions.serviceBus.clientRetryOptions.${key} must be a TimeSpan string`);
+    return parseTimeSpan(value, `host.json extensions.serviceBus.clientRetryOptions.${key}`);
+  };
+  const mode = retry.mode ?? "exponential";
+  if (mode !== "exponential" && mode !== "fixed") throw new Error('host.json extensions.serviceBus.clientRetryOptions.mode must be "exponential" or "fixed"');
   return {
     routePrefix: routePrefix.replace(/^\/+|\/+$/g, ""),
     maxRequestBytes: bodyLimit === undefined ? DEFAULT_MAX_REQUEST_BYTES : Number(bodyLimit),
@@ -94,6 +108,13 @@ export function hostConfigFrom(hostJson: unknown, env: NodeJS.ProcessEnv = {}): 
       maxConcurrentCalls: integerAt(serviceBus.maxConcurrentCalls, "host.json extensions.serviceBus.maxConcurrentCalls", 1) ?? 16 * availableParallelism(),
       maxAutoLockRenewalDurationMs: renewal === undefined ? 300_000 : parseTimeSpan(renewal, "host.json extensions.serviceBus.maxAutoLockRenewalDuration"),
       autoCompleteMessages: autoComplete ?? true,
+      clientRetry: {
+        mode,
+        delayMs: timeSpanAt("delay", 800),
+        maxDelayMs: timeSpanAt("maxDelay", 60_000),
+        maxRetries: integerAt(retry.maxRetries, "host.json extensions.serviceBus.clientRetryOptions.maxRetries", 0) ?? 3,
+        tryTimeoutMs: timeSpanAt("tryTimeout", 60_000),
+      },
     },
   };
 }

@@ -41,11 +41,19 @@ export interface HostProcessOptions {
   compiledChild?: string;
 }
 
+/** How a host process ended: its exit code, or the signal that killed it. */
+export interface HostExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
 export interface HostProcess {
   readonly name: string;
   readonly url: string | undefined;
   readonly functions: readonly IndexedFunction[];
   readonly pid: number;
+  /** Settles when the process ends, whether stop() ended it or it died (a crash, a kill). */
+  readonly exited: Promise<HostExit>;
   stop(): Promise<void>;
 }
 
@@ -91,6 +99,7 @@ export async function startHostProcess(options: HostProcessOptions): Promise<Hos
     env: { ...inherited, ...options.nodeEnv, ...options.settings },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
+  const exited = new Promise<HostExit>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   const recent: string[] = [];
   for (const stream of ["stdout", "stderr"] as const) {
     createInterface({ input: child[stream]! }).on("line", (line) => {
@@ -132,6 +141,7 @@ export async function startHostProcess(options: HostProcessOptions): Promise<Hos
     url: ready.url,
     functions: ready.functions,
     pid: child.pid ?? -1,
+    exited,
     stop() {
       stopping ??= (async () => {
         await stopChild(child, options.stopTimeoutMs ?? 10_000);

@@ -1,7 +1,7 @@
 /**
  * The local Functions host, in-process: provides `@azure/functions-core`, loads one service's entry
  * (TypeScript source under tsx, or the esbuild bundle from dist/), runs appStart hooks, serves its
- * HTTP triggers and plays its Service Bus triggers; stop() runs appTerminate hooks. A process holds
+ * HTTP triggers and plays its Service Bus and timer triggers; stop() runs appTerminate hooks. A process holds
  * one app at a time (module state is per process, as in Azure): host-process.ts runs each service
  * in its own child process.
  */
@@ -11,6 +11,7 @@ import { FunctionsApp, installCoreApi, type HostLogRecord, type HostLogSink } fr
 import { readHostConfig } from "./host-config.js";
 import { httpRoutesOf, startHttpTrigger, type HttpTriggerServer } from "./http-trigger.js";
 import { serviceBusTriggersOf, startServiceBusTriggers, type ServiceBusTriggers } from "./servicebus-trigger.js";
+import { startTimerTriggers, timerTriggersOf, type TimerTriggers } from "./timer-trigger.js";
 
 export interface FunctionsHostOptions {
   /** The service's entry module: a .js bundle, or .ts source when tsx is registered in the process. */
@@ -38,6 +39,8 @@ export interface IndexedFunction {
   route?: string;
   /** Service Bus: the entity the trigger receives from. */
   source?: string;
+  /** Timer: the NCRONTAB schedule, `%SETTING%` resolved. */
+  schedule?: string;
 }
 
 export interface FunctionsHost {
@@ -81,8 +84,10 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
   const entry = resolve(options.entry);
   let http: HttpTriggerServer | undefined;
   let serviceBus: ServiceBusTriggers | undefined;
+  let timers: TimerTriggers | undefined;
   let started = false;
   const stop = async () => {
+    await timers?.close();
     await serviceBus?.close();
     await http?.close();
     if (started) await app.runAppHooks("appTerminate", dirname(entry));
@@ -103,6 +108,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     if (capabilities.HttpUri) throw new Error("HTTP streaming (app.setup({ enableHttpStream: true })) is not supported by the local host");
     const routes = httpRoutesOf(app, config);
     const triggers = serviceBusTriggersOf(app, env);
+    const timerTriggers = timerTriggersOf(app, env);
     started = true;
     await app.runAppHooks("appStart", dirname(entry));
     if (routes.routes.length > 0) {
@@ -117,6 +123,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       });
     }
     serviceBus = await startServiceBusTriggers({ app, triggers, config, log });
+    timers = startTimerTriggers({ app, triggers: timerTriggers, log });
 
     const functions: IndexedFunction[] = [];
     for (const route of routes.routes) {
@@ -126,6 +133,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       const subscription = trigger.subscriptionName ? `/subscriptions/${trigger.subscriptionName}` : "";
       functions.push({ name: trigger.functionName, trigger: "serviceBusTrigger", source: `${trigger.entityName}${subscription}${trigger.deadLetter ? "/$deadletterqueue" : ""}` });
     }
+    for (const trigger of timerTriggers) functions.push({ name: trigger.functionName, trigger: "timerTrigger", schedule: trigger.schedule.expression });
     const indexed = new Set(functions.map((f) => f.name.toLowerCase()));
     for (const { metadata } of app.functions.values()) {
       if (!indexed.has(metadata.name.toLowerCase())) {

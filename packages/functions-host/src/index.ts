@@ -4,7 +4,7 @@
  * (startFunctionsHost). README.md next to this folder lists what it plays of the Functions host.
  */
 export { hostChildSource, startHostProcess } from "./host-process.js";
-export type { HostProcess, HostProcessOptions } from "./host-process.js";
+export type { HostExit, HostProcess, HostProcessOptions } from "./host-process.js";
 export { formatLogRecord, startFunctionsHost } from "./host.js";
 export type { FunctionsHost, FunctionsHostOptions, IndexedFunction } from "./host.js";
 export type { HostLogRecord, HostLogSink } from "./functions-app.js";

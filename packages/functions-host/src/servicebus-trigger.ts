@@ -2,8 +2,8 @@
  * The Service Bus trigger as the Functions host plays it (in Azure it runs in the .NET host, not in
  * Node): a peek-lock receiver per serviceBusTrigger registration, the message body and the host's
  * binding data handed to the function, complete on success, abandon on a throw (so the queue's
- * maxDeliveryCount dead-letters a message that keeps failing), concurrency and lock renewal from
- * host.json.
+ * maxDeliveryCount dead-letters a message that keeps failing), concurrency, lock renewal and the
+ * client's retries from host.json.
  */
 import { isUtf8 } from "node:buffer";
 import type { ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver } from "@azure/service-bus";
@@ -153,7 +153,7 @@ export interface ServiceBusTriggerOptions {
 export async function startServiceBusTriggers(options: ServiceBusTriggerOptions): Promise<ServiceBusTriggers> {
   const { app, triggers, config, log } = options;
   if (triggers.length === 0) return { close: async () => {} };
-  const { ServiceBusClient } = require("@azure/service-bus") as typeof import("@azure/service-bus");
+  const { RetryMode, ServiceBusClient } = require("@azure/service-bus") as typeof import("@azure/service-bus");
   const clients = new Map<string, ServiceBusClient>();
   const receivers: ServiceBusReceiver[] = [];
   const subscriptions: { close(): Promise<void> }[] = [];
@@ -162,7 +162,18 @@ export async function startServiceBusTriggers(options: ServiceBusTriggerOptions)
   for (const trigger of triggers) {
     let client = clients.get(trigger.connectionString);
     if (!client) {
-      client = new ServiceBusClient(trigger.connectionString);
+      // The extension's retry policy, not the SDK's default (a fixed 30 s between attempts): after
+      // the namespace was unreachable, receiving resumes within seconds, as in the Functions host.
+      const retry = config.serviceBus.clientRetry;
+      client = new ServiceBusClient(trigger.connectionString, {
+        retryOptions: {
+          mode: retry.mode === "exponential" ? RetryMode.Exponential : RetryMode.Fixed,
+          retryDelayInMs: retry.delayMs,
+          maxRetryDelayInMs: retry.maxDelayMs,
+          maxRetries: retry.maxRetries,
+          timeoutInMs: retry.tryTimeoutMs,
+        },
+      });
       clients.set(trigger.connectionString, client);
     }
     const receiverOptions = {

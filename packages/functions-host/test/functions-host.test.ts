@@ -17,6 +17,7 @@ const MAX_DELIVERY_COUNT = 2;
 interface Observed {
   hooks: string[];
   messages: { functionName: string; invocationId: string; body: unknown; triggerMetadata: Record<string, unknown> }[];
+  ticks: { timer: { isPastDue: boolean; schedule: { adjustForDST: boolean }; scheduleStatus: { last: string; next: string; lastUpdated: string } }; at: string }[];
 }
 
 let bus: ServiceBusEmulator;
@@ -30,7 +31,7 @@ beforeAll(async () => {
     name: "fixture",
     entry: join(__dirname, "fixtures", "fixture-service.ts"),
     hostJson: join(__dirname, "fixtures", "host.json"),
-    settings: { FixtureServiceBus: bus.connectionString, FIXTURE_QUEUE: QUEUE },
+    settings: { FixtureServiceBus: bus.connectionString, FIXTURE_QUEUE: QUEUE, FIXTURE_SCHEDULE: "*/1 * * * * *" },
     output: (line) => output.push(line),
   });
   client = new ServiceBusClient(bus.connectionString);
@@ -61,6 +62,27 @@ describe("indexing", () => {
     expect(byName.greet).toEqual({ name: "greet", trigger: "httpTrigger", methods: ["GET"], route: "/api/greet/{name}" });
     expect(byName.work).toEqual({ name: "work", trigger: "serviceBusTrigger", source: QUEUE });
     expect(byName.deadLetters).toEqual({ name: "deadLetters", trigger: "serviceBusTrigger", source: `${QUEUE}/$deadletterqueue` });
+    expect(byName.tick).toEqual({ name: "tick", trigger: "timerTrigger", schedule: "*/1 * * * * *" });
+  });
+});
+
+describe("timer triggers", () => {
+  it("runs on start-up, then on the schedule, handing the function the host's timer info (camelCased by the library)", async () => {
+    const ticks = await eventually(async () => {
+      const seen = (await observed()).ticks;
+      return seen.length >= 3 ? seen : undefined;
+    });
+    const [first, second, third] = ticks;
+    expect(first!.timer).toMatchObject({ isPastDue: false, schedule: { adjustForDST: true }, scheduleStatus: { last: "0001-01-01T00:00:00.000Z" } });
+    // Each scheduled run is for a whole-second occurrence after the previous run, and starts no earlier.
+    for (const [previous, tick] of [[first!, second!], [second!, third!]] as const) {
+      const occurrence = Date.parse(tick.timer.scheduleStatus.next);
+      expect(occurrence % 1000).toBe(0);
+      expect(occurrence).toBeGreaterThan(Date.parse(tick.timer.scheduleStatus.last));
+      expect(Date.parse(tick.at)).toBeGreaterThanOrEqual(occurrence);
+      expect(Date.parse(tick.timer.scheduleStatus.last)).toBeGreaterThanOrEqual(Date.parse(previous.timer.scheduleStatus.last));
+    }
+    expect(output.some((line) => /tick .*timer schedule \*\/1 \* \* \* \* \* \(UTC\)/.test(line))).toBe(true);
   });
 });
 
@@ -165,7 +187,7 @@ describe("stopping", () => {
   it("ends the child process with appTerminate and frees the port", async () => {
     const port = new URL(host.url!).port;
     await host.stop();
-    await expect(fetch(`http://127.0.0.1:${port}/api/items/1`)).rejects.toThrow();
-    expect(() => process.kill(host.pid, 0)).toThrow();
+    await expect(fetch(`http://127.0.0.1:${port}/api/items/1`)).rejects.toMatchObject({ cause: { code: "ECONNREFUSED" } });
+    expect(() => process.kill(host.pid, 0)).toThrow(/ESRCH/);
   });
 });

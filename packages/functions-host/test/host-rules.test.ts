@@ -70,13 +70,23 @@ describe("host.json", () => {
   it("applies the host's defaults and reads the Service Bus extension settings", () => {
     const config = hostConfigFrom({ extensions: { serviceBus: { maxConcurrentCalls: 4, maxAutoLockRenewalDuration: "00:02:30", autoCompleteMessages: true } } });
     expect(config.routePrefix).toBe("api");
-    expect(config.serviceBus).toEqual({ maxConcurrentCalls: 4, maxAutoLockRenewalDurationMs: 150_000, autoCompleteMessages: true });
+    expect(config.serviceBus).toEqual({
+      maxConcurrentCalls: 4,
+      maxAutoLockRenewalDurationMs: 150_000,
+      autoCompleteMessages: true,
+      // The extension's retries (the .NET ServiceBusRetryOptions defaults), not the JS SDK's fixed 30 s.
+      clientRetry: { mode: "exponential", delayMs: 800, maxDelayMs: 60_000, maxRetries: 3, tryTimeoutMs: 60_000 },
+    });
     expect(hostConfigFrom({ extensions: { http: { routePrefix: "/v1/" } } }).routePrefix).toBe("v1");
+    expect(
+      hostConfigFrom({ extensions: { serviceBus: { clientRetryOptions: { mode: "fixed", delay: "00:00:02", maxDelay: "00:00:10", maxRetries: 5, tryTimeout: "00:00:30" } } } }).serviceBus.clientRetry,
+    ).toEqual({ mode: "fixed", delayMs: 2_000, maxDelayMs: 10_000, maxRetries: 5, tryTimeoutMs: 30_000 });
   });
 
   it("rejects malformed values, naming them", () => {
     expect(() => hostConfigFrom({ extensions: { serviceBus: { maxConcurrentCalls: 0 } } })).toThrow(/maxConcurrentCalls/);
     expect(() => hostConfigFrom({ extensions: { serviceBus: { maxAutoLockRenewalDuration: "5 minutes" } } })).toThrow(/TimeSpan/);
+    expect(() => hostConfigFrom({ extensions: { serviceBus: { clientRetryOptions: { mode: "linear" } } } })).toThrow(/clientRetryOptions.mode/);
     expect(parseTimeSpan("1.00:00:01.5", "x")).toBe(86_401_500);
   });
 

@@ -2,7 +2,13 @@
  * The Cosmos DB emulator for the local platform and tests: @vercel/cosmosdb-server in-process over
  * HTTPS with a loopback certificate (see certificates.ts). Any account key is accepted; the real
  * @azure/cosmos SDK talks to it unchanged.
+ *
+ * The SDK reads the account first and sends every later request to the endpoint the account names
+ * (its region's). cosmosdb-server names its own listening port there; this emulator names the
+ * loopback address the client reached it through instead (the Host header), so a client that
+ * connects through a proxy (the fault suite's) keeps going through it.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { LoopbackCertificate } from "./certificates.js";
 
@@ -29,6 +35,14 @@ export async function startCosmosEmulator(options: { certificate: LoopbackCertif
   });
   const { port } = server.address() as AddressInfo;
   const endpoint = `https://127.0.0.1:${port}/`;
+  server.prependListener("request", (request: IncomingMessage, response: ServerResponse) => {
+    const host = request.headers.host ?? "";
+    if (request.method !== "GET" || request.url !== "/" || !/^127\.0\.0\.1:\d{1,5}$/.test(host) || host === `127.0.0.1:${port}`) return;
+    // The account read: cosmosdb-server answers it with one res.end(JSON) (no content-length set).
+    const end = response.end.bind(response) as (chunk?: unknown, ...rest: unknown[]) => ServerResponse;
+    response.end = ((chunk?: unknown, ...rest: unknown[]) =>
+      end(typeof chunk === "string" ? chunk.replaceAll(endpoint, `https://${host}/`) : chunk, ...rest)) as typeof response.end;
+  });
   return {
     endpoint,
     port,

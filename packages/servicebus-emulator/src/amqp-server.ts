@@ -186,6 +186,9 @@ export class AmqpServer {
   }
 
   async close(): Promise<void> {
+    // Stop listening first: a client reconnecting at once (they do, on amqp:connection:forced) must
+    // be refused, not accepted by an emulator that is going away and then left hanging on it.
+    const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     for (const connection of this.connections) {
       try {
         connection.close({ condition: "amqp:connection:forced", description: "The emulator is stopping." });
@@ -196,7 +199,7 @@ export class AmqpServer {
     // Give close frames a moment to leave, then cut what remains.
     await new Promise((resolve) => setTimeout(resolve, 50));
     for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await closed;
   }
 
   private refuse(link: RheaLink, error: AmqpError): void {

@@ -91,6 +91,11 @@ export interface RheaConnection {
  * Makes a connection write its frames once per turn of the event loop, in one socket write,
  * instead of one socket write (and one heartbeat timer reset) per frame as rhea does: a completion
  * per message otherwise costs a system call and two timer operations each.
+ *
+ * Each frame is encoded when it is written, not when the batch goes out: rhea reuses and changes
+ * some performatives right after writing them (it clears the connection's close error once the
+ * close frame is written), so encoding later would send what they became, e.g. a close without its
+ * `amqp:connection:forced` error, which a client takes for a clean close and never reconnects from.
  */
 export function batchFrameWrites(connection: RheaConnection): void {
   const c = connection as unknown as {
@@ -100,15 +105,18 @@ export function batchFrameWrites(connection: RheaConnection): void {
   };
   const transport = c.amqp_transport;
   if (!transport) return;
-  const writeEach = transport.write.bind(transport);
+  const writeWithHeader = transport.write.bind(transport);
   transport.write = (socket: { write(data: Buffer): void }) => {
-    if (!transport.header_sent || transport.pending.length < 2) {
-      writeEach(socket);
-      return;
+    if (!transport.header_sent) {
+      // rhea's own write sends the protocol header; the frames follow in one write of ours.
+      const queued = transport.pending;
+      transport.pending = [];
+      writeWithHeader(socket);
+      transport.pending = queued;
     }
-    const encoded = transport.pending.map((frame) => frames.write_frame(frame));
+    const encoded = transport.pending.map((frame) => (Buffer.isBuffer(frame) ? frame : frames.write_frame(frame)));
     transport.pending = [];
-    socket.write(Buffer.concat(encoded));
+    if (encoded.length > 0) socket.write(encoded.length === 1 ? (encoded[0] as Buffer) : Buffer.concat(encoded));
   };
   let scheduled = false;
   const flush = () => {
@@ -116,7 +124,7 @@ export function batchFrameWrites(connection: RheaConnection): void {
     c.output();
   };
   c._write_frame = (channel, frame, payload) => {
-    transport.encode(frames.amqp_frame(channel, frame, payload));
+    transport.encode(frames.write_frame(frames.amqp_frame(channel, frame, payload)));
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);

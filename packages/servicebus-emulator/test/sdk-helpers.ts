@@ -1,5 +1,8 @@
-/** Pieces the SDK-driven test files share: receive until a count arrives, and capture an operation's error. */
-import { isServiceBusError, type ServiceBusReceivedMessage, type ServiceBusReceiver } from "@azure/service-bus";
+/**
+ * Pieces the SDK-driven test files share: receive until a count arrives, look at what an entity
+ * still holds, and capture an operation's error.
+ */
+import { isServiceBusError, type ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiver, type ServiceBusReceiverOptions } from "@azure/service-bus";
 
 /** Receives until `count` messages arrived or twice `maxWaitTimeInMs` passed (each call waits for messages). */
 export async function receiveAll(receiver: ServiceBusReceiver, count: number, maxWaitTimeInMs = 2_000): Promise<ServiceBusReceivedMessage[]> {
@@ -19,4 +22,18 @@ export async function errorOf(promise: Promise<unknown>): Promise<{ code?: strin
     return { code: isServiceBusError(error) ? error.code : (error as { code?: string }).code, message: (error as Error).message };
   }
   throw new Error("expected the operation to fail");
+}
+
+/**
+ * Every message an entity (or its dead-letter queue) holds now, locked, deferred and scheduled
+ * ones included: a peek answers at once with the state, so "nothing arrived" needs no waiting. A
+ * fresh receiver each time: a receiver's peeks go on from where its last one stopped.
+ */
+export async function remaining(client: ServiceBusClient, entity: string, options: Pick<ServiceBusReceiverOptions, "subQueueType"> = {}): Promise<ServiceBusReceivedMessage[]> {
+  const receiver = client.createReceiver(entity, options);
+  try {
+    return await receiver.peekMessages(100);
+  } finally {
+    await receiver.close();
+  }
 }

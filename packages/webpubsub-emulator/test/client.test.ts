@@ -10,7 +10,7 @@ import { WebSocket } from "ws";
 import { startWebPubSubEmulator, type WebPubSubEmulator } from "../src/index.js";
 import { signHs256 } from "../src/jwt.js";
 import { connectClient, serviceClient, startRecording, stopAllClients, waitFor } from "../src/testing.js";
-import { settle } from "./kit.js";
+import { everythingSentHasArrived } from "./kit.js";
 
 let emulator: WebPubSubEmulator;
 let service: WebPubSubServiceClient;
@@ -106,7 +106,7 @@ describe("groups and acks", () => {
     await sender.client.sendToGroup("room", { n: 1 }, "json");
     await sender.client.sendToGroup("room", "quiet", "text", { noEcho: true });
     await waitFor(() => receiver.groupMessages.length === 2, "two group messages");
-    await settle();
+    await everythingSentHasArrived(service, sender, receiver);
     expect(receiver.groupMessages.map((m) => m.data)).toEqual([{ n: 1 }, "quiet"]);
     expect(receiver.groupMessages[0]).toMatchObject({ group: "room", fromUserId: "s", dataType: "json" });
     expect(sender.groupMessages.map((m) => m.data)).toEqual([{ n: 1 }]);
@@ -114,7 +114,7 @@ describe("groups and acks", () => {
     await receiver.client.leaveGroup("room");
     await sender.client.sendToGroup("room", "after leave", "text");
     await waitFor(() => sender.groupMessages.length === 2, "the sender's echo");
-    await settle();
+    await everythingSentHasArrived(service, receiver);
     expect(receiver.groupMessages).toHaveLength(2);
   });
 

@@ -1,8 +1,32 @@
-/** Pieces of this package's own tests: a pause for negative assertions and a TCP proxy to cut networks. */
+/**
+ * Pieces of this package's own tests: a marker that proves what did NOT arrive, a short pause for
+ * the few server-side events that have nothing to order them by, and a TCP proxy to cut networks.
+ */
+import { randomUUID } from "node:crypto";
 import { createServer as createNetServer, connect as connectTcp, type AddressInfo, type Socket } from "node:net";
+import type { WebPubSubServiceClient } from "@azure/web-pubsub";
+import { waitFor, type RecordingClient } from "../src/testing.js";
 
-/** Waits a little and returns; for asserting that something did NOT arrive. */
+/** Waits a little and returns; only for server-side events with no ordering to wait on. */
 export const settle = (ms = 150) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Resolves once everything sent to these clients before the call has reached them: a marker is
+ * sent to each connection after it, and a connection's messages arrive in order, so when the
+ * marker is in, anything sent earlier that it did not get was never sent to it. The markers are
+ * taken out of the recordings again.
+ */
+export async function everythingSentHasArrived(service: WebPubSubServiceClient, ...clients: RecordingClient[]): Promise<void> {
+  for (const client of clients) {
+    const marker = `marker ${randomUUID()}`;
+    await service.sendToConnection(client.connectionId, marker, { contentType: "text/plain" });
+    await waitFor(() => client.serverMessages.some((m) => m.data === marker), `the marker to ${client.connectionId}`);
+    client.serverMessages.splice(
+      client.serverMessages.findIndex((m) => m.data === marker),
+      1,
+    );
+  }
+}
 
 /**
  * A TCP proxy in front of the emulator, to cut a client's network the way a real outage does:

@@ -88,7 +88,8 @@ describe("reliable reconnection", () => {
   });
 
   it("removes a dropped connection whose client does not come back within the reconnect window", async () => {
-    const shortWindow = await startWebPubSubEmulator({ hubs: ["live"], reconnectWindowMs: 300 });
+    // Long enough that "still there right after the cut" cannot fail by a slow machine; the removal is waited for.
+    const shortWindow = await startWebPubSubEmulator({ hubs: ["live"], reconnectWindowMs: 2_000 });
     const shortProxy = await startTcpProxy(shortWindow.port);
     try {
       const shortService = serviceClient(shortWindow.connectionString, "live");

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startWebPubSubEmulator, type WebPubSubEmulator } from "../src/index.js";
 import { signHs256 } from "../src/jwt.js";
 import { connectClient, serviceClient, stopAllClients, waitFor } from "../src/testing.js";
-import { settle } from "./kit.js";
+import { everythingSentHasArrived } from "./kit.js";
 
 let emulator: WebPubSubEmulator;
 let service: WebPubSubServiceClient;
@@ -73,7 +73,7 @@ describe("sends", () => {
     await service.sendToAll({ notC: true }, { filter: odata`userId ne ${"c"} and not (userId eq ${"nobody"})` });
 
     await waitFor(() => a.serverMessages.length === 4 && b.serverMessages.length === 2 && c.serverMessages.length === 2, "all sends");
-    await settle();
+    await everythingSentHasArrived(service, a, b, c);
     expect(a.serverMessages.map((m) => m.data)).toEqual([{ all: true }, { notB: true }, { vipOnly: true }, { notC: true }]);
     expect(b.serverMessages.map((m) => m.data)).toEqual([{ all: true }, { notC: true }]);
     expect(c.serverMessages.map((m) => m.data)).toEqual([{ all: true }, { notB: true }]);
@@ -103,7 +103,7 @@ describe("sends", () => {
       expect(JSON.parse((error as Error).message)).toMatchObject(expected);
     }
     await expect(service.sendToAll({}, { filter: "userId eq" })).rejects.toMatchObject({ statusCode: 400 });
-    await settle();
+    await everythingSentHasArrived(service, listener);
     expect(listener.serverMessages).toEqual([]);
   });
 
@@ -121,7 +121,7 @@ describe("sends", () => {
     ];
     for (const [data, filter] of sends) await service.sendToAll(data, { contentType: "text/plain", filter });
     await waitFor(() => upper.serverMessages.length === 3 && dashed.serverMessages.length === 2 && anonymous.serverMessages.length === 2, "filtered sends");
-    await settle();
+    await everythingSentHasArrived(service, upper, dashed, anonymous);
     expect(upper.serverMessages.map((m) => m.data)).toEqual(["lower", "two groups", "not dashed"]);
     expect(dashed.serverMessages.map((m) => m.data)).toEqual(["list", "substring"]);
     // Without a user, functions of userId are null; a comparison with null is false, so its negation holds.
@@ -141,7 +141,7 @@ describe("sends", () => {
     await service.sendToUser("dana", "to dana", { contentType: "text/plain" });
     await service.sendToConnection(second.connectionId, "to second", { contentType: "text/plain" });
     await waitFor(() => first.serverMessages.length === 1 && second.serverMessages.length === 2, "user and connection sends");
-    await settle();
+    await everythingSentHasArrived(service, first, second, other);
     expect(second.serverMessages.map((m) => m.data)).toEqual(["to dana", "to second"]);
     expect(other.serverMessages).toEqual([]);
   });
@@ -170,7 +170,7 @@ describe("membership", () => {
     await group.removeConnection(a.connectionId);
     await group.sendToAll("only b", { contentType: "text/plain" });
     await waitFor(() => b.groupMessages.length === 1, "b's message");
-    await settle();
+    await everythingSentHasArrived(service, a);
     expect(a.groupMessages).toEqual([]);
     await service.removeConnectionFromAllGroups(b.connectionId);
     expect(await service.groupExists("members")).toBe(false);
@@ -202,7 +202,7 @@ describe("membership", () => {
     await service.addConnectionsToGroups(["x1", "x2"], odata`userId eq ${"grace"}`);
     await service.group("x2").sendToAll("x2 news", { contentType: "text/plain" });
     await waitFor(() => g.groupMessages.length === 1, "grace's message");
-    await settle();
+    await everythingSentHasArrived(service, h);
     expect(h.groupMessages).toEqual([]);
     await service.removeConnectionsFromGroups(["x1", "x2"], odata`userId eq ${"grace"}`);
     expect(await service.groupExists("x1")).toBe(false);

@@ -113,6 +113,26 @@ function computedState(type: string, physical: string): Record<string, unknown> 
   }
 }
 
+/**
+ * Invokes that hand out credentials (listStorageAccountKeys, listNamespaceKeys, listWebPubSubKeys,
+ * listDatabaseAccountConnectionStrings, listStorageAccountSAS, ...). The mocks answer them with
+ * secret-shaped values, so that a credential the program fetched and passed on shows up in the
+ * secret scan instead of hiding behind an empty answer; the tests also check none is called.
+ */
+export const CREDENTIAL_INVOKE = /:list\w*(Keys|ConnectionStrings|Secrets|Sas|Credentials?)$/i;
+
+const MOCK_SECRET_ANSWER = {
+  keys: [{ keyName: "key1", value: "AccountKey=mock-secret==" }],
+  primaryKey: "AccessKey=mock-secret",
+  secondaryKey: "AccessKey=mock-secret",
+  primaryMasterKey: "AccountKey=mock-secret==",
+  primaryConnectionString: "Endpoint=sb://mock.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=mock-secret=",
+  secondaryConnectionString: "Endpoint=sb://mock.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=mock-secret=",
+  connectionStrings: [{ connectionString: "AccountEndpoint=https://mock.documents.azure.com:443/;AccountKey=mock-secret==" }],
+  accountSasToken: "sv=2024-08-04&sig=mock-secret",
+  serviceSasToken: "sv=2024-08-04&sig=mock-secret",
+};
+
 export interface MockedStack {
   readonly resources: RecordedResource[];
   readonly calls: RecordedCall[];
@@ -153,6 +173,7 @@ export async function installMocks(stack = "test", config: Record<string, string
         if (args.token === "azure-native:authorization:getClientConfig") {
           return { subscriptionId, tenantId, objectId: deployerObjectId, clientId: "cccccccc-0000-0000-0000-000000000001" };
         }
+        if (CREDENTIAL_INVOKE.test(args.token)) return MOCK_SECRET_ANSWER;
         return {};
       },
     },

@@ -1,0 +1,48 @@
+/**
+ * The Cosmos emulator names, as its endpoint, the address a client reached it through: the SDK sends
+ * every request after the account read there, so a client behind a proxy stays behind it.
+ */
+import { createServer, connect, type Socket } from "node:net";
+import { CosmosClient } from "@azure/cosmos";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { loopbackCertificateIn, startCosmosEmulator, type CosmosEmulator } from "../src/index.js";
+import { TEST_CERTIFICATE_DIRECTORY } from "../../../tests/support/certificate-directory.js";
+
+let cosmos: CosmosEmulator;
+beforeAll(async () => {
+  cosmos = await startCosmosEmulator({ certificate: await loopbackCertificateIn(TEST_CERTIFICATE_DIRECTORY) });
+});
+afterAll(async () => {
+  await cosmos?.stop();
+});
+
+it("keeps a client that came through a proxy on the proxy for every request", async () => {
+  let proxied = 0;
+  const sockets = new Set<Socket>();
+  const proxy = createServer((client) => {
+    proxied += 1;
+    const upstream = connect(cosmos.port, "127.0.0.1");
+    for (const socket of [client, upstream]) sockets.add(socket);
+    client.pipe(upstream).pipe(client);
+    client.on("error", () => upstream.destroy());
+    upstream.on("error", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const proxyPort = (proxy.address() as { port: number }).port;
+  const client = new CosmosClient(cosmos.connectionString.replace(`127.0.0.1:${cosmos.port}`, `127.0.0.1:${proxyPort}`));
+  try {
+    const account = await client.getDatabaseAccount();
+    expect(account.resource?.writableLocations.map((l) => l.databaseAccountEndpoint)).toEqual([`https://127.0.0.1:${proxyPort}/`]);
+    const { database } = await client.databases.createIfNotExists({ id: "through-proxy" });
+    await database.containers.createIfNotExists({ id: "c", partitionKey: { paths: ["/k"] } });
+    const before = proxied;
+    // With the proxy gone, the next request can only fail: it would succeed if it went around it.
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => proxy.close(resolve));
+    await expect(database.container("c").items.create({ id: "x", k: "k" })).rejects.toMatchObject({ code: "ECONNREFUSED" });
+    expect(before).toBeGreaterThan(0);
+  } finally {
+    client.dispose();
+    if (proxy.listening) proxy.close();
+  }
+});
