@@ -10,5 +10,7 @@ export default defineConfig({
     pool: "forks",
     // Trusts the local Cosmos emulator's loopback certificate in every worker (cheap; no servers).
     globalSetup: ["tests/support/global-setup.ts"],
+    // The services' deferred require() of their TypeScript modules (tests/support/typescript-require.ts).
+    setupFiles: ["tests/support/typescript-require.ts"],
   },
 });

@@ -137,6 +137,8 @@ export interface LocalPlatform {
   readonly urls: LocalPlatformUrls;
   /** The app settings each service runs with (what local.settings.json holds in Values). */
   readonly settings: Readonly<Record<ServiceName, Readonly<Record<string, string>>>>;
+  /** What each service's Node process runs with beside its app settings (NODE_EXTRA_CA_CERTS for the emulators' certificate). */
+  readonly nodeEnv: Readonly<Record<string, string>>;
   readonly services: Readonly<Record<ServiceName, RestartableHost>>;
   /** The Service Bus emulator: the fault suite stops and starts it. */
   readonly serviceBus: EmulatorControl;
@@ -444,6 +446,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         webPubSub: webPubSub.endpoint,
       },
       settings,
+      nodeEnv,
       services,
       config,
       serviceBus: {

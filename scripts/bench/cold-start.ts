@@ -1,26 +1,44 @@
 /**
- * `npm run bench:cold-start [-- --iterations 9] [-- --entry name=path/to/index.ts]`
+ * `npm run bench:cold-start [-- --iterations 9] [--telemetry on|off] [--entry name=path/to/index.ts]`
  *
- * Per service: the median time a fresh `node` takes to load the service and register its
- * functions (through a fake @azure/functions-core, as the Functions worker provides it), for the
- * esbuild bundle against the same code loaded unbundled from node_modules (own TypeScript
- * transpiled, packages external). Also the bundle and zip sizes, and what each package the
- * service imports at load time costs on its own, so a slow start can be traced to an import.
+ * Per service, the esbuild bundle against the same code loaded unbundled from node_modules (own
+ * TypeScript transpiled, packages external), medians of fresh processes, interleaved:
+ *
+ * 1. The first request after a cold start (first-request.ts): on the local platform, from the fork
+ *    of the host process to the end of the api's first POST /api/jobs, and to the end of the agent's
+ *    first message. Telemetry on by default (a local ingestion endpoint), as in Azure.
+ * 2. What the load itself costs: a fresh `node` requiring the service and registering its functions
+ *    (through a fake @azure/functions-core, as the Functions worker provides it), then loading every
+ *    package it defers to first use, and what each package costs on its own, so a slow start can be
+ *    traced to an import. (`--entry` measures only this, for any entry.)
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { build } from "esbuild";
-import { buildServiceBundle, type ServiceBundle } from "../bundle/build";
+import { buildService, buildServiceBundle, type ServiceBundle } from "../bundle/build";
+import { rootName } from "../bundle/chunks";
+import { serviceNames, type ServiceName } from "../../functions/src/services";
 import { formatBytes } from "../bundle/report";
 import { distDir, hostJsonPath, repoRoot, serviceEntries } from "../bundle/services";
+import { FREE_PORTS, startLocalPlatform } from "../../local/platform";
+import {
+  compileHostChild,
+  measureFirstRequest,
+  startIngestionEndpoint,
+  type ColdStartService,
+  type FirstRequestOptions,
+  type FirstRequestSample,
+} from "./first-request";
 
 const run = promisify(execFile);
 const loader = path.join(repoRoot, "scripts/bench/load-service.cjs");
 
-/** Goals from the deployment design: per service. */
-export const goals = { maxRatio: 0.35, maxBundledMs: 150, maxZipBytes: 1.5 * 1024 * 1024 } as const;
+/** Goals from the deployment design, per service: loading (registration) and the first request after a cold start. */
+export const goals = { maxRatio: 0.35, maxBundledMs: 150, maxZipBytes: 1.5 * 1024 * 1024, maxFirstRequestMs: 400, maxFirstRequestRatio: 0.3 } as const;
 
 interface Target {
   readonly name: string;
@@ -58,8 +76,8 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-async function loadOnce(file: string, firstUse: readonly string[]): Promise<LoadResult> {
-  const args = [loader, file, ...(firstUse.length > 0 ? [firstUse.join(",")] : [])];
+async function loadOnce(file: string, loads: string): Promise<LoadResult> {
+  const args = [loader, file, loads];
   const { stdout } = await run(process.execPath, args, { cwd: repoRoot });
   return JSON.parse(stdout) as LoadResult;
 }
@@ -77,26 +95,57 @@ function summarise(results: readonly LoadResult[]): Side {
   };
 }
 
-/** The service's own TypeScript in one file, packages left to node_modules. */
-async function buildUnbundled(target: Target): Promise<string> {
-  const file = path.join(distDir, ".bench", target.name, "main.js");
-  await build({ entryPoints: [target.entry], outfile: file, bundle: true, packages: "external", platform: "node", target: "node20", format: "cjs", logLevel: "silent" });
-  return file;
+/** A bench build of one service: the bundle, and the same code unbundled with its first-use loads listed for load-service.cjs. */
+interface Builds {
+  readonly bundle: ServiceBundle;
+  /** The service's own TypeScript in one file, packages left to node_modules. */
+  readonly unbundledFile: string;
+  /** What load-service.cjs loads on first use, for each side (JSON files). */
+  readonly loads: { readonly bundled: string; readonly unbundled: string };
 }
 
-async function measure(target: Target, iterations: number): Promise<Measurement> {
-  const bundle = await buildServiceBundle({ name: target.name, entry: target.entry, hostJson: hostJsonPath, outDir: distDir });
-  const unbundledFile = await buildUnbundled(target);
+/** A registry service is built as `npm run bundle` builds it (into dist/, assets included); any other entry beside it. */
+const isServiceName = (name: string): name is ServiceName => (serviceNames as readonly string[]).includes(name);
+
+async function buildBoth(target: Target): Promise<Builds> {
+  const service = isServiceName(target.name) && path.join(repoRoot, serviceEntries[target.name]) === target.entry ? target.name : undefined;
+  const bundle = service
+    ? await buildService(service)
+    : await buildServiceBundle({ name: target.name, entry: target.entry, hostJson: hostJsonPath, outDir: path.join(distDir, ".bench", "entries") });
+  // Unbundled: the entry, and each first-use module of own code on its own (what its require() loads).
+  const outdir = path.join(distDir, ".bench", target.name);
+  const ownRoots = bundle.deferredRoots.filter((root) => root.package === undefined);
+  const outOf = (module: string) => `first-use/${module.replace(/[^a-zA-Z0-9.-]+/g, "-")}`;
+  await build({
+    entryPoints: [{ in: target.entry, out: "main" }, ...ownRoots.map((root) => ({ in: path.join(repoRoot, root.module), out: outOf(root.module) }))],
+    outdir,
+    bundle: true,
+    packages: "external",
+    platform: "node",
+    target: "node22",
+    format: "cjs",
+    logLevel: "silent",
+  });
+  const loads = { bundled: path.join(outdir, "loads-bundled.json"), unbundled: path.join(outdir, "loads-unbundled.json") };
+  await writeFile(loads.bundled, JSON.stringify(bundle.deferredRoots.map((root) => ({ label: rootName(root.module), chunk: root.chunk, module: root.module }))));
+  await writeFile(
+    loads.unbundled,
+    JSON.stringify(bundle.deferredRoots.map((root) => ({ label: rootName(root.module), file: root.package ?? path.join(outdir, `${outOf(root.module)}.js`) }))),
+  );
+  return { bundle, unbundledFile: path.join(outdir, "main.js"), loads };
+}
+
+async function measureLoad(target: Target, builds: Builds, iterations: number): Promise<Measurement> {
+  const { bundle, unbundledFile, loads } = builds;
   const bundledFile = path.join(bundle.packageDir, "main.js");
-  const firstUse = bundle.deferredPackages;
   const bundled: LoadResult[] = [];
   const plain: LoadResult[] = [];
-  await loadOnce(bundledFile, firstUse); // warm the file cache once for both sides
-  await loadOnce(unbundledFile, firstUse);
+  await loadOnce(bundledFile, loads.bundled); // warm the file cache once for both sides
+  await loadOnce(unbundledFile, loads.unbundled);
   // Interleaved, so drift in machine load hits both sides alike.
   for (let i = 0; i < iterations; i++) {
-    const b = await loadOnce(bundledFile, firstUse);
-    const u = await loadOnce(unbundledFile, firstUse);
+    const b = await loadOnce(bundledFile, loads.bundled);
+    const u = await loadOnce(unbundledFile, loads.unbundled);
     if (b.functions.length === 0) throw new Error(`${target.name}: the bundle registered no functions`);
     if (b.functions.join() !== u.functions.join()) {
       throw new Error(`${target.name}: bundled registered ${b.functions.join(",")} but unbundled ${u.functions.join(",")}`);
@@ -105,6 +154,41 @@ async function measure(target: Target, iterations: number): Promise<Measurement>
     plain.push(u);
   }
   return { name: target.name, functions: bundled[0]!.functions.length, bundled: summarise(bundled), unbundled: summarise(plain), bundle };
+}
+
+interface FirstRequestMeasurement {
+  readonly name: ColdStartService;
+  readonly bundled: { readyMs: number; firstRequestMs: number };
+  readonly unbundled: { readyMs: number; firstRequestMs: number };
+  /** One-minute load average before and after this service's runs. */
+  readonly load: readonly [number, number];
+}
+
+async function measureFirstRequests(
+  name: ColdStartService,
+  builds: Builds,
+  iterations: number,
+  options: FirstRequestOptions,
+): Promise<FirstRequestMeasurement> {
+  const bundled: FirstRequestSample[] = [];
+  const plain: FirstRequestSample[] = [];
+  const variants = {
+    bundled: { entry: path.join(builds.bundle.packageDir, "main.js"), hostJson: path.join(builds.bundle.packageDir, "host.json") },
+    unbundled: { entry: builds.unbundledFile, hostJson: hostJsonPath },
+  };
+  const loadBefore = loadavg()[0]!;
+  // One unmeasured run of each warms the file cache.
+  await measureFirstRequest(name, variants.bundled, options);
+  await measureFirstRequest(name, variants.unbundled, options);
+  for (let i = 0; i < iterations; i++) {
+    bundled.push(await measureFirstRequest(name, variants.bundled, options));
+    plain.push(await measureFirstRequest(name, variants.unbundled, options));
+  }
+  const medians = (samples: readonly FirstRequestSample[]) => ({
+    readyMs: median(samples.map((s) => s.readyMs)),
+    firstRequestMs: median(samples.map((s) => s.firstRequestMs)),
+  });
+  return { name, bundled: medians(bundled), unbundled: medians(plain), load: [loadBefore, loadavg()[0]!] };
 }
 
 function verdict(ok: boolean): string {
@@ -119,12 +203,35 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
 
 const ms = (n: number) => n.toFixed(1);
 
+export function formatFirstRequestReport(results: readonly FirstRequestMeasurement[], iterations: number, telemetry: boolean): string {
+  return [
+    `first request after a cold start: median of ${iterations} fresh host processes per variant, telemetry ${telemetry ? "on (a local ingestion endpoint)" : "off"}`,
+    "ready = fork of the local Functions host (compiled JS) until its functions are registered and its triggers listen; first request = fork until the api's POST /api/jobs answered 202, or the agent's first message completed",
+    ...table(
+      ["service", "first request bundled", "first request unbundled", "ratio", "ready bundled", "ready unbundled", "load avg (1 min) before/after", "goals (<=400 ms, <=0.3x)"],
+      results.map((r) => {
+        const ratio = r.bundled.firstRequestMs / r.unbundled.firstRequestMs;
+        return [
+          r.name,
+          `${ms(r.bundled.firstRequestMs)} ms`,
+          `${ms(r.unbundled.firstRequestMs)} ms`,
+          `${ratio.toFixed(2)}x`,
+          `${ms(r.bundled.readyMs)} ms`,
+          `${ms(r.unbundled.readyMs)} ms`,
+          `${r.load[0].toFixed(2)} / ${r.load[1].toFixed(2)}`,
+          [r.bundled.firstRequestMs <= goals.maxFirstRequestMs, ratio <= goals.maxFirstRequestRatio].map(verdict).join(" / "),
+        ];
+      }),
+    ),
+  ].join("\n");
+}
+
 export function formatReport(results: readonly Measurement[], iterations: number): string {
   const out = [
     `cold start: median of ${iterations} fresh node ${process.version} processes per variant`,
-    "start = require of the entry until its functions are registered; first use = then loading every package the service defers (its SDK clients, telemetry)",
+    "start = require of the entry until its functions are registered; first use = then loading every module its code loads on first use (handlers, SDK clients, telemetry)",
     ...table(
-      ["service", "fns", "start bundled", "start unbundled", "ratio", "first use bundled", "first use unbundled", "main.js", "deferred.js", "zip", "goals (<=0.35x, <=150 ms, zip <=1.5 MB)"],
+      ["service", "fns", "start bundled", "start unbundled", "ratio", "first use bundled", "first use unbundled", "at start", "on first use", "zip", "goals (<=0.35x, <=150 ms, zip <=1.5 MB)"],
       results.map((r) => {
         const ratio = r.bundled.startMs / r.unbundled.startMs;
         const goalText = [ratio <= goals.maxRatio, r.bundled.startMs <= goals.maxBundledMs, r.bundle.zipBytes <= goals.maxZipBytes].map(verdict).join(" / ");
@@ -136,7 +243,7 @@ export function formatReport(results: readonly Measurement[], iterations: number
           `${ratio.toFixed(2)}x`,
           `${ms(r.bundled.firstUseMs)} ms`,
           `${ms(r.unbundled.firstUseMs)} ms`,
-          formatBytes(r.bundle.bundleBytes),
+          formatBytes(r.bundle.startBytes),
           formatBytes(r.bundle.deferredBytes),
           formatBytes(r.bundle.zipBytes),
           goalText,
@@ -146,15 +253,17 @@ export function formatReport(results: readonly Measurement[], iterations: number
   ];
   for (const r of results) {
     const packages = [...new Set([...Object.keys(r.unbundled.atStart), ...Object.keys(r.unbundled.firstUse), ...Object.keys(r.bundled.firstUse)])];
-    out.push(`${r.name}: what each package costs (median ms; unbundled = require from node_modules, bundled = evaluate inside deferred.js)`);
+    out.push(
+      `${r.name}: what each load costs (median ms, in this order, code shared with a later one paid by the first; unbundled = require from node_modules, bundled = its chunks)`,
+    );
     out.push(
       ...table(
-        ["package", "when", "unbundled", "bundled"],
+        ["package or first-use module", "when", "unbundled", "bundled"],
         packages.map((p) => [
           p,
           p in r.unbundled.atStart ? "start" : "first use",
           p in r.unbundled.atStart ? ms(r.unbundled.atStart[p]!) : p in r.unbundled.firstUse ? ms(r.unbundled.firstUse[p]!) : "-",
-          p in r.bundled.firstUse ? ms(r.bundled.firstUse[p]!) : "(in main.js)",
+          p in r.bundled.firstUse ? ms(r.bundled.firstUse[p]!) : "(lib/start.js)",
         ]),
       ),
     );
@@ -163,9 +272,17 @@ export function formatReport(results: readonly Measurement[], iterations: number
   return out.join("\n");
 }
 
-function parseArgs(argv: readonly string[]): { iterations: number; targets: Target[] } {
+interface Options {
+  readonly iterations: number;
+  readonly telemetry: boolean;
+  /** Targets given with --entry: only their load is measured (no first request). */
+  readonly entries: readonly Target[];
+}
+
+function parseArgs(argv: readonly string[]): Options {
   let iterations = 9;
-  const extra: Target[] = [];
+  let telemetry = true;
+  const entries: Target[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = argv[i + 1];
@@ -173,26 +290,69 @@ function parseArgs(argv: readonly string[]): { iterations: number; targets: Targ
       iterations = Number(value);
       if (!Number.isInteger(iterations) || iterations < 1) throw new Error(`--iterations must be a positive integer, got ${value}`);
       i++;
+    } else if (arg === "--telemetry" && (value === "on" || value === "off")) {
+      telemetry = value === "on";
+      i++;
     } else if (arg === "--entry" && value && /^[\w-]+=.+/.test(value)) {
       const [name, entry] = [value.slice(0, value.indexOf("=")), value.slice(value.indexOf("=") + 1)];
-      extra.push({ name, entry: path.resolve(entry) });
+      entries.push({ name, entry: path.resolve(entry) });
       i++;
     } else {
-      throw new Error(`unknown argument ${arg}; use --iterations N and --entry name=path/to/index.ts`);
+      throw new Error(`unknown argument ${arg}; use --iterations N, --telemetry on|off and --entry name=path/to/index.ts`);
     }
   }
-  const services = Object.entries(serviceEntries).map(([name, entry]) => ({ name, entry: path.join(repoRoot, entry) }));
-  const targets = extra.length > 0 ? extra : services.filter((s) => existsSync(s.entry));
-  for (const s of services) if (extra.length === 0 && !existsSync(s.entry)) console.log(`${s.name}: skipped, no entry point at ${path.relative(repoRoot, s.entry)} yet`);
-  if (targets.length === 0) throw new Error("nothing to measure");
-  return { iterations, targets };
+  return { iterations, telemetry, entries };
 }
 
+/** The services the first-request bench drives, from the registry (each must exist). */
+const coldStartServices: readonly ColdStartService[] = ["agent", "api"];
+
 async function main(): Promise<void> {
-  const { iterations, targets } = parseArgs(process.argv.slice(2));
-  const results: Measurement[] = [];
-  for (const target of targets) results.push(await measure(target, iterations));
-  console.log(formatReport(results, iterations));
+  const options = parseArgs(process.argv.slice(2));
+  const targets = options.entries.length > 0 ? options.entries : coldStartServices.map((name) => ({ name, entry: path.join(repoRoot, serviceEntries[name]) }));
+  for (const target of targets) if (!existsSync(target.entry)) throw new Error(`${target.name}: no entry point at ${path.relative(repoRoot, target.entry)}`);
+  console.log(`load average ${loadavg().map((n) => n.toFixed(2)).join(" ")}, ${cpus().length} cores; building ${targets.map((t) => t.name).join(", ")}…`);
+  const builds = new Map<string, Builds>();
+  for (const target of targets) builds.set(target.name, await buildBoth(target));
+
+  if (options.entries.length === 0) {
+    const ingestion = options.telemetry ? await startIngestionEndpoint() : undefined;
+    const output: string[] = [];
+    console.log("starting the local platform on free ports…");
+    const platform = await startLocalPlatform({
+      ports: FREE_PORTS,
+      code: "source",
+      bundleDirectory: path.join(distDir, ".bench", "platform"),
+      writeLocalSettings: false,
+      // One user submits every job: the per-user quotas would throttle the bench, not the platform.
+      config: { quotaJobsPerHour: 10_000, quotaJobsInFlight: 1_000 },
+      progress: () => {},
+      output: (source, line) => void output.push(`[${source}] ${line}`),
+    });
+    try {
+      // The bench's own agent hosts take the jobs; the platform's would race them for the messages.
+      await platform.services.agent.stop();
+      const compiledChild = await compileHostChild();
+      const results: FirstRequestMeasurement[] = [];
+      // The agent first: the api's jobs stay queued after its runs, and no agent of the bench should meet them.
+      for (const name of coldStartServices) {
+        console.log(`${name}: first requests…`);
+        results.push(await measureFirstRequests(name, builds.get(name)!, options.iterations, { platform, compiledChild, ...(ingestion ? { telemetry: ingestion.connectionString } : {}) }));
+      }
+      console.log(formatFirstRequestReport(results, options.iterations, options.telemetry));
+      if (ingestion) console.log(`telemetry items received by the local ingestion endpoint: ${ingestion.received()}`);
+    } catch (error) {
+      console.error(output.slice(-30).join("\n"));
+      throw error;
+    } finally {
+      await platform.stop();
+      await ingestion?.close();
+    }
+  }
+
+  const loads: Measurement[] = [];
+  for (const target of targets) loads.push(await measureLoad(target, builds.get(target.name)!, options.iterations));
+  console.log(formatReport(loads, options.iterations));
 }
 
 if (require.main === module) {

@@ -1,10 +1,12 @@
 // Loads one service package the way the Functions Node worker does: it supplies
 // @azure/functions-core (here a fake that records registerFunction calls), then requires the
-// package's entry. Then, optionally, loads the packages the service defers to first use, as its
-// first invocations would. Prints one JSON line:
+// package's entry. Then, optionally, does what the service's first invocations would: loads each
+// module its code loads on first use, in order. Prints one JSON line:
 //   {"loadMs": <require of the entry>, "functions": [names], "atStart": {pkg: ms},
-//    "firstUseMs": <all deferred packages>, "firstUse": {pkg: ms}, "required": [packages]}
+//    "firstUseMs": <all first-use loads>, "firstUse": {label: ms}, "required": [packages]}
 // atStart: packages from node_modules the entry loaded, with inclusive time (none for a bundle).
+// The first-use loads are a JSON file: [{"label", "chunk", "module"}] for a bundle (the chunk's
+// loader for the module) or [{"label", "file"}] for unbundled code (a file or package to require).
 // Plain CommonJS on purpose: it runs in a fresh `node` per measurement, with nothing preloaded.
 "use strict";
 const { performance } = require("node:perf_hooks");
@@ -12,9 +14,9 @@ const Module = require("node:module");
 const fs = require("node:fs");
 const path = require("node:path");
 
-const [entryArg, firstUseArg] = process.argv.slice(2);
+const [entryArg, loadsArg] = process.argv.slice(2);
 if (!entryArg) {
-  console.error("usage: node load-service.cjs <service main .js> [comma-separated packages to load after start]");
+  console.error("usage: node load-service.cjs <service main .js> [first-use loads .json]");
   process.exit(2);
 }
 const entry = path.resolve(entryArg);
@@ -62,25 +64,20 @@ const startPackages = { ...atStart };
 
 const firstUse = {};
 let firstUseMs = 0;
-if (firstUseArg) {
-  const deferredFile = path.join(path.dirname(entry), "deferred.js");
+if (loadsArg) {
+  const loads = JSON.parse(fs.readFileSync(loadsArg, "utf8"));
   const requireFromEntry = Module.createRequire(entry);
   const began = performance.now();
-  let deferred;
-  if (fs.existsSync(deferredFile)) {
-    // Reading and compiling the chunk is its own line: every package after it only evaluates.
-    deferred = require(deferredFile);
-    firstUse["(deferred.js)"] = performance.now() - began;
-  }
-  for (const pkg of firstUseArg.split(",")) {
+  for (const item of loads) {
     const t = performance.now();
-    if (deferred) {
-      if (typeof deferred[pkg] !== "function") throw new Error(`deferred.js has no ${pkg}`);
-      deferred[pkg]();
+    if (item.chunk) {
+      const loader = require(path.join(path.dirname(entry), item.chunk))[item.module];
+      if (typeof loader !== "function") throw new Error(`${item.chunk} exports no ${item.module}`);
+      loader();
     } else {
-      requireFromEntry(pkg);
+      requireFromEntry(item.file);
     }
-    firstUse[pkg] = performance.now() - t;
+    firstUse[item.label] = (firstUse[item.label] ?? 0) + performance.now() - t;
   }
   firstUseMs = performance.now() - began;
 }

@@ -2,12 +2,25 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { builtinModules } from "node:module";
-import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
+import { build, type BuildOptions, type Metafile } from "esbuild";
 import type { ServiceName } from "../../functions/src/services";
 import { distDir, hostJsonPath, repoRoot, serviceAssets, serviceEntries, type PackageAsset } from "./services";
 import { unzipSync } from "fflate";
 import { cacheKey, readCached, writeCached } from "./cache";
+import {
+  chunkEntry,
+  chunkLinkPlugin,
+  MAIN_CHUNK,
+  packageDirOf,
+  packageNameOf,
+  planChunks,
+  START_CHUNK,
+  type ChunkPlan,
+  referencesIn,
+  type ChunkReference,
+  type DeferredRoot,
+} from "./chunks";
+import { trimPlugin, type Trim } from "./trims";
 import { deterministicZip, type PackageFile } from "./zip";
 
 /** What to bundle, and where the package goes. */
@@ -48,43 +61,66 @@ export interface BundleInput {
   readonly bytes: number;
 }
 
+/** One file of the package's code. */
+export interface BundleChunk {
+  /** Path inside the package (`main.js`, `lib/azure-cosmos.js`). */
+  readonly file: string;
+  readonly bytes: number;
+  /** Loaded at start, or with the first of these deferred packages. */
+  readonly loadedWith: "start" | readonly string[];
+  /** The packages it holds (none for main.js, the service's own code). */
+  readonly packages: readonly string[];
+}
+
 export interface ServiceBundle {
   readonly name: string;
   readonly zipPath: string;
-  /** The unpacked package (the same files as the zip), for local hosts and benchmarks. */
+  /** The unpacked package: the zip's files plus the source maps of third-party code (kept out of the zip). */
   readonly packageDir: string;
   /** sha256 of the zip bytes, hex: THE key for redeploying. */
   readonly sha256: string;
   readonly zipBytes: number;
-  /** main.js, what every start compiles. */
+  /** main.js: the service's own code. */
   readonly bundleBytes: number;
-  /** Both source maps. */
+  /** What every start compiles: main.js and the packages it needs at start (lib/start.js). */
+  readonly startBytes: number;
+  /** Every source map (in packageDir); the zip carries those of chunks of own code only. */
   readonly mapBytes: number;
-  /** deferred.js (0 when there is none): compiled on the first deferred require only. */
+  /** The chunks loaded on first use (0 when there are none). */
   readonly deferredBytes: number;
-  /** The packages in deferred.js. */
+  /** The packages own code loads on first use (each the way into its chunk). */
   readonly deferredPackages: readonly string[];
-  /** Packages bundled into both files (each file has its own copy and module state). */
-  readonly duplicatedPackages: readonly string[];
+  /** Where each deferred package starts: its chunk and the module own code imports. */
+  readonly deferredRoots: readonly DeferredRoot[];
+  /** Every code file, main.js first. */
+  readonly chunks: readonly BundleChunk[];
+  /** Modules bundled into more than one chunk (each copy has its own module state): should be none. */
+  readonly duplicatedModules: readonly string[];
   /** Inputs ranked by the bytes they put into the bundle, largest first. */
   readonly largestInputs: readonly BundleInput[];
+  /** The trims (trims.ts) that replaced a module of this service: `<package>/<module pattern>`. */
+  readonly trimmed: readonly string[];
   /** Reused from the cache rather than built. */
   readonly fromCache: boolean;
 }
 
 /** The bundle's file name inside the package; package.json `main` points at it. */
-export const bundleFileName = "main.js";
+export const bundleFileName = MAIN_CHUNK;
 
 /**
- * Builds one service into a self-contained package: minified CommonJS for Node 22 (the Functions runtime) holding
- * everything it imports except `@azure/functions-core`, which the Functions worker provides.
+ * Builds one service into a self-contained package: minified CommonJS for Node 22 (the Functions
+ * runtime) holding everything it imports except `@azure/functions-core`, which the Functions worker
+ * provides.
  *
- * Packages a start does not reach (the service's own code gets them only through a deferred
- * `require()`, directly or via an own module it requires lazily: SDK clients created on first use,
- * the telemetry exporter) go to a second file, `deferred.js`, read and compiled only when one of
- * them is first needed. V8 compiles a whole script on load (about 100 ms per MB here), so leaving
- * megabytes of deferred SDKs in main.js would make the bundle start slower than loading from
- * node_modules. Packages a start does reach stay in main.js.
+ * The code is cut into chunks (chunks.ts): main.js is the entry and the own code its start needs,
+ * lib/start.js the packages its start needs, and what its code loads only on first use (handlers
+ * and their schemas, SDK clients created lazily, the telemetry exporter) is in chunks read and
+ * compiled only when a request first needs them, code several of them share once, in a chunk of
+ * its own. V8 parses a whole script on load and compiles each function on first call (about 100 ms
+ * per MB here), so a request compiles what it uses and nothing else.
+ *
+ * The zip carries the source maps of chunks of own code only; the maps of chunks with third-party
+ * code stay in the unpacked package (`packageDir`, for debugging), out of what is deployed.
  */
 export async function buildServiceBundle(options: ServiceBundleOptions): Promise<ServiceBundle> {
   const entry = path.resolve(options.entry);
@@ -97,6 +133,11 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
     platform: "node",
     target: "node22",
     format: "cjs",
+    // ES module builds first, also for packages that declare them only as `module` (OpenTelemetry,
+    // rhea-promise): tree shaking then keeps only what the code reaches, half of Service Bus and of
+    // the exporter. (esbuild's default for node, main first, guards against `module` builds written
+    // for browsers; none of this graph's is, and the bundle tests load every chunk.)
+    mainFields: ["module", "main"],
     minify: true,
     // "linked": a separate .map plus the sourceMappingURL comment Node's --enable-source-maps follows.
     sourcemap: "linked",
@@ -110,7 +151,11 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
     logLevel: "silent",
   } as const satisfies BuildOptions;
 
-  const { deferred, ownInputs } = await analyse(entry, common);
+  const entryModule = path.relative(rootDir, entry).split(path.sep).join("/");
+  const trimmed = new Set<Trim>();
+  const analysis = await build({ ...common, entryPoints: [entry], outfile: path.join(packageDir, "analysis.js"), sourcemap: false, plugins: [trimPlugin(trimmed)] });
+  const plan = planChunks(analysis.metafile, entryModule);
+  const ownInputs = Object.keys(analysis.metafile.inputs).filter((input) => !input.includes("node_modules/"));
   const zipPath = path.resolve(options.outDir, `${options.name}.zip`);
   const assets = options.assets ?? [];
   const key = options.cacheDir
@@ -118,41 +163,26 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
         rootDir,
         ownInputs,
         files: [options.hostJson, ...assets.map((a) => a.source)],
-        settings: { name: options.name, sourcesContent: options.sourcesContent ?? false, assets: assets.map((a) => a.path), deferred },
+        settings: { name: options.name, sourcesContent: options.sourcesContent ?? false, assets: assets.map((a) => a.path) },
       })
     : undefined;
   if (options.cacheDir && key) {
     const cached = await readCached<CachedMeta>(options.cacheDir, options.name, key);
     if (cached) {
-      await writePackage(packageDir, zipPath, cached.zip, Object.entries(unzipSync(cached.zip)).map(([p, bytes]) => ({ path: p, bytes })));
+      const unpack = (zip: Uint8Array) => Object.entries(unzipSync(zip)).map(([p, bytes]) => ({ path: p, bytes }));
+      await writePackage(packageDir, zipPath, cached.zip, [...unpack(cached.zip), ...(cached.extra ? unpack(cached.extra) : [])]);
       return { ...cached.meta, name: options.name, zipPath, packageDir, fromCache: true };
     }
   }
-  const outputs: { file: string; bytes: Uint8Array; metafile: Metafile }[] = [];
-  if (deferred.length > 0) {
-    const outfile = path.join(packageDir, deferredFileName);
-    const loaders = deferred.map((pkg) => `${JSON.stringify(pkg)}: () => require(${JSON.stringify(pkg)})`).join(",\n");
-    const result = await build({
-      ...common,
-      stdin: { contents: `module.exports = {\n${loaders}\n};\n`, resolveDir: path.dirname(entry), sourcefile: "deferred-packages.js", loader: "js" },
-      outfile,
-    });
-    outputs.push({ file: deferredFileName, bytes: outputFile(result.outputFiles, outfile), metafile: result.metafile });
-    outputs.push({ file: `${deferredFileName}.map`, bytes: outputFile(result.outputFiles, `${outfile}.map`), metafile: result.metafile });
-  }
-  const outfile = path.join(packageDir, bundleFileName);
-  const result = await build({ ...common, entryPoints: [entry], outfile, plugins: [deferredPackagesPlugin(deferred)] });
-  outputs.unshift(
-    { file: bundleFileName, bytes: outputFile(result.outputFiles, outfile), metafile: result.metafile },
-    { file: `${bundleFileName}.map`, bytes: outputFile(result.outputFiles, `${outfile}.map`), metafile: result.metafile },
-  );
 
+  const built = await buildChunks({ common, entry, packageDir, rootDir, plan });
+  const code = [...built.values()];
   const hostJson = await readFile(options.hostJson);
   JSON.parse(hostJson.toString("utf8")); // fail here, not in Azure, on a broken host.json
-  const files: PackageFile[] = [
+  const packaged: PackageFile[] = [
     { path: "host.json", bytes: hostJson },
     { path: "package.json", bytes: Buffer.from(packageJsonFor(options.name)) },
-    ...outputs.map((o) => ({ path: o.file, bytes: o.bytes })),
+    ...code.flatMap((c) => [{ path: c.file, bytes: c.code }, ...(isOwnCodeOnly(c) ? [{ path: `${c.file}.map`, bytes: c.map }] : [])]),
     ...(await Promise.all(
       assets.map(async (asset) => ({
         path: asset.path,
@@ -162,29 +192,106 @@ export async function buildServiceBundle(options: ServiceBundleOptions): Promise
       })),
     )),
   ];
-  const zip = deterministicZip(files);
+  const thirdPartyMaps: PackageFile[] = code.filter((c) => !isOwnCodeOnly(c)).map((c) => ({ path: `${c.file}.map`, bytes: c.map }));
+  const zip = deterministicZip(packaged);
 
-  await writePackage(packageDir, zipPath, zip, files);
+  await writePackage(packageDir, zipPath, zip, [...packaged, ...thirdPartyMaps]);
 
-  const sizeOf = (file: string) => outputs.find((o) => o.file === file)?.bytes.byteLength ?? 0;
-  const code = outputs.filter((o) => o.file.endsWith(".js"));
+  const chunks: BundleChunk[] = code.map((c) => {
+    const output = c.metafile.outputs[path.relative(rootDir, path.join(packageDir, c.file)).split(path.sep).join("/")];
+    const inputs = Object.entries(output?.inputs ?? {}).flatMap(([input, { bytesInOutput }]) => (bytesInOutput > 0 ? [input] : []));
+    const packages = [...new Set(inputs.flatMap((input) => (input.startsWith("chunk-link:") ? [] : [packageDirOf(input)]).flatMap((dir) => (dir ? [packageNameOf(dir)] : []))))].sort();
+    return { file: c.file, bytes: c.code.byteLength, loadedWith: plan.loadedWith(c.file), packages };
+  });
+  const sizeOf = (file: string) => chunks.find((c) => c.file === file)?.bytes ?? 0;
   const meta: CachedMeta = {
     sha256: sha256Hex(zip),
     zipBytes: zip.byteLength,
-    bundleBytes: sizeOf(bundleFileName),
-    mapBytes: sizeOf(`${bundleFileName}.map`) + sizeOf(`${deferredFileName}.map`),
-    deferredBytes: sizeOf(deferredFileName),
-    deferredPackages: deferred,
-    largestInputs: mergeRanks(code.map((o) => rankInputs(o.metafile, path.relative(rootDir, path.join(packageDir, o.file))))),
-    duplicatedPackages: duplicates(code.map((o) => o.metafile)),
+    bundleBytes: sizeOf(MAIN_CHUNK),
+    startBytes: sizeOf(MAIN_CHUNK) + sizeOf(START_CHUNK),
+    mapBytes: code.reduce((sum, c) => sum + c.map.byteLength, 0),
+    deferredBytes: chunks.filter((c) => c.loadedWith !== "start").reduce((sum, c) => sum + c.bytes, 0),
+    deferredPackages: [...new Set(plan.roots.flatMap((r) => (r.package ? [r.package] : [])))].sort(),
+    deferredRoots: plan.roots,
+    chunks,
+    largestInputs: mergeRanks(code.map((c) => rankInputs(c.metafile, path.relative(rootDir, path.join(packageDir, c.file))))),
+    duplicatedModules: duplicates(code.map((c) => c.metafile)),
+    trimmed: [...trimmed].map((t) => `${t.package}/${t.module.source}`).sort(),
   };
-  if (options.cacheDir && key) await writeCached(options.cacheDir, options.name, key, zip, meta);
+  if (options.cacheDir && key) await writeCached(options.cacheDir, options.name, key, zip, meta, deterministicZip(thirdPartyMaps));
   return { ...meta, name: options.name, zipPath, packageDir, fromCache: false };
+}
+
+/** A chunk of the service's own code only: its source map ships in the zip (third-party code's maps stay in dist/). */
+function isOwnCodeOnly(chunk: BuiltChunk): boolean {
+  return Object.entries(chunk.metafile.outputs)
+    .filter(([file]) => file.endsWith(".js"))
+    .every(([, output]) =>
+      Object.entries(output.inputs).every(([input, { bytesInOutput }]) => bytesInOutput === 0 || input.startsWith("chunk-link:") || packageDirOf(input) === undefined),
+    );
 }
 
 type CachedMeta = Omit<ServiceBundle, "name" | "zipPath" | "packageDir" | "fromCache">;
 
-/** The zip, and the same files unpacked beside it (for local hosts and benchmarks). */
+interface BuiltChunk {
+  readonly file: string;
+  readonly code: Uint8Array;
+  readonly map: Uint8Array;
+  readonly metafile: Metafile;
+}
+
+/**
+ * Builds main.js and every planned chunk. A chunk exports the modules other chunks import from it;
+ * the analysis finds most of them, and a build that imports one more (a module the analysis had
+ * shaken out but a chunk's `require()` keeps) has its chunk built again with it, until none is missing.
+ */
+async function buildChunks(options: { common: BuildOptions & { absWorkingDir: string }; entry: string; packageDir: string; rootDir: string; plan: ChunkPlan }): Promise<Map<string, BuiltChunk>> {
+  const { common, entry, packageDir, rootDir, plan } = options;
+  const exports = new Map([...plan.exports].map(([chunk, modules]) => [chunk, new Set(modules)]));
+  const built = new Map<string, BuiltChunk>();
+  const referencesOf = new Map<string, ChunkReference[]>();
+  const buildOne = async (file: string) => {
+    const outfile = path.join(packageDir, file);
+    const plugins = [chunkLinkPlugin({ plan, chunk: file, rootDir }), trimPlugin(new Set())];
+    const result =
+      file === MAIN_CHUNK
+        ? await build({ ...common, entryPoints: [entry], outfile, plugins })
+        : await build({
+            ...common,
+            stdin: { contents: chunkEntry(exports.get(file) ?? [], rootDir), resolveDir: rootDir, sourcefile: `${file} (exports)`, loader: "js" },
+            outfile,
+            plugins,
+          });
+    if (!result.metafile) throw new Error(`esbuild wrote no metafile for ${file}`);
+    built.set(file, { file, code: outputFile(result.outputFiles, outfile), map: outputFile(result.outputFiles, `${outfile}.map`), metafile: result.metafile });
+    referencesOf.set(file, referencesIn(result.metafile, plan));
+  };
+  let pending = [MAIN_CHUNK, ...plan.chunks.map((c) => c.file).filter((file) => (exports.get(file)?.size ?? 0) > 0)];
+  for (let round = 0; pending.length > 0; round++) {
+    if (round > 8) throw new Error(`the chunks' exports did not settle after ${round} rounds: ${pending.join(", ")}`);
+    await Promise.all(pending.map(buildOne));
+    const missing = new Set<string>();
+    for (const { chunk, module } of [...referencesOf.values()].flat()) {
+      if (chunk === MAIN_CHUNK) throw new Error(`main.js exports nothing, yet a chunk imports ${module} from it`);
+      const modules = exports.get(chunk) ?? new Set<string>();
+      if (!modules.has(module)) {
+        exports.set(chunk, modules.add(module));
+        missing.add(chunk);
+      }
+    }
+    pending = [...missing].sort();
+  }
+  // main.js first, then the chunks by name: the order of the zip and of the report.
+  return new Map([...built].sort(([a], [b]) => (a === MAIN_CHUNK ? -1 : b === MAIN_CHUNK ? 1 : a < b ? -1 : 1)));
+}
+
+function mergeRanks(ranks: readonly BundleInput[][]): BundleInput[] {
+  const totals = new Map<string, number>();
+  for (const input of ranks.flat()) totals.set(input.name, (totals.get(input.name) ?? 0) + input.bytes);
+  return [...totals].map(([name, bytes]) => ({ name, bytes })).sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
+}
+
+/** The zip, and the package unpacked beside it (the zip's files and the maps kept out of it), for local hosts and benchmarks. */
 async function writePackage(packageDir: string, zipPath: string, zip: Uint8Array, files: readonly PackageFile[]): Promise<void> {
   await rm(packageDir, { recursive: true, force: true });
   await mkdir(packageDir, { recursive: true });
@@ -198,82 +305,18 @@ async function writePackage(packageDir: string, zipPath: string, zip: Uint8Array
   await writeFile(zipPath, zip);
 }
 
-/** The second file of a package: packages loaded only through deferred `require()`. */
-export const deferredFileName = "deferred.js";
-
-/**
- * Packages a start does not need: those the service's own code reaches only through a deferred
- * `require()`, of the package itself or of an own module that imports it. Found by walking the
- * own modules from the entry along static imports; every package imported on that walk is
- * needed at start, every other package the own code uses is deferred.
- */
-async function analyse(entry: string, common: BuildOptions & { absWorkingDir: string }): Promise<{ deferred: string[]; ownInputs: string[] }> {
-  const analysis = await build({ ...common, entryPoints: [entry], outfile: path.join(path.dirname(entry), "analysis.js"), packages: "external", minify: false, sourcemap: false });
-  const inputs = analysis.metafile!.inputs;
-  // require.resolve() loads nothing: a package only resolved is neither needed nor deferred.
-  const isPackage = (i: { path: string; kind: string; external?: boolean }) =>
-    i.external === true &&
-    i.kind !== "require-resolve" &&
-    !i.path.startsWith("node:") &&
-    !builtinModules.includes(i.path) &&
-    i.path !== "@azure/functions-core";
-  const used = new Set<string>();
-  for (const { imports } of Object.values(inputs)) for (const i of imports) if (isPackage(i)) used.add(i.path);
-
-  const atStart = new Set<string>();
-  const start = path.relative(common.absWorkingDir, entry).split(path.sep).join("/");
-  const seen = new Set<string>([start]);
-  for (const queue = [start]; queue.length > 0; ) {
-    for (const i of inputs[queue.pop()!]?.imports ?? []) {
-      if (i.kind !== "import-statement") continue;
-      if (isPackage(i)) atStart.add(i.path);
-      else if (!i.external && !seen.has(i.path)) {
-        seen.add(i.path);
-        queue.push(i.path);
+/** Modules bundled into more than one chunk: two copies, two module states (should be none). */
+function duplicates(metafiles: readonly Metafile[]): string[] {
+  const chunksOf = new Map<string, number>();
+  for (const metafile of metafiles) {
+    for (const [file, output] of Object.entries(metafile.outputs)) {
+      if (!file.endsWith(".js")) continue;
+      for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+        if (bytesInOutput > 0 && !input.startsWith("chunk-link:") && !input.startsWith("<stdin>")) chunksOf.set(input, (chunksOf.get(input) ?? 0) + 1);
       }
     }
   }
-  const ownInputs = Object.keys(inputs).filter((input) => !input.includes("node_modules/"));
-  return { deferred: [...used].filter((pkg) => !atStart.has(pkg)).sort(), ownInputs };
-}
-
-/**
- * In main.js, the own code's imports of a deferred package load it from deferred.js instead.
- * (Packages inside node_modules that import it keep their own copy: none of them is at start.)
- */
-function deferredPackagesPlugin(deferred: readonly string[]): Plugin {
-  const names = new Set(deferred);
-  return {
-    name: "deferred-packages",
-    setup(build) {
-      build.onResolve({ filter: /.*/ }, (args) => {
-        if (args.namespace === "deferred-package" && args.path === `./${deferredFileName}`) return { path: args.path, external: true };
-        // Any import kind: a deferred own module may import the package statically.
-        const loads = args.kind === "import-statement" || args.kind === "require-call";
-        if (loads && args.namespace === "file" && names.has(args.path) && !args.importer.includes("node_modules")) {
-          return { path: args.path, namespace: "deferred-package" };
-        }
-        return undefined;
-      });
-      build.onLoad({ filter: /.*/, namespace: "deferred-package" }, (args) => ({
-        contents: `module.exports = require("./${deferredFileName}")[${JSON.stringify(args.path)}]();`,
-        loader: "js",
-      }));
-    },
-  };
-}
-
-function mergeRanks(ranks: readonly BundleInput[][]): BundleInput[] {
-  const totals = new Map<string, number>();
-  for (const input of ranks.flat()) totals.set(input.name, (totals.get(input.name) ?? 0) + input.bytes);
-  return [...totals].map(([name, bytes]) => ({ name, bytes })).sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
-}
-
-/** Packages bundled into both files: two copies, two module states (worth knowing). */
-function duplicates(metafiles: readonly Metafile[]): string[] {
-  if (metafiles.length < 2) return [];
-  const sets = metafiles.map((m) => new Set(Object.keys(m.inputs).filter((i) => i.includes("node_modules/")).map(packageOf)));
-  return [...sets[0]!].filter((pkg) => sets.slice(1).some((s) => s.has(pkg))).sort();
+  return [...chunksOf].filter(([, count]) => count > 1).map(([module]) => module).sort();
 }
 
 /** The package.json Functions reads to find the code: CommonJS, `main` at the bundle. */

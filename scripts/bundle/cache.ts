@@ -15,7 +15,7 @@ import { version as esbuildVersion } from "esbuild";
  * change it cannot see: `npm run bundle -- --no-cache` rebuilds from scratch.
  */
 
-const bundlerSources = ["build.ts", "zip.ts", "cache.ts"].map((f) => path.join(__dirname, f));
+const bundlerSources = ["build.ts", "chunks.ts", "trims.ts", "zip.ts", "cache.ts"].map((f) => path.join(__dirname, f));
 
 export interface CacheKeyInputs {
   readonly rootDir: string;
@@ -50,6 +50,8 @@ export async function cacheKey(inputs: CacheKeyInputs): Promise<string | undefin
 export interface CachedPackage<Meta> {
   readonly zip: Uint8Array;
   readonly meta: Meta;
+  /** Files built with the package but kept out of the zip (source maps of third-party code), zipped. */
+  readonly extra?: Uint8Array;
 }
 
 const entryPath = (cacheDir: string, name: string, key: string, ext: string) => path.join(cacheDir, `${name}-${key.slice(0, 32)}.${ext}`);
@@ -57,31 +59,38 @@ const entryPath = (cacheDir: string, name: string, key: string, ext: string) => 
 export async function readCached<Meta extends { sha256: string }>(cacheDir: string, name: string, key: string): Promise<CachedPackage<Meta> | undefined> {
   try {
     const [zip, metaText] = await Promise.all([readFile(entryPath(cacheDir, name, key, "zip")), readFile(entryPath(cacheDir, name, key, "json"), "utf8")]);
-    const meta = JSON.parse(metaText) as Meta & { key?: string };
+    const meta = JSON.parse(metaText) as Meta & { key?: string; extraSha256?: string };
     // A torn or foreign entry is a miss, never a wrong package.
     if (meta.key !== key || createHash("sha256").update(zip).digest("hex") !== meta.sha256) return undefined;
-    return { zip, meta };
+    if (meta.extraSha256 === undefined) return { zip, meta };
+    const extra = await readFile(entryPath(cacheDir, name, key, "extra.zip"));
+    if (createHash("sha256").update(extra).digest("hex") !== meta.extraSha256) return undefined;
+    return { zip, meta, extra };
   } catch {
     return undefined;
   }
 }
 
 /** Stores an entry atomically (temp file + rename) and keeps the newest few per service. */
-export async function writeCached(cacheDir: string, name: string, key: string, zip: Uint8Array, meta: object, keep = 3): Promise<void> {
+export async function writeCached(cacheDir: string, name: string, key: string, zip: Uint8Array, meta: object, extra?: Uint8Array, keep = 3): Promise<void> {
   await mkdir(cacheDir, { recursive: true });
   const temp = `.${process.pid}-${Date.now()}`;
-  const zipFile = entryPath(cacheDir, name, key, "zip");
-  const metaFile = entryPath(cacheDir, name, key, "json");
-  await writeFile(zipFile + temp, zip);
-  await rename(zipFile + temp, zipFile);
-  await writeFile(metaFile + temp, JSON.stringify({ ...meta, key }));
-  await rename(metaFile + temp, metaFile);
+  const write = async (file: string, bytes: Uint8Array | string) => {
+    await writeFile(file + temp, bytes);
+    await rename(file + temp, file);
+  };
+  await write(entryPath(cacheDir, name, key, "zip"), zip);
+  if (extra) await write(entryPath(cacheDir, name, key, "extra.zip"), extra);
+  // The metadata last: it names what the entry holds, so a torn entry is never read as whole.
+  const extraSha256 = extra ? createHash("sha256").update(extra).digest("hex") : undefined;
+  await write(entryPath(cacheDir, name, key, "json"), JSON.stringify({ ...meta, key, ...(extraSha256 ? { extraSha256 } : {}) }));
 
-  const mine = (await readdir(cacheDir)).filter((f) => f.startsWith(`${name}-`) && f.endsWith(".zip"));
+  const mine = (await readdir(cacheDir)).filter((f) => f.startsWith(`${name}-`) && f.endsWith(".zip") && !f.endsWith(".extra.zip"));
   if (mine.length <= keep) return;
   const dated = await Promise.all(mine.map(async (f) => ({ f, mtime: (await stat(path.join(cacheDir, f)).catch(() => undefined))?.mtimeMs ?? 0 })));
   for (const { f } of dated.sort((a, b) => b.mtime - a.mtime).slice(keep)) {
     await rm(path.join(cacheDir, f), { force: true });
+    await rm(path.join(cacheDir, f.replace(/\.zip$/, ".extra.zip")), { force: true });
     await rm(path.join(cacheDir, f.replace(/\.zip$/, ".json")), { force: true });
   }
 }

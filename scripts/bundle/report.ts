@@ -8,18 +8,22 @@ export function formatBytes(bytes: number): string {
 
 /** The per-service lines `npm run bundle` prints, so size regressions show in every build log. */
 export function formatBundleReport(bundle: ServiceBundle, topInputs = 8): string {
+  const codeBytes = bundle.chunks.reduce((sum, c) => sum + c.bytes, 0);
   const lines = [
-    `${bundle.name}: bundle ${formatBytes(bundle.bundleBytes)} (map ${formatBytes(bundle.mapBytes)}), ` +
-      `zip ${formatBytes(bundle.zipBytes)}, sha256 ${bundle.sha256}${bundle.fromCache ? " (unchanged inputs: reused)" : ""}`,
+    `${bundle.name}: zip ${formatBytes(bundle.zipBytes)}, code ${formatBytes(codeBytes)} (at start ${formatBytes(bundle.startBytes)}, on first use ${formatBytes(bundle.deferredBytes)}), ` +
+      `maps ${formatBytes(bundle.mapBytes)} (the zip carries own code's only), sha256 ${bundle.sha256}${bundle.fromCache ? " (unchanged inputs: reused)" : ""}`,
     `  ${bundle.zipPath}`,
-    ...(bundle.deferredPackages.length > 0
-      ? [`  deferred.js ${formatBytes(bundle.deferredBytes)}, loaded on first use: ${bundle.deferredPackages.join(", ")}`]
-      : []),
-    ...(bundle.duplicatedPackages.length > 0 ? [`  in both main.js and deferred.js: ${bundle.duplicatedPackages.join(", ")}`] : []),
+    "  files:",
+    ...bundle.chunks.map((c) => {
+      const when = c.loadedWith === "start" ? "at start" : `with ${c.loadedWith.join(", ")}`;
+      const what = c.packages.length === 0 ? "own code" : c.packages.length <= 4 ? c.packages.join(", ") : `${c.packages.slice(0, 4).join(", ")} and ${c.packages.length - 4} more`;
+      return `    ${formatBytes(c.bytes).padStart(10)}  ${c.file}  ${when}: ${what}`;
+    }),
+    ...(bundle.duplicatedModules.length > 0 ? [`  in more than one file: ${bundle.duplicatedModules.join(", ")}`] : []),
     "  largest inputs:",
   ];
   for (const input of bundle.largestInputs.slice(0, topInputs)) {
-    const share = ((100 * input.bytes) / (bundle.bundleBytes + bundle.deferredBytes)).toFixed(1);
+    const share = ((100 * input.bytes) / codeBytes).toFixed(1);
     lines.push(`    ${formatBytes(input.bytes).padStart(10)}  ${share.padStart(5)}%  ${input.name}`);
   }
   return lines.join("\n");

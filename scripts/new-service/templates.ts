@@ -73,7 +73,7 @@ function clientsFile(name: string, what: "message" | "request"): string {
  */
 import { loadSettings, type Settings } from "../settings.js";
 import { createdOnFirstUse } from "../shared/azure-clients.js";
-import { ingestionIdentity, startTelemetry } from "../shared/telemetry.js";
+import { ingestionIdentity, startTelemetry } from "../shared/telemetry-export.js";
 
 export interface ${Name}Dependencies {
   readonly settings: Settings<"${name}">;

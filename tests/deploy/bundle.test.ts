@@ -72,9 +72,11 @@ describe("service bundle", () => {
     expect(changed.sha256).not.toBe(first.sha256);
   });
 
-  it("holds host.json, a CommonJS package.json pointing at the bundle, the code and maps, the assets, nothing else", async () => {
+  it("holds host.json, a CommonJS package.json pointing at the bundle, the code, own code's map, the assets, nothing else", async () => {
     const entries = unzipSync(await readFile(first.zipPath));
-    expect(Object.keys(entries).sort()).toEqual(["assets/greeting.txt", "deferred.js", "deferred.js.map", "host.json", "main.js", "main.js.map", "package.json"]);
+    expect(Object.keys(entries).sort()).toEqual(["assets/greeting.txt", "host.json", "lib/cockatiel.js", "lib/start.js", "main.js", "main.js.map", "package.json"]);
+    // Third-party code's maps stay beside the unpacked package, for debugging.
+    for (const map of ["lib/cockatiel.js.map", "lib/start.js.map"]) expect(JSON.parse(await readFile(path.join(first.packageDir, map), "utf8"))).toHaveProperty("mappings");
     expect(Buffer.from(entries["assets/greeting.txt"]!).equals(await readFile(path.join(fixture, "greeting.ts")))).toBe(true);
     expect(await readFile(path.join(first.packageDir, "assets/greeting.txt"), "utf8")).toContain("Hello");
     const pkg = JSON.parse(Buffer.from(entries["package.json"]!).toString("utf8")) as Record<string, unknown>;
@@ -86,26 +88,44 @@ describe("service bundle", () => {
     expect(map.sources.some((s) => s.endsWith("greeting.ts"))).toBe(true);
   });
 
-  it("requires nothing at run time but Node built-ins and @azure/functions-core", async () => {
-    const code = await readFile(path.join(first.packageDir, "main.js"), "utf8");
-    const required = new Set([...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!));
+  it("requires nothing at run time but Node built-ins, @azure/functions-core and its own chunks", async () => {
     const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
-    const foreign = [...required].filter((r) => !builtins.has(r) && r !== "@azure/functions-core" && r !== "./deferred.js");
-    expect(foreign).toEqual([]);
-    expect(required.has("@azure/functions-core")).toBe(true);
-    expect(code.trimEnd().endsWith("//# sourceMappingURL=main.js.map")).toBe(true);
+    const chunks = new Set(first.chunks.map((c) => c.file));
+    for (const chunk of chunks) {
+      const code = await readFile(path.join(first.packageDir, chunk), "utf8");
+      const required = [...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!);
+      const foreign = required.filter((r) => !builtins.has(r) && r !== "@azure/functions-core" && !chunks.has(path.posix.join(path.posix.dirname(chunk), r)));
+      expect(foreign, chunk).toEqual([]);
+    }
+    const main = await readFile(path.join(first.packageDir, "main.js"), "utf8");
+    expect(main.trimEnd().endsWith("//# sourceMappingURL=main.js.map")).toBe(true);
   });
 
-  it("moves packages that own code only require() on first use to deferred.js, loaded on demand", async () => {
+  it("keeps own code in main.js, the packages its start needs in lib/start.js, and one it require()s on first use in a chunk of its own", async () => {
     expect(first.deferredPackages).toEqual(["cockatiel"]);
-    expect(first.duplicatedPackages).toEqual([]);
+    expect(first.duplicatedModules).toEqual([]);
+    expect(first.chunks.map((c) => [c.file, c.loadedWith])).toEqual([
+      ["main.js", "start"],
+      ["lib/cockatiel.js", ["cockatiel"]],
+      ["lib/start.js", "start"],
+    ]);
+    expect(first.chunks.find((c) => c.file === "lib/start.js")?.packages).toEqual(expect.arrayContaining(["@azure/functions", "zod"]));
     const main = await readFile(path.join(first.packageDir, "main.js"), "utf8");
     // (booleans, not toContain: a failure would print the whole minified bundle)
-    expect(/require\("\.\/deferred\.js"\)(\["cockatiel"\]|\.cockatiel)\(\)/.test(main)).toBe(true);
+    expect(main.includes('require("./lib/cockatiel.js")')).toBe(true);
     expect(main.includes("BulkheadRejectedError")).toBe(false); // cockatiel's own code stays out of main.js
-    const deferred = require(path.join(first.packageDir, "deferred.js")) as Record<string, () => typeof import("cockatiel")>;
-    expect(Object.keys(deferred)).toEqual(["cockatiel"]);
-    expect(typeof deferred.cockatiel!().retry).toBe("function");
+    const [root] = first.deferredRoots;
+    const cockatiel = (require(path.join(first.packageDir, root!.chunk)) as Record<string, () => typeof import("cockatiel")>)[root!.module]!();
+    expect(typeof cockatiel.retry).toBe("function");
+  });
+
+  it("drops zod's translations (trims.ts) and still validates with English messages", () => {
+    expect(first.trimmed).toEqual(["zod/^v4\\/locales\\/index\\.c?js$"]);
+    const start = require(path.join(first.packageDir, "lib/start.js")) as Record<string, () => typeof import("zod")>;
+    const zodModule = Object.keys(start).find((module) => /node_modules\/zod\/[^/]+\.c?js$/.test(module));
+    const { z } = start[zodModule!]!();
+    expect(z.string().safeParse(42).error?.issues[0]?.message).toBe("Invalid input: expected string, received number");
+    expect(Object.keys(z.locales)).toEqual([]);
   });
 
   it("registers its functions when a fresh node loads it the way the Functions worker does", () => {
@@ -125,6 +145,42 @@ describe("service bundle", () => {
   });
 });
 
+describe("chunks", () => {
+  const chunksFixture = path.join(repoRoot, "tests/deploy/fixtures/chunks");
+  let chunked: ServiceBundle;
+  const loaderOf = (module: string) => {
+    const root = chunked.deferredRoots.find((r) => r.module === module);
+    if (!root) throw new Error(`no first-use load of ${module}: ${chunked.deferredRoots.map((r) => r.module).join(", ")}`);
+    return (require(path.join(chunked.packageDir, root.chunk)) as Record<string, () => { answer(): Promise<string> }>)[root.module]!;
+  };
+  beforeAll(async () => {
+    chunked = await buildServiceBundle({ name: "chunks", entry: path.join(chunksFixture, "index.ts"), hostJson, outDir: path.join(work, "chunks") });
+  });
+
+  it("gives each first-use load a chunk, code two of them need one shared chunk, and code nothing reaches no file at all", () => {
+    const first = "tests/deploy/fixtures/chunks/first";
+    const second = "tests/deploy/fixtures/chunks/second";
+    expect(chunked.deferredRoots.map((r) => r.module)).toEqual([`${first}.ts`, `${second}.ts`]);
+    const byFile = new Map(chunked.chunks.map((c) => [c.file, c]));
+    expect(byFile.get(`lib/${first.replaceAll("/", "-")}.js`)).toMatchObject({ loadedWith: [first], packages: ["cockatiel"] });
+    expect(byFile.get(`lib/${second.replaceAll("/", "-")}.js`)).toMatchObject({ loadedWith: [second], packages: [] });
+    const shared = chunked.chunks.filter((c) => c.file.startsWith("lib/shared-"));
+    expect(shared.map((c) => [c.loadedWith, c.packages])).toEqual([[[first, second], ["zod"]]]);
+    expect(chunked.chunks.flatMap((c) => c.packages)).not.toContain("@azure/service-bus");
+    expect(chunked.duplicatedModules).toEqual([]);
+  });
+
+  it("ships the source maps of chunks of own code only", async () => {
+    const entries = Object.keys(unzipSync(await readFile(chunked.zipPath)));
+    expect(entries.filter((e) => e.endsWith(".map")).sort()).toEqual(["lib/tests-deploy-fixtures-chunks-second.js.map", "main.js.map"]);
+  });
+
+  it("runs both handlers from the package with one copy of the module they share", async () => {
+    expect(await loaderOf("tests/deploy/fixtures/chunks/first.ts")().answer()).toBe("first ok 1");
+    expect(await loaderOf("tests/deploy/fixtures/chunks/second.ts")().answer()).toBe("second 2 2");
+  });
+});
+
 describe("build cache", () => {
   it("reuses a package built from identical inputs, and rebuilds when a source byte or the entry changes", async () => {
     const cacheDir = path.join(work, "cache");
@@ -138,6 +194,8 @@ describe("build cache", () => {
     expect((await readFile(reused.zipPath)).equals(await readFile(built.zipPath))).toBe(true);
     expect((await readFile(path.join(reused.packageDir, "main.js"))).equals(await readFile(path.join(built.packageDir, "main.js")))).toBe(true);
     expect(reused.deferredPackages).toEqual(built.deferredPackages);
+    // The maps kept out of the zip come back from the cache too.
+    expect((await readFile(path.join(reused.packageDir, "lib/cockatiel.js.map"))).equals(await readFile(path.join(built.packageDir, "lib/cockatiel.js.map")))).toBe(true);
 
     await writeFile(path.join(src, "greeting.ts"), (await readFile(path.join(src, "greeting.ts"), "utf8")).replace("Hello", "Hallo"));
     const rebuilt = await buildServiceBundle({ ...options, outDir: path.join(work, "cache-c") });

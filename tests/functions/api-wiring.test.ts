@@ -4,9 +4,8 @@
  * identity; connection strings (local platform) sign with the account key.
  */
 import { describe, expect, it } from "vitest";
-import { createApiDependencies } from "../../functions/src/api/clients.js";
-import { BlobUploads } from "../../functions/src/api/uploads.js";
-import { SettingsError } from "../../functions/src/settings.js";
+import { createApiDependencies, uploadSigningFor } from "../../functions/src/api/clients.js";
+import { loadSettings, SettingsError } from "../../functions/src/settings.js";
 
 const common = {
   UPLOAD_MAX_BYTES: "1048576",
@@ -36,8 +35,8 @@ const identityConnections = {
 describe("createApiDependencies", () => {
   it("uses managed identity and user-delegation SAS for identity-based settings", async () => {
     const deps = await createApiDependencies({ ...common, ...identityConnections });
-    expect(deps.uploads).toBeInstanceOf(BlobUploads);
-    expect((deps.uploads as BlobUploads).signing).toBe("userDelegation");
+    // Blob Storage is created on the first upload request (which here would call Azure): the decision is checked on its own.
+    expect(uploadSigningFor(loadSettings("api", { ...common, ...identityConnections }).DataStorage)).toBe("userDelegation");
     expect(deps.identity.allowDevelopmentIdentity).toBe(false);
     expect(deps.identity.trustAppServiceAuthentication).toBe(true);
     expect(deps.identity.behindGateway).toBe(false);
@@ -55,7 +54,10 @@ describe("createApiDependencies", () => {
       WebPubSub: "Endpoint=http://127.0.0.1:8080;AccessKey=a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5;Version=1.0;",
       ALLOW_DEVELOPMENT_IDENTITY: "true",
     });
-    expect((deps.uploads as BlobUploads).signing).toBe("accountKey");
+    // A service SAS signed with the account key: made without any call to the storage account.
+    const issued = await deps.uploads.issueUploadUrl("user-1", 1024, 600);
+    const sas = new URL(issued.uploadUrl).searchParams;
+    expect([sas.get("sp"), sas.has("sig"), sas.has("skoid")]).toEqual(["c", true, false]);
     expect(deps.identity.allowDevelopmentIdentity).toBe(true);
     await deps.queue.close();
   });

@@ -1,11 +1,11 @@
 /**
- * startTelemetry with a connection string: the real Azure Monitor distro, exporting to a local
- * HTTPS ingestion endpoint (the connection string's IngestionEndpoint). Asserts what Application Insights
- * would show: the agent's span under the operation id (trace id) that came with the message, and
- * the publish span as its child.
+ * startTelemetry with a connection string: the OpenTelemetry SDK and the real Azure Monitor
+ * exporter, exporting to a local HTTPS ingestion endpoint (the connection string's
+ * IngestionEndpoint). Asserts what Application Insights would show: the agent's span under the
+ * operation id (trace id) that came with the message, and the publish span as its child.
  *
- * Nothing may leave the machine: a guard refuses every socket to a non-loopback address (off Azure
- * the distro probes the VM metadata endpoint), and its statsbeat reporting is switched off.
+ * Nothing may leave the machine: a guard refuses every socket to a non-loopback address, and the
+ * exporter's statsbeat reporting is switched off.
  */
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -13,7 +13,8 @@ import net from "node:net";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpanKind } from "@opentelemetry/api";
-import { extractTraceContext, startTelemetry, withSpan } from "../../functions/src/shared/telemetry.js";
+import { extractTraceContext, withSpan } from "../../functions/src/shared/telemetry.js";
+import { flushTelemetry, startTelemetry, stopTelemetry } from "../../functions/src/shared/telemetry-export.js";
 import { loopbackCertificateIn } from "@platform-tools/local-services";
 import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
 
@@ -65,8 +66,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const { shutdownAzureMonitor } = require("@azure/monitor-opentelemetry") as typeof import("@azure/monitor-opentelemetry");
-  await shutdownAzureMonitor().catch(() => undefined);
+  await stopTelemetry().catch(() => undefined);
   ingestion.closeAllConnections();
   await new Promise((resolve) => ingestion.close(resolve));
   net.Socket.prototype.connect = originalConnect;
@@ -77,7 +77,6 @@ describe("startTelemetry with Application Insights configured", () => {
     process.env.APPLICATIONINSIGHTS_STATSBEAT_DISABLED = "true";
     process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = "true";
     process.env.APPLICATIONINSIGHTS_SDKSTATS_DISABLED = "true";
-    process.env.OTEL_NODE_RESOURCE_DETECTORS = "none";
     const started = await startTelemetry({
       connectionString: `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:${ingestionPort}/`,
       serviceName: "agent",
@@ -90,8 +89,7 @@ describe("startTelemetry with Application Insights configured", () => {
     await withSpan("process job", { kind: SpanKind.CONSUMER, parent: extractTraceContext({ traceparent: `00-${traceId}-${producerSpanId}-01` }) }, async () =>
       withSpan("publish job.succeeded", { kind: SpanKind.PRODUCER }, async () => undefined),
     );
-    const { shutdownAzureMonitor } = require("@azure/monitor-opentelemetry") as typeof import("@azure/monitor-opentelemetry");
-    await shutdownAzureMonitor(); // flushes the batch
+    await flushTelemetry(); // what the app's terminate hook does
 
     // The consumer span is a Request in Application Insights, the publish a RemoteDependency.
     const agent = envelopes.find((envelope) => envelope.data?.baseType === "RequestData");
@@ -101,7 +99,7 @@ describe("startTelemetry with Application Insights configured", () => {
     expect(agent?.tags?.["ai.cloud.role"]).toBe("agent");
     expect(publish?.tags?.["ai.operation.id"]).toBe(traceId);
     expect(publish?.tags?.["ai.operation.parentId"]).toBe(agent?.data?.baseData?.id);
-    // Off Azure the distro probes the VM metadata endpoint; the guard refused it, nothing else left.
-    expect(refusedHosts.filter((host) => host !== "169.254.169.254")).toEqual([]);
+    // Nothing but the ingestion endpoint was called (no metadata probes, no statsbeat).
+    expect(refusedHosts).toEqual([]);
   });
 });

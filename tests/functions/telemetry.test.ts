@@ -3,13 +3,12 @@ import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } fr
 import {
   extractTraceContext,
   formatTraceparent,
-  ingestionIdentity,
   injectTraceContext,
   parseTraceparent,
-  startTelemetry,
   traceContextProperties,
   withSpan,
 } from "../../functions/src/shared/telemetry.js";
+import { ingestionIdentity, startTelemetry } from "../../functions/src/shared/telemetry-export.js";
 import { recordSpans } from "./telemetry-recorder.js";
 
 const recorder = recordSpans();

@@ -1,7 +1,8 @@
 /**
- * The agent's SDK clients and dependencies, created once per process on the first invocation (not
- * at import: registration must not need settings, and cold start must not pay for SDKs before a
- * message arrives). A failed creation is not cached, so a later invocation retries it.
+ * The agent's SDK clients and dependencies, created once per process (not at import: registration
+ * must not need settings, and cold start must not pay for SDKs before a message arrives): Cosmos DB
+ * and Web PubSub on the first invocation, which every job needs; Blob Storage when a blob job first
+ * reads its upload. A failed creation is not cached, so a later invocation retries it.
  */
 import { loadSettings } from "../settings.js";
 import {
@@ -15,9 +16,9 @@ import { ExternalProcessor } from "../shared/external-processor.js";
 import { WebPubSubJobEvents } from "../shared/job-events.js";
 import { jobResources } from "../shared/job-resources.js";
 import { CosmosJobStore } from "../shared/job-store.js";
-import { startTelemetry } from "../shared/telemetry.js";
+import { startTelemetry } from "../shared/telemetry-export.js";
 import { DEFAULT_MAX_BLOB_BYTES, type AgentDependencies } from "./process-job.js";
-import { BlobUploadsReader } from "./uploads.js";
+import { BlobUploadsReader, type UploadsReader } from "./uploads.js";
 
 export const agentDependencies: () => Promise<AgentDependencies> = createdOnFirstUse(() => createAgentDependencies(process.env));
 
@@ -29,16 +30,16 @@ export async function createAgentDependencies(env: NodeJS.ProcessEnv): Promise<A
     serviceName: "agent",
     ...(managedIdentity ? { managedIdentity } : {}),
   });
-  const [container, blobService, webPubSub] = await Promise.all([
+  const [container, webPubSub] = await Promise.all([
     createCosmosContainer(settings.Cosmos, jobResources.database, jobResources.container),
-    createBlobServiceClient(settings.DataStorage),
     createWebPubSubClient(settings.WebPubSub, jobResources.hub),
   ]);
+  const uploads = createdOnFirstUse(async () => new BlobUploadsReader((await createBlobServiceClient(settings.DataStorage)).getContainerClient(jobResources.uploads)));
   const maxBlobBytes = settings.UPLOAD_MAX_BYTES ?? DEFAULT_MAX_BLOB_BYTES;
   const base = {
     store: new CosmosJobStore(container),
     events: new WebPubSubJobEvents(webPubSub),
-    uploads: new BlobUploadsReader(blobService.getContainerClient(jobResources.uploads)),
+    uploads: { open: async (...args) => (await uploads()).open(...args) } satisfies UploadsReader,
     maxBlobBytes,
   };
   return settings.EXTERNAL_PROCESSOR_URL

@@ -37,3 +37,9 @@ app.serviceBusQueue("failDeadLetteredJob", {
   queueName: `${jobResources.queue}/$deadletterqueue`,
   handler: (message: unknown, context: InvocationContext) => agentHandlers().failDeadLetteredJobMessage(message, context),
 });
+
+// The spans still batched go out before the worker exits (a scale-in, a redeploy). Only a process
+// that served an invocation has telemetry (and its module) loaded; any other has nothing to send.
+app.hook.appTerminate(async () => {
+  if (handlers) await (require("../shared/telemetry-export.js") as typeof import("../shared/telemetry-export.js")).flushTelemetry();
+});

@@ -1,9 +1,11 @@
 /**
- * The api's SDK clients and dependencies, created once per process on the first request (not at
- * import: registration must not need settings, and cold start must not pay for the SDKs). A failed
- * creation is not cached, so a later request retries it.
+ * The api's SDK clients and dependencies, created once per process (not at import: registration
+ * must not need settings, and cold start must not pay for the SDKs). Cosmos DB on the first
+ * request, which every route but the documentation needs; Service Bus, Blob Storage and Web PubSub
+ * each when a request first uses it, so a request loads only its own SDKs (a text job's POST never
+ * loads Blob Storage or Web PubSub). A failed creation is not cached, so a later request retries it.
  */
-import { loadSettings } from "../settings.js";
+import { loadSettings, type Connection } from "../settings.js";
 import {
   createBlobServiceClient,
   createCosmosDatabase,
@@ -12,14 +14,22 @@ import {
   createWebPubSubClient,
   managedIdentityOf,
 } from "../shared/azure-clients.js";
-import { ServiceBusJobQueue } from "../shared/job-queue.js";
+import { ServiceBusJobQueue, type JobQueue } from "../shared/job-queue.js";
 import { jobResources } from "../shared/job-resources.js";
 import { CosmosJobStore } from "../shared/job-store.js";
-import { startTelemetry } from "../shared/telemetry.js";
+import { startTelemetry } from "../shared/telemetry-export.js";
 import type { ApiDependencies } from "./dependencies.js";
 import { CosmosQuotas } from "./quota-store.js";
-import { WebPubSubRealtime } from "./realtime.js";
-import { BlobUploads } from "./uploads.js";
+import { WebPubSubRealtime, type Realtime } from "./realtime.js";
+import { BlobUploads, type Uploads } from "./uploads.js";
+
+/**
+ * The setting's shape decides how upload URLs are signed: identity -> user delegation; connection
+ * string (local platform only, Azurite) -> service SAS signed with the connection string's account key.
+ */
+export function uploadSigningFor(connection: Connection): BlobUploads["signing"] {
+  return connection.mode === "identity" ? "userDelegation" : "accountKey";
+}
 
 export const apiDependencies: () => Promise<ApiDependencies> = createdOnFirstUse(() => createApiDependencies(process.env));
 
@@ -31,20 +41,31 @@ export async function createApiDependencies(env: NodeJS.ProcessEnv): Promise<Api
     serviceName: "api",
     ...(managedIdentity ? { managedIdentity } : {}),
   });
-  const [database, blobService, serviceBus, webPubSub] = await Promise.all([
-    createCosmosDatabase(settings.Cosmos, jobResources.database),
-    createBlobServiceClient(settings.DataStorage),
-    createServiceBusClient(settings.ServiceBus),
-    createWebPubSubClient(settings.WebPubSub, jobResources.hub),
-  ]);
+  const database = await createCosmosDatabase(settings.Cosmos, jobResources.database);
   const jobs = new CosmosJobStore(database.container(jobResources.container));
+  const queue = createdOnFirstUse(async () => new ServiceBusJobQueue(await createServiceBusClient(settings.ServiceBus), jobResources.queue));
+  const uploads = createdOnFirstUse(
+    async () => new BlobUploads(await createBlobServiceClient(settings.DataStorage), jobResources.uploads, uploadSigningFor(settings.DataStorage)),
+  );
+  const realtime = createdOnFirstUse(async () => new WebPubSubRealtime(await createWebPubSubClient(settings.WebPubSub, jobResources.hub)));
   return {
     jobs,
-    queue: new ServiceBusJobQueue(serviceBus, jobResources.queue),
-    // The setting's shape decides the SAS: identity -> user delegation; connection string (local
-    // platform only, Azurite) -> service SAS signed with the connection string's account key.
-    uploads: new BlobUploads(blobService, jobResources.uploads, settings.DataStorage.mode === "identity" ? "userDelegation" : "accountKey"),
-    realtime: new WebPubSubRealtime(webPubSub),
+    queue: {
+      send: async (message) => (await queue()).send(message),
+      ping: async () => (await queue()).ping(),
+      // Nothing to close when nothing was sent.
+      close: async () => (await queue.created())?.close(),
+    } satisfies JobQueue,
+    uploads: {
+      issueUploadUrl: async (...args) => (await uploads()).issueUploadUrl(...args),
+      check: async (...args) => (await uploads()).check(...args),
+      discard: async (...args) => (await uploads()).discard(...args),
+      ping: async () => (await uploads()).ping(),
+    } satisfies Uploads,
+    realtime: {
+      clientAccess: async (...args) => (await realtime()).clientAccess(...args),
+      ping: async () => (await realtime()).ping(),
+    } satisfies Realtime,
     quotas: new CosmosQuotas(database.container(jobResources.quotas), jobs, {
       uploadUrlsPerHour: settings.QUOTA_UPLOAD_URLS_PER_HOUR,
       jobsPerHour: settings.QUOTA_JOBS_PER_HOUR,

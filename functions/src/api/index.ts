@@ -66,3 +66,9 @@ app.timer("requeueStuckJobs", {
     return requeue(timer, context);
   },
 });
+
+// The spans still batched go out before the worker exits (a scale-in, a redeploy). Only a process
+// that served an invocation has telemetry (and its module) loaded; any other has nothing to send.
+app.hook.appTerminate(async () => {
+  if (handlers || requeue) await (require("../shared/telemetry-export.js") as typeof import("../shared/telemetry-export.js")).flushTelemetry();
+});

@@ -79,7 +79,7 @@ export class BlobUploads implements Uploads {
   }
 
   async issueUploadUrl(userId: string, declaredBytes: number, ttlSeconds: number, now: Date = new Date()): Promise<IssuedUpload> {
-    const { BlobSASPermissions, SASProtocol, generateBlobSASQueryParameters } = require("@azure/storage-blob") as typeof import("@azure/storage-blob");
+    const { BlobSASPermissions, SASProtocol, generateBlobSASQueryParameters } = require("../shared/sdk/storage-blob.js") as typeof import("../shared/sdk/storage-blob.js");
     const blobName = uploadBlobName(userId, randomUUID(), declaredBytes);
     const blob = this.container.getBlockBlobClient(blobName);
     const startsOn = new Date(now.getTime() - START_SKEW_MS);

@@ -1,7 +1,8 @@
 /**
  * SDK clients from a settings {@link Connection}: identity-based in Azure (managed identity, no
- * keys), a connection string on the local platform. Each factory loads its SDK on first call, so
- * a service pays only for the SDKs it actually uses, and only when it first needs them (cold start).
+ * keys), a connection string on the local platform. Each factory loads its SDK on first call
+ * (through ./sdk/, see its README), so a service pays only for the SDKs it actually uses, and only
+ * when it first needs them (cold start).
  *
  * The SDKs are loaded with a deferred `require`, not `import()`: this package is CommonJS, and
  * `import()` would load the SDKs' ESM builds beside the CommonJS builds other modules use (two
@@ -26,7 +27,7 @@ export function credentialFor(clientId: string | undefined): Promise<TokenCreden
   const key = clientId ?? "";
   let credential = credentials.get(key);
   if (!credential) {
-    const { DefaultAzureCredential, ManagedIdentityCredential } = require("@azure/identity") as typeof import("@azure/identity");
+    const { DefaultAzureCredential, ManagedIdentityCredential } = require("./sdk/identity.js") as typeof import("./sdk/identity.js");
     credential = Promise.resolve(clientId ? new ManagedIdentityCredential({ clientId }) : new DefaultAzureCredential());
     credentials.set(key, credential);
   }
@@ -40,19 +41,27 @@ export function managedIdentityOf(connections: Connection[]): { clientId?: strin
   return identity.clientId ? { clientId: identity.clientId } : {};
 }
 
+/** A value created on first use: call it for the value; `created()` tells whether it exists yet, without creating it. */
+export interface CreatedOnFirstUse<T> {
+  (): Promise<T>;
+  /** The value if a creation has started (and not failed), else undefined. */
+  created(): Promise<T> | undefined;
+}
+
 /**
- * A service's dependencies, created once per process on first use and shared by every invocation.
- * A failed creation is not cached, so a later invocation retries it.
+ * A service's dependencies (or one of them), created once per process on first use and shared by
+ * every invocation. A failed creation is not cached, so a later invocation retries it.
  */
-export function createdOnFirstUse<T>(create: () => Promise<T>): () => Promise<T> {
+export function createdOnFirstUse<T>(create: () => Promise<T>): CreatedOnFirstUse<T> {
   let created: Promise<T> | undefined;
-  return () => {
+  const get = () => {
     created ??= create().catch((error: unknown) => {
       created = undefined;
       throw error;
     });
     return created;
   };
+  return Object.assign(get, { created: () => created });
 }
 
 /** True for http:// endpoints on a loopback address: the only place plain HTTP is acceptable. */
@@ -79,7 +88,7 @@ export function connectionStringPart(connectionString: string, key: string): str
 
 /** A database handle on one Cosmos client: its containers share the client's connections. */
 export async function createCosmosDatabase(connection: Connection, databaseName: string): Promise<Database> {
-  const { CosmosClient } = require("@azure/cosmos") as typeof import("@azure/cosmos");
+  const { CosmosClient } = require("./sdk/cosmos.js") as typeof import("./sdk/cosmos.js");
   const client =
     connection.mode === "identity"
       ? new CosmosClient({ endpoint: connection.endpoint, aadCredentials: await credentialFor(connection.clientId) })
@@ -100,7 +109,7 @@ export async function createCosmosContainer(connection: Connection, databaseName
 export const BLOB_RETRY_OPTIONS = { maxTries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 4_000 } as const;
 
 export async function createBlobServiceClient(connection: Connection): Promise<BlobServiceClient> {
-  const { BlobServiceClient, StorageRetryPolicyType } = require("@azure/storage-blob") as typeof import("@azure/storage-blob");
+  const { BlobServiceClient, StorageRetryPolicyType } = require("./sdk/storage-blob.js") as typeof import("./sdk/storage-blob.js");
   const retryOptions = { ...BLOB_RETRY_OPTIONS, retryPolicyType: StorageRetryPolicyType.EXPONENTIAL };
   return connection.mode === "identity"
     ? new BlobServiceClient(connection.endpoint, await credentialFor(connection.clientId), { retryOptions })
@@ -108,14 +117,14 @@ export async function createBlobServiceClient(connection: Connection): Promise<B
 }
 
 export async function createServiceBusClient(connection: Connection): Promise<ServiceBusClient> {
-  const { ServiceBusClient } = require("@azure/service-bus") as typeof import("@azure/service-bus");
+  const { ServiceBusClient } = require("./sdk/service-bus.js") as typeof import("./sdk/service-bus.js");
   return connection.mode === "identity"
     ? new ServiceBusClient(connection.endpoint, await credentialFor(connection.clientId))
     : new ServiceBusClient(connection.connectionString);
 }
 
 export async function createWebPubSubClient(connection: Connection, hub: string): Promise<WebPubSubServiceClient> {
-  const { WebPubSubServiceClient } = require("@azure/web-pubsub") as typeof import("@azure/web-pubsub");
+  const { WebPubSubServiceClient } = require("./sdk/web-pubsub.js") as typeof import("./sdk/web-pubsub.js");
   if (connection.mode === "identity") {
     const allowInsecureConnection = isLoopbackHttp(connection.endpoint);
     return new WebPubSubServiceClient(connection.endpoint, await credentialFor(connection.clientId), hub, { allowInsecureConnection });

@@ -4,9 +4,8 @@
  * Web PubSub publish.
  *
  * Only `@opentelemetry/api` is imported here: it is small, and without a registered SDK every span
- * is a no-op. The exporter (`@azure/monitor-opentelemetry`, heavy) is loaded by {@link startTelemetry}
- * only when an Application Insights connection string is configured, so cold start does not pay
- * for it otherwise.
+ * is a no-op. The SDK and the Azure Monitor exporter are started by telemetry-export.ts, only when
+ * an Application Insights connection string is configured.
  *
  * Trace context is formatted and parsed here rather than through the global propagator: the
  * global propagator is a no-op until an SDK registers one, and the message must carry the caller's
@@ -26,7 +25,6 @@ import {
   type Span,
   type SpanContext,
 } from "@opentelemetry/api";
-import { connectionStringPart, credentialFor } from "./azure-clients.js";
 
 /** Application-property names of the W3C trace context on a Service Bus message. */
 export const TRACEPARENT_PROPERTY = "traceparent";
@@ -135,74 +133,3 @@ export async function withSpan<T>(name: string, options: SpanOptions, work: (spa
 }
 
 export { SpanKind };
-
-// ---------------------------------------------------------------------------------------------
-// Exporter start-up
-
-export interface TelemetryOptions {
-  /** APPLICATIONINSIGHTS_CONNECTION_STRING; telemetry stays off without it. */
-  connectionString: string | undefined;
-  /** The cloud role name (`service.name`): the service's name. */
-  serviceName: string;
-  /**
-   * Entra ingestion with the app's managed identity (Azure). `clientId` selects a user-assigned
-   * identity; without it DefaultAzureCredential finds the system-assigned one. Off on the local platform, where no managed
-   * identity exists and the connection string's key is the only way in.
-   */
-  managedIdentity?: { clientId?: string };
-}
-
-/** The setting the platform gives every app in Azure for Entra ingestion (the Functions host reads it too). */
-export const TELEMETRY_AUTHENTICATION_SETTING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
-
-/**
- * The managed identity for Entra ingestion, from `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`
- * (`Authorization=AAD;ClientId=<client id>`, set on every app by the FunctionApp component).
- * It does not depend on the service's links, so a service without any still exports telemetry in
- * Azure. Undefined without the setting (the local platform).
- */
-export function ingestionIdentity(env: NodeJS.ProcessEnv): { clientId?: string } | undefined {
-  const authentication = env[TELEMETRY_AUTHENTICATION_SETTING];
-  if (!authentication || connectionStringPart(authentication, "Authorization")?.toUpperCase() !== "AAD") return undefined;
-  const clientId = connectionStringPart(authentication, "ClientId");
-  return clientId ? { clientId } : {};
-}
-
-let started: Promise<boolean> | undefined;
-
-/**
- * Starts OpenTelemetry with the Azure Monitor exporter once per process. Resolves to whether it
- * started; never rejects. Safe to call on every invocation: later calls share the first call's result.
- */
-export function startTelemetry(options: TelemetryOptions): Promise<boolean> {
-  // Telemetry must never take a service down: a failure to start it is reported and the service
-  // runs without it (spans stay no-ops).
-  started ??= startOnce(options).catch((error: unknown) => {
-    console.error(`telemetry is off: the Azure Monitor exporter did not start: ${(error as Error).message}`);
-    return false;
-  });
-  return started;
-}
-
-async function startOnce(options: TelemetryOptions): Promise<boolean> {
-  if (!options.connectionString) return false;
-  // The distro reads the role name from the standard variable; do not override an operator's choice.
-  process.env.OTEL_SERVICE_NAME ??= options.serviceName;
-  // A deferred require, not import(): this package is CommonJS, and import() would load the
-  // distro's ESM build beside the CommonJS builds the rest of the process uses.
-  const { useAzureMonitor } = require("@azure/monitor-opentelemetry") as typeof import("@azure/monitor-opentelemetry");
-  const credential = options.managedIdentity ? await credentialFor(options.managedIdentity.clientId) : undefined;
-  useAzureMonitor({
-    azureMonitorExporterOptions: credential
-      ? { connectionString: options.connectionString, credential }
-      : { connectionString: options.connectionString },
-    enableLiveMetrics: false,
-    // Every trace: with the distro's default rate-limited sampler (5 traces/s) the first spans after
-    // start-up were not recorded (tests/functions/telemetry-export.test.ts), and on a scale-to-zero
-    // app every job may come just after a start. One job is one trace of a few spans; host.json
-    // keeps the host's own sampling.
-    samplingRatio: 1,
-    tracesPerSecond: 0,
-  });
-  return true;
-}

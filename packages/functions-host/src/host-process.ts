@@ -31,6 +31,14 @@ export interface HostProcessOptions {
   startTimeoutMs?: number;
   /** Grace period before SIGKILL on stop. @default 10000 */
   stopTimeoutMs?: number;
+  /**
+   * The host's child module ({@link hostChildSource}) compiled to JavaScript, run with plain
+   * `node` as Azure runs the worker (no tsx, no --enable-source-maps): a benchmark's cold start
+   * then holds what Azure's would, not tsx compiling the host or Node reading source maps. The
+   * entry must be JavaScript too.
+   * @default child.ts under tsx, with source maps
+   */
+  compiledChild?: string;
 }
 
 /** How a host process ended: its exit code, or the signal that killed it. */
@@ -52,6 +60,9 @@ export interface HostProcess {
 /** What a child needs from the parent's environment to run at all (not app settings). */
 const INHERITED = ["PATH", "HOME", "TMPDIR", "TEMP", "TMP", "SystemRoot", "NODE_EXTRA_CA_CERTS", "NODE_OPTIONS", "TZ", "LANG"];
 
+/** The child process's module: what {@link HostProcessOptions.compiledChild} is compiled from. */
+export const hostChildSource = join(__dirname, "child.ts");
+
 function defaultOutput(name: string) {
   return (line: string, stream: "stdout" | "stderr") => (stream === "stderr" ? process.stderr : process.stdout).write(`[${name}] ${line}\n`);
 }
@@ -71,7 +82,7 @@ function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
 export async function startHostProcess(options: HostProcessOptions): Promise<HostProcess> {
   const output = options.output ?? defaultOutput(options.name);
   const inherited = Object.fromEntries(INHERITED.flatMap((key) => (process.env[key] === undefined ? [] : [[key, process.env[key] as string]])));
-  const child = fork(join(__dirname, "child.ts"), [
+  const child = fork(options.compiledChild ?? hostChildSource, [
     "--entry",
     options.entry,
     "--host-json",
@@ -84,7 +95,7 @@ export async function startHostProcess(options: HostProcessOptions): Promise<Hos
     // tsx compiles the host and, for source entries, the service itself; a bundle needs no compiling.
     // `--import tsx` registers both loaders: TypeScript keeps a service's import() in CommonJS
     // output, and only the ESM loader maps import("./x.js") to x.ts (the api loads its docs so).
-    execArgv: ["--import", "tsx", "--enable-source-maps"],
+    execArgv: options.compiledChild ? [] : ["--import", "tsx", "--enable-source-maps"],
     env: { ...inherited, ...options.nodeEnv, ...options.settings },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });

@@ -3,7 +3,7 @@
  * child process of its own (startHostProcess, what `npm start` does per service) or in this process
  * (startFunctionsHost). README.md next to this folder lists what it plays of the Functions host.
  */
-export { startHostProcess } from "./host-process.js";
+export { hostChildSource, startHostProcess } from "./host-process.js";
 export type { HostExit, HostProcess, HostProcessOptions } from "./host-process.js";
 export { formatLogRecord, startFunctionsHost } from "./host.js";
 export type { FunctionsHost, FunctionsHostOptions, IndexedFunction } from "./host.js";
