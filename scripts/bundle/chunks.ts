@@ -175,16 +175,18 @@ export function planChunks(metafile: Metafile, entry: string): ChunkPlan {
     chunks.set(chunk, entry);
   }
 
-  const exports = new Map<string, Set<string>>();
+  // Not named `exports`: TypeScript's CommonJS output (ts-node, as Pulumi loads the program) reads this
+  // module's own exported constants as `exports.X`, which a local of that name would shadow.
+  const chunkExports = new Map<string, Set<string>>();
   for (const module of live) {
     const from = plannedChunkOf(module);
     for (const edge of importsOf(module)) {
       const to = plannedChunkOf(edge.path);
-      if (to !== from) exports.set(to, (exports.get(to) ?? new Set()).add(edge.path));
+      if (to !== from) chunkExports.set(to, (chunkExports.get(to) ?? new Set()).add(edge.path));
     }
   }
 
-  if (exports.has(MAIN_CHUNK)) throw new Error(`main.js exports nothing, yet other chunks import ${[...exports.get(MAIN_CHUNK)!].join(", ")}`);
+  if (chunkExports.has(MAIN_CHUNK)) throw new Error(`main.js exports nothing, yet other chunks import ${[...chunkExports.get(MAIN_CHUNK)!].join(", ")}`);
   return {
     chunks: [...chunks]
       .map(([file, { loadedWith, packages, ownCode }]) => ({ file, loadedWith, packages: [...packages].sort(), ownCode }))
@@ -193,7 +195,7 @@ export function planChunks(metafile: Metafile, entry: string): ChunkPlan {
       const pkg = packageDirOf(module);
       return { module, package: pkg ? packageNameOf(pkg) : undefined, chunk: plannedChunkOf(module) };
     }),
-    exports,
+    exports: chunkExports,
     chunkOf,
     loadedWith: (chunk) => loadedWithOf.get(chunk) ?? [],
   };

@@ -19,7 +19,8 @@ const exists = (raw: string) => {
     files.has(candidate) ||
     folders.has(candidate) ||
     (candidate.endsWith(".js") && files.has(`${candidate.slice(0, -3)}.ts`)) ||
-    // A test file named without its ending ("tests/functions/quotas").
+    // A module or a test file named without its ending ("tests/functions/quotas").
+    files.has(`${candidate}.ts`) ||
     files.has(`${candidate}.test.ts`)
   );
 };
