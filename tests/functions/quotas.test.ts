@@ -4,7 +4,7 @@
  * with several api instances admitting at once (each its own Cosmos client, as separate processes
  * would have).
  */
-import { CosmosClient } from "@azure/cosmos";
+import { CosmosClient, type PluginConfig } from "@azure/cosmos";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CosmosQuotas } from "../../functions/src/api/quota-store.js";
 import { decideJob, decideUploadUrl, emptyQuotaRecord, QuotaExceeded, WINDOW_MS, type QuotaLimits } from "../../functions/src/api/quotas.js";
@@ -18,13 +18,26 @@ const clients: CosmosClient[] = [];
 let userCounter = 0;
 const newUser = () => `quota-user-${++userCounter}-${Math.random().toString(36).slice(2, 8)}`;
 
-/** An api instance's view: its own Cosmos client, the shared database. */
+/** An api instance's view: its own Cosmos client, the shared database; `requests` lists its item requests ("read", "replace", ...). */
 function instance(limits: QuotaLimits, now?: () => number) {
-  const client = new CosmosClient(platform.cosmos.connectionString);
+  const requests: string[] = [];
+  const countItemRequests: PluginConfig = {
+    on: "request",
+    plugin: (context, diagnostics, next) => {
+      if (context.resourceType === "docs" && context.operationType) requests.push(context.operationType);
+      return next(context);
+    },
+  };
+  const client = new CosmosClient({ ...parseConnectionString(platform.cosmos.connectionString), plugins: [countItemRequests] });
   clients.push(client);
   const database = client.database(jobResources.database);
   const jobs = new CosmosJobStore(database.container(jobResources.container));
-  return { quotas: new CosmosQuotas(database.container(jobResources.quotas), jobs, limits, now), jobs };
+  return { quotas: new CosmosQuotas(database.container(jobResources.quotas), jobs, limits, now), jobs, requests, database };
+}
+
+function parseConnectionString(connectionString: string): { endpoint: string; key: string } {
+  const part = (name: string) => new RegExp(`${name}=([^;]+)`).exec(connectionString)?.[1] ?? "";
+  return { endpoint: part("AccountEndpoint"), key: part("AccountKey") };
 }
 
 beforeAll(async () => {
@@ -112,5 +125,32 @@ describe("the records in Cosmos DB", () => {
     // A minute on, the admission whose job never appeared gives its slot back.
     clock += 61_000;
     await quotas.admitJob(user, "fourth");
+  });
+
+  it("writes a user's next admission on the same instance without reading first, and reads when another instance wrote since", async () => {
+    const limits = { uploadUrlsPerHour: 10, jobsPerHour: 100, jobsInFlight: 100 };
+    const [a, b] = [instance(limits), instance(limits)];
+    const user = newUser();
+    await a.quotas.admitUploadUrl(user, "u1");
+    expect(a.requests.splice(0)).toEqual(["read", "create"]);
+    await a.quotas.admitUploadUrl(user, "u2");
+    expect(a.requests.splice(0)).toEqual(["replace"]);
+    await b.quotas.admitUploadUrl(user, "u3");
+    // a's record is stale now: its guarded write fails, it reads the record that won and writes again.
+    await a.quotas.admitUploadUrl(user, "u4");
+    expect(a.requests.splice(0)).toEqual(["replace", "read", "replace"]);
+    const { resource } = await a.database.container(jobResources.quotas).item("quota", user).read<{ uploadUrls: Record<string, number> }>();
+    expect(Object.keys(resource?.uploadUrls ?? {}).sort()).toEqual(["u1", "u2", "u3", "u4"]);
+  });
+
+  it("refuses only on the stored record: a record reset since it was remembered admits again", async () => {
+    const limits = { uploadUrlsPerHour: 2, jobsPerHour: 100, jobsInFlight: 100 };
+    const { quotas, database } = instance(limits);
+    const user = newUser();
+    await quotas.admitUploadUrl(user, "u1");
+    await quotas.admitUploadUrl(user, "u2");
+    // An operator resets the user's quota: the instance still remembers a full record.
+    await database.container(jobResources.quotas).item("quota", user).delete();
+    await quotas.admitUploadUrl(user, "u3");
   });
 });
