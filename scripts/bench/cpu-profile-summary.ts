@@ -25,7 +25,7 @@ interface CpuProfile {
 
 /** The package a script belongs to: node_modules/<name> (scoped too), functions/src/<dir>, packages/<name>, or node:internal. */
 export function packageOf(url: string): string {
-  if (url === "") return "(native or idle)";
+  if (url === "") return "(native: GC, I/O, program)";
   if (url.startsWith("node:")) return "node:internal";
   const modules = url.lastIndexOf("node_modules/");
   if (modules >= 0) {
@@ -57,11 +57,9 @@ function main(): void {
     const node = byId.get(id);
     if (!node) return;
     const { functionName, url, lineNumber } = node.callFrame;
-    if (functionName === "(idle)" || functionName === "(program)" && url === "") {
-      if (functionName === "(idle)") {
-        idle += delta;
-        return;
-      }
+    if (functionName === "(idle)") {
+      idle += delta;
+      return;
     }
     total += delta;
     const name = `${functionName || "(anonymous)"} ${url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/(functions|packages|local|scripts)\//, "$1/")}:${lineNumber + 1}`;
@@ -81,4 +79,4 @@ function main(): void {
   table("Self time by function", selfByFunction);
 }
 
-main();
+if (require.main === module) main();

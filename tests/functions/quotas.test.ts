@@ -4,7 +4,7 @@
  * with several api instances admitting at once (each its own Cosmos client, as separate processes
  * would have).
  */
-import { CosmosClient, type PluginConfig } from "@azure/cosmos";
+import { CosmosClient, type Container } from "@azure/cosmos";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CosmosQuotas } from "../../functions/src/api/quota-store.js";
 import { decideJob, decideUploadUrl, emptyQuotaRecord, QuotaExceeded, WINDOW_MS, type QuotaLimits } from "../../functions/src/api/quotas.js";
@@ -18,26 +18,40 @@ const clients: CosmosClient[] = [];
 let userCounter = 0;
 const newUser = () => `quota-user-${++userCounter}-${Math.random().toString(36).slice(2, 8)}`;
 
-/** An api instance's view: its own Cosmos client, the shared database; `requests` lists its item requests ("read", "replace", ...). */
-function instance(limits: QuotaLimits, now?: () => number) {
-  const requests: string[] = [];
-  const countItemRequests: PluginConfig = {
-    on: "request",
-    plugin: (context, diagnostics, next) => {
-      if (context.resourceType === "docs" && context.operationType) requests.push(context.operationType);
-      return next(context);
-    },
-  };
-  const client = new CosmosClient({ ...parseConnectionString(platform.cosmos.connectionString), plugins: [countItemRequests] });
+/** An api instance's view: its own Cosmos client, the shared database; `requests` lists the quota store's document requests ("read", "create", "replace"). */
+function instance(limits: QuotaLimits, now?: () => number, rememberedUsers?: number) {
+  const client = new CosmosClient(platform.cosmos.connectionString);
   clients.push(client);
   const database = client.database(jobResources.database);
   const jobs = new CosmosJobStore(database.container(jobResources.container));
-  return { quotas: new CosmosQuotas(database.container(jobResources.quotas), jobs, limits, now), jobs, requests, database };
+  const requests: string[] = [];
+  const quotas = new CosmosQuotas(counted(database.container(jobResources.quotas), requests), jobs, limits, now, rememberedUsers);
+  return { quotas, jobs, requests, database };
 }
 
-function parseConnectionString(connectionString: string): { endpoint: string; key: string } {
-  const part = (name: string) => new RegExp(`${name}=([^;]+)`).exec(connectionString)?.[1] ?? "";
-  return { endpoint: part("AccountEndpoint"), key: part("AccountKey") };
+/** The container, recording each read, create and replace of a document in `requests`. */
+function counted(container: Container, requests: string[]): Container {
+  const recording = <T extends object>(target: T, methods: readonly string[]): T =>
+    new Proxy(target, {
+      get(object, property, receiver) {
+        const value: unknown = Reflect.get(object, property, receiver);
+        if (typeof value !== "function") return value;
+        if (typeof property === "string" && methods.includes(property)) {
+          return (...args: unknown[]) => {
+            requests.push(property);
+            return Reflect.apply(value, object, args);
+          };
+        }
+        return value.bind(object);
+      },
+    });
+  return new Proxy(container, {
+    get(object, property, receiver) {
+      if (property === "item") return (id: string, partitionKey: string) => recording(object.item(id, partitionKey), ["read", "replace"]);
+      if (property === "items") return recording(object.items, ["create"]);
+      return Reflect.get(object, property, receiver);
+    },
+  });
 }
 
 beforeAll(async () => {
@@ -152,5 +166,17 @@ describe("the records in Cosmos DB", () => {
     // An operator resets the user's quota: the instance still remembers a full record.
     await database.container(jobResources.quotas).item("quota", user).delete();
     await quotas.admitUploadUrl(user, "u3");
+  });
+
+  it("remembers a bounded number of users, forgetting the least recently admitted first", async () => {
+    const limits = { uploadUrlsPerHour: 10, jobsPerHour: 100, jobsInFlight: 100 };
+    const { quotas, requests } = instance(limits, undefined, 1);
+    const [first, second] = [newUser(), newUser()];
+    await quotas.admitUploadUrl(first, "u1");
+    await quotas.admitUploadUrl(second, "u1");
+    requests.length = 0;
+    await quotas.admitUploadUrl(second, "u2");
+    await quotas.admitUploadUrl(first, "u2");
+    expect(requests).toEqual(["replace", "read", "replace"]);
   });
 });

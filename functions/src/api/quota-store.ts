@@ -65,6 +65,8 @@ export class CosmosQuotas implements Quotas {
     private readonly jobs: Pick<JobStore, "get">,
     private readonly limits: QuotaLimits,
     private readonly now: () => number = Date.now,
+    /** Users whose last record this instance remembers. @default REMEMBERED_USERS */
+    private readonly rememberedUsers: number = REMEMBERED_USERS,
   ) {}
 
   admitUploadUrl(userId: string, blobName: string): Promise<void> {
@@ -109,7 +111,7 @@ export class CosmosQuotas implements Quotas {
     if (versioned.etag === undefined) return;
     this.remembered.set(userId, versioned);
     const oldest = this.remembered.keys().next();
-    if (this.remembered.size > REMEMBERED_USERS && !oldest.done) this.remembered.delete(oldest.value);
+    if (this.remembered.size > this.rememberedUsers && !oldest.done) this.remembered.delete(oldest.value);
   }
 
   private async read(userId: string): Promise<VersionedRecord> {
