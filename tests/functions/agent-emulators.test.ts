@@ -181,7 +181,27 @@ describe("agent with the real SDKs against the emulators", () => {
   it("the same message delivered twice at once on the real database: one StaleJob, one run, one terminal write", async () => {
     const job = await createJob({ kind: "text", text: "racing on cosmos" }, "user-4");
     const message = { jobId: job.id, userId: "user-4" };
-    const results = await Promise.allSettled([processJob(deps, message, { holder: "1" }, memoryLog()), processJob(deps, message, { holder: "1" }, memoryLog())]);
+    // "At once": both deliveries read the queued job before either writes. Without this the second
+    // read may come after the first delivery's write (one reused connection is faster than a new
+    // one), and it would rightly run the job again as a redelivery of the same message.
+    const waiting: (() => void)[] = [];
+    let reads = 0;
+    const store = new Proxy(deps.store, {
+      get(target, property, receiver) {
+        if (property !== "get") return Reflect.get(target, property, receiver);
+        return async (userId: string, id: string) => {
+          const found = await target.get(userId, id);
+          if (reads < 2) {
+            reads += 1;
+            if (reads === 2) for (const release of waiting) release();
+            else await new Promise<void>((resolve) => waiting.push(resolve));
+          }
+          return found;
+        };
+      },
+    });
+    const racing = { ...deps, store };
+    const results = await Promise.allSettled([processJob(racing, message, { holder: "1" }, memoryLog()), processJob(racing, message, { holder: "1" }, memoryLog())]);
     const statuses = results.map((result) => result.status).sort();
     expect(statuses).toEqual(["fulfilled", "rejected"]);
     const rejected = results.find((result): result is PromiseRejectedResult => result.status === "rejected");

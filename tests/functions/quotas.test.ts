@@ -4,7 +4,7 @@
  * with several api instances admitting at once (each its own Cosmos client, as separate processes
  * would have).
  */
-import { CosmosClient } from "@azure/cosmos";
+import { CosmosClient, type Container } from "@azure/cosmos";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CosmosQuotas } from "../../functions/src/api/quota-store.js";
 import { decideJob, decideUploadUrl, emptyQuotaRecord, QuotaExceeded, WINDOW_MS, type QuotaLimits } from "../../functions/src/api/quotas.js";
@@ -18,13 +18,40 @@ const clients: CosmosClient[] = [];
 let userCounter = 0;
 const newUser = () => `quota-user-${++userCounter}-${Math.random().toString(36).slice(2, 8)}`;
 
-/** An api instance's view: its own Cosmos client, the shared database. */
-function instance(limits: QuotaLimits, now?: () => number) {
+/** An api instance's view: its own Cosmos client, the shared database; `requests` lists the quota store's document requests ("read", "create", "replace"). */
+function instance(limits: QuotaLimits, now?: () => number, rememberedUsers?: number) {
   const client = new CosmosClient(platform.cosmos.connectionString);
   clients.push(client);
   const database = client.database(jobResources.database);
   const jobs = new CosmosJobStore(database.container(jobResources.container));
-  return { quotas: new CosmosQuotas(database.container(jobResources.quotas), jobs, limits, now), jobs };
+  const requests: string[] = [];
+  const quotas = new CosmosQuotas(counted(database.container(jobResources.quotas), requests), jobs, limits, now, rememberedUsers);
+  return { quotas, jobs, requests, database };
+}
+
+/** The container, recording each read, create and replace of a document in `requests`. */
+function counted(container: Container, requests: string[]): Container {
+  const recording = <T extends object>(target: T, methods: readonly string[]): T =>
+    new Proxy(target, {
+      get(object, property, receiver) {
+        const value: unknown = Reflect.get(object, property, receiver);
+        if (typeof value !== "function") return value;
+        if (typeof property === "string" && methods.includes(property)) {
+          return (...args: unknown[]) => {
+            requests.push(property);
+            return Reflect.apply(value, object, args);
+          };
+        }
+        return value.bind(object);
+      },
+    });
+  return new Proxy(container, {
+    get(object, property, receiver) {
+      if (property === "item") return (id: string, partitionKey: string) => recording(object.item(id, partitionKey), ["read", "replace"]);
+      if (property === "items") return recording(object.items, ["create"]);
+      return Reflect.get(object, property, receiver);
+    },
+  });
 }
 
 beforeAll(async () => {
@@ -112,5 +139,44 @@ describe("the records in Cosmos DB", () => {
     // A minute on, the admission whose job never appeared gives its slot back.
     clock += 61_000;
     await quotas.admitJob(user, "fourth");
+  });
+
+  it("writes a user's next admission on the same instance without reading first, and reads when another instance wrote since", async () => {
+    const limits = { uploadUrlsPerHour: 10, jobsPerHour: 100, jobsInFlight: 100 };
+    const [a, b] = [instance(limits), instance(limits)];
+    const user = newUser();
+    await a.quotas.admitUploadUrl(user, "u1");
+    expect(a.requests.splice(0)).toEqual(["read", "create"]);
+    await a.quotas.admitUploadUrl(user, "u2");
+    expect(a.requests.splice(0)).toEqual(["replace"]);
+    await b.quotas.admitUploadUrl(user, "u3");
+    // a's record is stale now: its guarded write fails, it reads the record that won and writes again.
+    await a.quotas.admitUploadUrl(user, "u4");
+    expect(a.requests.splice(0)).toEqual(["replace", "read", "replace"]);
+    const { resource } = await a.database.container(jobResources.quotas).item("quota", user).read<{ uploadUrls: Record<string, number> }>();
+    expect(Object.keys(resource?.uploadUrls ?? {}).sort()).toEqual(["u1", "u2", "u3", "u4"]);
+  });
+
+  it("refuses only on the stored record: a record reset since it was remembered admits again", async () => {
+    const limits = { uploadUrlsPerHour: 2, jobsPerHour: 100, jobsInFlight: 100 };
+    const { quotas, database } = instance(limits);
+    const user = newUser();
+    await quotas.admitUploadUrl(user, "u1");
+    await quotas.admitUploadUrl(user, "u2");
+    // An operator resets the user's quota: the instance still remembers a full record.
+    await database.container(jobResources.quotas).item("quota", user).delete();
+    await quotas.admitUploadUrl(user, "u3");
+  });
+
+  it("remembers a bounded number of users, forgetting the least recently admitted first", async () => {
+    const limits = { uploadUrlsPerHour: 10, jobsPerHour: 100, jobsInFlight: 100 };
+    const { quotas, requests } = instance(limits, undefined, 1);
+    const [first, second] = [newUser(), newUser()];
+    await quotas.admitUploadUrl(first, "u1");
+    await quotas.admitUploadUrl(second, "u1");
+    requests.length = 0;
+    await quotas.admitUploadUrl(second, "u2");
+    await quotas.admitUploadUrl(first, "u2");
+    expect(requests).toEqual(["replace", "read", "replace"]);
   });
 });

@@ -57,6 +57,8 @@ describe("CosmosJobStore", () => {
     expect(running.job).toMatchObject({ status: "running", attempts: 1 });
     const done = await store.transition(running, { to: "succeeded", result: { characters: 1, words: 1, lines: 1, topWords: [], readingTimeSeconds: 0 } });
     expect(done.etag).not.toBe(running.etag);
+    // What a transition returns (the job it wrote, not re-read) is what the database holds, etag too.
+    expect(await store.get("store-etag", created.job.id)).toEqual(done);
     await expect(store.transition(done, { to: "failed", error: { code: "X", message: "late" } })).rejects.toBeInstanceOf(InvalidTransition);
     await expect(store.transition(running, { to: "failed", error: { code: "X", message: "stale" } })).rejects.toBeInstanceOf(StaleJob);
   });

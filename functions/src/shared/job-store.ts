@@ -107,6 +107,15 @@ function toJob(document: ItemDefinition): Job {
   return Job.parse(fields);
 }
 
+/**
+ * A job this process just wrote, with the etag of the write: the job is the validated object it
+ * sent (the database stores it as sent), so the echoed document is not parsed and checked again.
+ */
+function written(job: Job, etag: string | undefined): StoredJob {
+  if (!etag) throw new Error(`job ${job.id}: the database returned no etag`);
+  return { job, etag };
+}
+
 function stored(document: ItemDefinition | undefined, id: string): StoredJob {
   if (!document) throw new JobNotFound(id);
   const etag = (document as { _etag?: unknown })._etag;
@@ -119,8 +128,9 @@ export class CosmosJobStore implements JobStore {
 
   async create(job: Job): Promise<StoredJob> {
     try {
-      const response = await this.container.items.create<Job>(Job.parse(job));
-      return stored(response.resource, job.id);
+      const valid = Job.parse(job);
+      const response = await this.container.items.create<Job>(valid);
+      return written(valid, response.etag);
     } catch (error) {
       if (statusCodeOf(error) === 409) throw new JobConflict(job.id);
       throw error;
@@ -208,7 +218,7 @@ export class CosmosJobStore implements JobStore {
       const response = await this.container
         .item(next.id, next.userId)
         .replace<Job>(next, { accessCondition: { type: "IfMatch", condition: current.etag } });
-      return stored(response.resource, next.id);
+      return written(next, response.etag);
     } catch (error) {
       const status = statusCodeOf(error);
       if (status === 412) throw new StaleJob(next.id);

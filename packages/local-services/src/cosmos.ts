@@ -25,7 +25,11 @@ export interface CosmosEmulator {
 
 export async function startCosmosEmulator(options: { certificate: LoopbackCertificate; port?: number }): Promise<CosmosEmulator> {
   const { createHttpsServer } = await import("@vercel/cosmosdb-server");
-  const server = createHttpsServer({ cert: options.certificate.cert, key: options.certificate.key });
+  // keepAlive: cosmosdb-server otherwise answers every request with `connection: close`, so each SDK
+  // call opened a new TLS connection (a handshake on both sides: about half of the services' CPU
+  // per job on the local platform). Cosmos DB itself keeps connections open, and the SDK's agent
+  // keeps them alive. (Node reads the same option as TCP keep-alive for the accepted sockets.)
+  const server = createHttpsServer({ cert: options.certificate.cert, key: options.certificate.key, keepAlive: true });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, "127.0.0.1", () => {

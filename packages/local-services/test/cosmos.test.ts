@@ -46,3 +46,27 @@ it("keeps a client that came through a proxy on the proxy for every request", as
     if (proxy.listening) proxy.close();
   }
 });
+
+it("keeps connections alive: a client's requests share one connection, as with Cosmos DB", async () => {
+  let connections = 0;
+  const proxy = createServer((client) => {
+    connections += 1;
+    const upstream = connect(cosmos.port, "127.0.0.1");
+    client.pipe(upstream).pipe(client);
+    client.on("error", () => upstream.destroy());
+    upstream.on("error", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const proxyPort = (proxy.address() as { port: number }).port;
+  const client = new CosmosClient(cosmos.connectionString.replace(`127.0.0.1:${cosmos.port}`, `127.0.0.1:${proxyPort}`));
+  try {
+    const { database } = await client.databases.createIfNotExists({ id: "keep-alive" });
+    const { container } = await database.containers.createIfNotExists({ id: "c", partitionKey: { paths: ["/k"] } });
+    // One at a time, so the agent has an idle connection to reuse for each.
+    for (let n = 0; n < 5; n += 1) await container.items.upsert({ id: `x${n}`, k: "k" });
+    expect(connections).toBe(1);
+  } finally {
+    client.dispose();
+    proxy.close();
+  }
+});
