@@ -350,6 +350,18 @@ export async function audit(rig: FaultRig, fault: string, users: readonly User[]
     await Promise.race(pending.map(({ user, ids }) => user.nextEvent(ids, 1_000)));
   }
 
+  // A job can be final in the api before its push reaches the owner (the agent publishes after the
+  // write the list reads): wait for the pushes still on their way, a few seconds at most.
+  if (options.eventsExpected ?? true) {
+    const owners = new Map<User, string[]>();
+    for (const [id, { user }] of final) owners.set(user, [...(owners.get(user) ?? []), id]);
+    await Promise.all(
+      [...owners].map(([user, ids]) =>
+        user.eventsWhere((events) => ids.every((id) => events.some((e) => e.jobId === id && e.type !== "job.running")), 5_000).catch(() => undefined),
+      ),
+    );
+  }
+
   // 2. None ran twice; each as its owner reads it.
   let doubled = 0;
   let retried = 0;
