@@ -23,12 +23,12 @@ import { buildService, buildServiceBundle, type ServiceBundle } from "../bundle/
 import { rootName } from "../bundle/chunks";
 import { serviceNames, type ServiceName } from "../../functions/src/services";
 import { formatBytes } from "../bundle/report";
+import { startIngestionEndpoint } from "./ingestion-endpoint";
 import { distDir, hostJsonPath, repoRoot, serviceEntries } from "../bundle/services";
 import { FREE_PORTS, startLocalPlatform } from "../../local/platform";
 import {
   compileHostChild,
   measureFirstRequest,
-  startIngestionEndpoint,
   type ColdStartService,
   type FirstRequestOptions,
   type FirstRequestSample,
@@ -316,7 +316,7 @@ async function main(): Promise<void> {
   for (const target of targets) builds.set(target.name, await buildBoth(target));
 
   if (options.entries.length === 0) {
-    const ingestion = options.telemetry ? await startIngestionEndpoint() : undefined;
+    const ingestion = options.telemetry ? await startIngestionEndpoint(path.join(repoRoot, ".tmp", "local-platform")) : undefined;
     const output: string[] = [];
     console.log("starting the local platform on free ports…");
     const platform = await startLocalPlatform({
@@ -340,7 +340,7 @@ async function main(): Promise<void> {
         results.push(await measureFirstRequests(name, builds.get(name)!, options.iterations, { platform, compiledChild, ...(ingestion ? { telemetry: ingestion.connectionString } : {}) }));
       }
       console.log(formatFirstRequestReport(results, options.iterations, options.telemetry));
-      if (ingestion) console.log(`telemetry items received by the local ingestion endpoint: ${ingestion.received()}`);
+      if (ingestion) console.log(`telemetry items received by the local ingestion endpoint: ${ingestion.envelopes.length}`);
     } catch (error) {
       console.error(output.slice(-30).join("\n"));
       throw error;

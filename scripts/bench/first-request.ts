@@ -9,15 +9,11 @@
  * With telemetry on, both services export to a local Application Insights ingestion endpoint, as
  * in Azure where APPLICATIONINSIGHTS_CONNECTION_STRING is always set.
  */
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { gunzipSync } from "node:zlib";
 import { build } from "esbuild";
 import { hostChildSource, startHostProcess, type HostProcess } from "@platform-tools/functions-host";
-import { loopbackCertificateIn } from "@platform-tools/local-services";
 import type { LocalPlatform } from "../../local/platform.js";
-import { distDir, repoRoot } from "../bundle/services.js";
+import { distDir } from "../bundle/services.js";
 
 /** The services this bench knows how to send a first request to. */
 export type ColdStartService = "api" | "agent";
@@ -40,43 +36,6 @@ export async function compileHostChild(): Promise<string> {
   const outfile = path.join(distDir, ".bench", "functions-host", "child.js");
   await build({ entryPoints: [hostChildSource], outfile, bundle: true, packages: "external", platform: "node", target: "node22", format: "cjs", sourcemap: "linked", logLevel: "silent" });
   return outfile;
-}
-
-/** Envelopes received by a local Application Insights ingestion endpoint (HTTPS on loopback). */
-export interface IngestionEndpoint {
-  readonly connectionString: string;
-  /** Telemetry items received so far. */
-  received(): number;
-  close(): Promise<void>;
-}
-
-/** An ingestion endpoint trusted by the services (the platform's loopback certificate). */
-export async function startIngestionEndpoint(stateDirectory = path.join(repoRoot, ".tmp", "local-platform")): Promise<IngestionEndpoint> {
-  const { cert, key } = await loopbackCertificateIn(stateDirectory);
-  let items = 0;
-  const server: Server = createServer({ cert, key }, (request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      let body = Buffer.concat(chunks);
-      if (request.headers["content-encoding"] === "gzip") body = gunzipSync(body);
-      const text = body.toString("utf8").trim();
-      const count = text.startsWith("[") ? (JSON.parse(text) as unknown[]).length : text.split("\n").filter(Boolean).length;
-      items += count;
-      response.writeHead(200, { "content-type": "application/json" });
-      response.end(JSON.stringify({ itemsReceived: count, itemsAccepted: count, errors: [] }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    connectionString: `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:${port}/`,
-    received: () => items,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
 
 /** Environment that keeps SDK self-reporting (statsbeat) on this machine: it would call Microsoft's endpoints. */

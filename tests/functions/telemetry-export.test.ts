@@ -7,15 +7,12 @@
  * Nothing may leave the machine: a guard refuses every socket to a non-loopback address, and the
  * exporter's statsbeat reporting is switched off.
  */
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
 import net from "node:net";
-import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpanKind } from "@opentelemetry/api";
 import { extractTraceContext, withSpan } from "../../functions/src/shared/telemetry.js";
 import { flushTelemetry, startTelemetry, stopTelemetry } from "../../functions/src/shared/telemetry-export.js";
-import { loopbackCertificateIn } from "@platform-tools/local-services";
+import { startIngestionEndpoint, type IngestionEndpoint } from "../../scripts/bench/ingestion-endpoint.js";
 import { TEST_CERTIFICATE_DIRECTORY } from "../support/certificate-directory.js";
 
 const refusedHosts: string[] = [];
@@ -36,39 +33,16 @@ beforeAll(() => {
   } as typeof net.Socket.prototype.connect;
 });
 
-interface Envelope {
-  name: string;
-  tags?: Record<string, string>;
-  data?: { baseType?: string; baseData?: { name?: string; id?: string } };
-}
-const envelopes: Envelope[] = [];
-let ingestion: Server;
-let ingestionPort: number;
+let ingestion: IngestionEndpoint;
 
 beforeAll(async () => {
   // The exporter speaks https only; the global test setup trusts this loopback certificate.
-  const { cert, key } = await loopbackCertificateIn(TEST_CERTIFICATE_DIRECTORY);
-  ingestion = createServer({ cert, key }, (request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      let body = Buffer.concat(chunks);
-      if (request.headers["content-encoding"] === "gzip") body = gunzipSync(body);
-      const text = body.toString("utf8").trim();
-      const parsed: unknown = text.startsWith("[") ? JSON.parse(text) : text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
-      envelopes.push(...(parsed as Envelope[]));
-      response.writeHead(200, { "content-type": "application/json" });
-      response.end(JSON.stringify({ itemsReceived: (parsed as unknown[]).length, itemsAccepted: (parsed as unknown[]).length, errors: [] }));
-    });
-  });
-  await new Promise<void>((resolve) => ingestion.listen(0, "127.0.0.1", resolve));
-  ingestionPort = (ingestion.address() as AddressInfo).port;
+  ingestion = await startIngestionEndpoint(TEST_CERTIFICATE_DIRECTORY);
 });
 
 afterAll(async () => {
   await stopTelemetry().catch(() => undefined);
-  ingestion.closeAllConnections();
-  await new Promise((resolve) => ingestion.close(resolve));
+  await ingestion.close();
   net.Socket.prototype.connect = originalConnect;
 });
 
@@ -78,7 +52,7 @@ describe("startTelemetry with Application Insights configured", () => {
     process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = "true";
     process.env.APPLICATIONINSIGHTS_SDKSTATS_DISABLED = "true";
     const started = await startTelemetry({
-      connectionString: `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:${ingestionPort}/`,
+      connectionString: ingestion.connectionString,
       serviceName: "agent",
     });
     expect(started).toBe(true);
@@ -92,8 +66,8 @@ describe("startTelemetry with Application Insights configured", () => {
     await flushTelemetry(); // what the app's terminate hook does
 
     // The consumer span is a Request in Application Insights, the publish a RemoteDependency.
-    const agent = envelopes.find((envelope) => envelope.data?.baseType === "RequestData");
-    const publish = envelopes.find((envelope) => envelope.data?.baseType === "RemoteDependencyData" && envelope.data.baseData?.name === "publish job.succeeded");
+    const agent = ingestion.envelopes.find((envelope) => envelope.data?.baseType === "RequestData");
+    const publish = ingestion.envelopes.find((envelope) => envelope.data?.baseType === "RemoteDependencyData" && envelope.data.baseData?.name === "publish job.succeeded");
     expect(agent?.tags?.["ai.operation.id"]).toBe(traceId);
     expect(agent?.tags?.["ai.operation.parentId"]).toBe(producerSpanId);
     expect(agent?.tags?.["ai.cloud.role"]).toBe("agent");
