@@ -6,8 +6,7 @@
  */
 import type { CosmosClient } from "@azure/cosmos";
 import type { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
-import { resolveQueue, type AppResources, type QueueOptions } from "../functions/src/platform/resource-kinds.js";
-import type { PlatformConfig } from "../infrastructure/config.js";
+import { queueOnTier, resolveQueue, type AppResources, type QueueOptions, type ServiceBusTier } from "../functions/src/platform/resource-kinds.js";
 import type { QueueOptions as EmulatorQueue } from "@platform-tools/servicebus-emulator";
 
 /**
@@ -17,7 +16,7 @@ import type { QueueOptions as EmulatorQueue } from "@platform-tools/servicebus-e
  */
 export function emulatorQueues(
   resources: Pick<AppResources, "queues">,
-  tier: PlatformConfig["serviceBusSku"],
+  tier: ServiceBusTier,
   overrides: Readonly<Record<string, QueueOptions>> = {},
 ): EmulatorQueue[] {
   for (const name of Object.keys(overrides)) {
@@ -25,15 +24,14 @@ export function emulatorQueues(
   }
   return Object.entries(resources.queues).map(([name, options]) => {
     const queue = resolveQueue({ ...options, ...overrides[name] });
-    // As the Messaging component refuses it for a deployed stack.
-    if (queue.sessions && tier === "Basic") throw new Error(`${name}: sessions need the Standard or Premium tier of Service Bus; the namespace is Basic (serviceBusSku)`);
+    const { duplicateDetection } = queueOnTier(name, queue, tier);
     return {
       name,
       maxDeliveryCount: queue.maxDeliveryCount,
       lockDurationMs: queue.lockDurationSeconds * 1000,
       defaultMessageTtlMs: queue.messageTtlHours * 3_600_000,
       deadLetteringOnMessageExpiration: true,
-      ...(tier === "Basic" ? {} : { requiresDuplicateDetection: true, duplicateDetectionWindowMs: queue.duplicateDetectionMinutes * 60_000 }),
+      ...(duplicateDetection ? { requiresDuplicateDetection: true, duplicateDetectionWindowMs: queue.duplicateDetectionMinutes * 60_000 } : {}),
       requiresSession: queue.sessions,
     };
   });

@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as servicebus from "@pulumi/azure-native/servicebus";
 import type { LinkDeclaration } from "../../functions/src/platform/links";
-import { resolveQueue, type QueueOptions, type ResolvedQueue } from "../../functions/src/platform/resource-kinds";
+import { queueOnTier, resolveQueue, type QueueOptions, type ResolvedQueue, type ServiceBusTier } from "../../functions/src/platform/resource-kinds";
 import { assignRole, type Grantee } from "./grant";
 import type { Link } from "./link";
 import { transformed, type Transform } from "./transform";
 
-export type ServiceBusTier = "Basic" | "Standard" | "Premium";
+export type { ServiceBusTier };
 
 export interface MessagingArgs {
   /** Resource group that holds the namespace. */
@@ -51,14 +51,11 @@ export interface MessagingArgs {
 }
 
 /**
- * A queue's ARM properties on a tier: a pure decision, tested directly. A session queue on Basic
- * fails here, naming the queue, rather than in Azure (Basic has no sessions).
+ * A queue's ARM properties on a tier (queueOnTier decides what the tier allows): a pure decision,
+ * tested directly.
  */
 export function queueProperties(queue: ResolvedQueue, tier: ServiceBusTier = "Standard", queueName = "queue") {
-  if (queue.sessions && tier === "Basic") {
-    throw new Error(`${queueName}: sessions need the Standard or Premium tier of Service Bus; the namespace is Basic (serviceBusSku)`);
-  }
-  const duplicateDetection = tier !== "Basic";
+  const { duplicateDetection } = queueOnTier(queueName, queue, tier);
   return {
     maxDeliveryCount: queue.maxDeliveryCount,
     lockDuration: `PT${queue.lockDurationSeconds}S`,

@@ -57,6 +57,21 @@ export const queueDefaults: ResolvedQueue = {
   sessions: false,
 };
 
+/** A Service Bus namespace's tier (the stack's `serviceBusSku`). */
+export type ServiceBusTier = "Basic" | "Standard" | "Premium";
+
+/**
+ * What a namespace's tier makes of a queue, for the deployed namespace (the Messaging component)
+ * and the local emulator alike: duplicate detection from Standard up (Basic has none), and no
+ * session queue on Basic, refused here, naming the queue, rather than by Azure.
+ */
+export function queueOnTier(queueName: string, queue: ResolvedQueue, tier: ServiceBusTier): { duplicateDetection: boolean } {
+  if (queue.sessions && tier === "Basic") {
+    throw new Error(`${queueName}: sessions need the Standard or Premium tier of Service Bus; the namespace is Basic (serviceBusSku)`);
+  }
+  return { duplicateDetection: tier !== "Basic" };
+}
+
 export function resolveQueue(options: QueueOptions): ResolvedQueue {
   const queue = { ...queueDefaults, ...definedOnly(options) };
   const problems = [
