@@ -53,6 +53,20 @@ const eventTypes = () => events.published.map((entry) => entry.event.type);
 /** A blob name under the owner's upload prefix, as the api mints them. */
 const upload = (id: string, userId = owner) => uploadBlobName(userId, id, 1024);
 
+/**
+ * Holds the first delivery that opens an upload inside its analysis until `release()`; later
+ * openings pass. `inAnalysis` resolves once the first one is held.
+ */
+function holdFirstAnalysis(): { inAnalysis: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let opening!: () => void;
+  const inAnalysis = new Promise<void>((resolve) => (opening = resolve));
+  let calls = 0;
+  uploads.gate = () => (++calls === 1 ? (opening(), held) : Promise.resolve());
+  return { inAnalysis, release };
+}
+
 describe("processJob", () => {
   it("runs a text job to succeeded: running first, the result stored, both events to the owner", async () => {
     const text = "the quick brown fox jumps over the lazy dog\nthe end";
@@ -181,11 +195,7 @@ describe("processJob", () => {
   it("a copy that arrives while the job runs writes and publishes nothing, and the holder finishes once", async () => {
     uploads.put(upload("b"), "slow blob");
     const job = await queued({ kind: "blob", blobName: upload("b") });
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let opening!: () => void;
-    const inAnalysis = new Promise<void>((resolve) => (opening = resolve));
-    uploads.gate = () => (opening(), held);
+    const { inAnalysis, release } = holdFirstAnalysis();
     const holder = processJob(deps, messageFor(job), delivery, memoryLog());
     await inAnalysis;
     const log = memoryLog();
@@ -219,12 +229,7 @@ describe("processJob", () => {
     uploads.put(upload("b"), "slow blob");
     const job = await queued({ kind: "blob", blobName: upload("b") });
     // Hold the first delivery inside its analysis while the second runs the job to the end.
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let opening!: () => void;
-    const inAnalysis = new Promise<void>((resolve) => (opening = resolve));
-    let calls = 0;
-    uploads.gate = () => (++calls === 1 ? (opening(), held) : Promise.resolve());
+    const { inAnalysis, release } = holdFirstAnalysis();
     const first = processJob(deps, messageFor(job), delivery, memoryLog());
     await inAnalysis;
     const second = await processJob(deps, messageFor(job), delivery, memoryLog());
