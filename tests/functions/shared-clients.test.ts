@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createdOnFirstUse, managedIdentityOf } from "../../functions/src/shared/azure-clients";
+import { createdOnFirstUse } from "../../functions/src/shared/azure-clients";
 
 describe("createdOnFirstUse", () => {
   it("creates once and shares the result across concurrent and later calls", async () => {
@@ -21,14 +21,6 @@ describe("createdOnFirstUse", () => {
     await expect(get()).rejects.toThrow("Cosmos unreachable");
     expect(await get()).toBe("ready");
     expect(creations).toBe(2);
-  });
-});
-
-describe("managedIdentityOf", () => {
-  it("is the user-assigned identity of the first identity-based connection, none for connection strings", () => {
-    expect(managedIdentityOf([{ mode: "connectionString", connectionString: "x" }])).toBeUndefined();
-    expect(managedIdentityOf([{ mode: "connectionString", connectionString: "x" }, { mode: "identity", endpoint: "https://e", clientId: "c" }])).toEqual({ clientId: "c" });
-    expect(managedIdentityOf([{ mode: "identity", endpoint: "https://e" }])).toEqual({});
   });
 });
 

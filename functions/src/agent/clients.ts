@@ -10,13 +10,12 @@ import {
   createCosmosContainer,
   createdOnFirstUse,
   createWebPubSubClient,
-  managedIdentityOf,
 } from "../shared/azure-clients.js";
 import { ExternalProcessor } from "../shared/external-processor.js";
 import { WebPubSubJobEvents } from "../shared/job-events.js";
 import { jobResources } from "../shared/job-resources.js";
 import { CosmosJobStore } from "../shared/job-store.js";
-import { startTelemetry } from "../shared/telemetry-export.js";
+import { ingestionIdentity, startTelemetry } from "../shared/telemetry-export.js";
 import { DEFAULT_MAX_BLOB_BYTES, type AgentDependencies } from "./process-job.js";
 import { BlobUploadsReader, type UploadsReader } from "./uploads.js";
 
@@ -24,7 +23,7 @@ export const agentDependencies: () => Promise<AgentDependencies> = createdOnFirs
 
 export async function createAgentDependencies(env: NodeJS.ProcessEnv): Promise<AgentDependencies> {
   const settings = loadSettings("agent", env);
-  const managedIdentity = managedIdentityOf([settings.Cosmos, settings.DataStorage, settings.WebPubSub]);
+  const managedIdentity = ingestionIdentity(env);
   await startTelemetry({
     connectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
     serviceName: "agent",

@@ -12,12 +12,11 @@ import {
   createdOnFirstUse,
   createServiceBusClient,
   createWebPubSubClient,
-  managedIdentityOf,
 } from "../shared/azure-clients.js";
 import { ServiceBusJobQueue, type JobQueue } from "../shared/job-queue.js";
 import { jobResources } from "../shared/job-resources.js";
 import { CosmosJobStore } from "../shared/job-store.js";
-import { startTelemetry } from "../shared/telemetry-export.js";
+import { ingestionIdentity, startTelemetry } from "../shared/telemetry-export.js";
 import type { ApiDependencies } from "./dependencies.js";
 import { CosmosQuotas } from "./quota-store.js";
 import { WebPubSubRealtime, type Realtime } from "./realtime.js";
@@ -35,7 +34,7 @@ export const apiDependencies: () => Promise<ApiDependencies> = createdOnFirstUse
 
 export async function createApiDependencies(env: NodeJS.ProcessEnv): Promise<ApiDependencies> {
   const settings = loadSettings("api", env);
-  const managedIdentity = managedIdentityOf([settings.Cosmos, settings.DataStorage, settings.ServiceBus, settings.WebPubSub]);
+  const managedIdentity = ingestionIdentity(env);
   await startTelemetry({
     connectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
     serviceName: "api",

@@ -34,13 +34,6 @@ export function credentialFor(clientId: string | undefined): Promise<TokenCreden
   return credential;
 }
 
-/** The managed identity the app runs as, if its connections are identity-based (Azure). */
-export function managedIdentityOf(connections: Connection[]): { clientId?: string } | undefined {
-  const identity = connections.find((connection) => connection.mode === "identity");
-  if (!identity || identity.mode !== "identity") return undefined;
-  return identity.clientId ? { clientId: identity.clientId } : {};
-}
-
 /** A value created on first use: call it for the value; `created()` tells whether it exists yet, without creating it. */
 export interface CreatedOnFirstUse<T> {
   (): Promise<T>;
