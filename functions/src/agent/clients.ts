@@ -1,8 +1,9 @@
 /**
  * The agent's SDK clients and dependencies, created once per process (not at import: registration
- * must not need settings, and cold start must not pay for SDKs before a message arrives): Cosmos DB
- * and Web PubSub on the first invocation, which every job needs; Blob Storage when a blob job first
- * reads its upload. A failed creation is not cached, so a later invocation retries it.
+ * must not need settings, and registration must not pay for SDKs): Cosmos DB and Web PubSub, which
+ * every job needs, in the warm-up the worker's start begins (warmUpAgentDependencies) or on the
+ * first invocation, whichever comes first; Blob Storage when a blob job first reads its upload. A
+ * failed creation is not cached, so a later invocation retries it.
  */
 import { loadSettings } from "../settings.js";
 import {
@@ -20,6 +21,16 @@ import { DEFAULT_MAX_BLOB_BYTES, type AgentDependencies } from "./process-job.js
 import { BlobUploadsReader, type UploadsReader } from "./uploads.js";
 
 export const agentDependencies: () => Promise<AgentDependencies> = createdOnFirstUse(() => createAgentDependencies(process.env));
+
+/**
+ * The warm-up's part (shared/warm-up.ts): what every job uses, created and connected ahead of the
+ * first message: Cosmos DB (token, account and container metadata) and Web PubSub. Blob Storage
+ * stays on first use (upload jobs only).
+ */
+export async function warmUpAgentDependencies(): Promise<void> {
+  const dependencies = await agentDependencies();
+  await Promise.all([dependencies.store.ping(), dependencies.events.ping()]);
+}
 
 export async function createAgentDependencies(env: NodeJS.ProcessEnv): Promise<AgentDependencies> {
   const settings = loadSettings("agent", env);

@@ -1,9 +1,9 @@
 /**
  * The api's SDK clients and dependencies, created once per process (not at import: registration
- * must not need settings, and cold start must not pay for the SDKs). Cosmos DB on the first
- * request, which every route but the documentation needs; Service Bus, Blob Storage and Web PubSub
- * each when a request first uses it, so a request loads only its own SDKs (a text job's POST never
- * loads Blob Storage or Web PubSub). A failed creation is not cached, so a later request retries it.
+ * must not need settings, and registration must not pay for the SDKs). Cosmos DB and Service Bus in
+ * the warm-up the worker's start begins (warmUpApiDependencies) or on the first request that needs
+ * them, whichever comes first; Blob Storage and Web PubSub each when a request first uses it (a text
+ * job's POST never loads them). A failed creation is not cached, so a later request retries it.
  */
 import { loadSettings, type Connection } from "../settings.js";
 import {
@@ -31,6 +31,16 @@ export function uploadSigningFor(connection: Connection): BlobUploads["signing"]
 }
 
 export const apiDependencies: () => Promise<ApiDependencies> = createdOnFirstUse(() => createApiDependencies(process.env));
+
+/**
+ * The warm-up's part (shared/warm-up.ts): what a job's POST uses, created and connected ahead of
+ * the first request: Cosmos DB (token, account and container metadata) and the Service Bus sender
+ * link. Blob Storage and Web PubSub stay on first use, as their routes are rarer.
+ */
+export async function warmUpApiDependencies(): Promise<void> {
+  const dependencies = await apiDependencies();
+  await Promise.all([dependencies.jobs.ping(), dependencies.queue.ping()]);
+}
 
 export async function createApiDependencies(env: NodeJS.ProcessEnv): Promise<ApiDependencies> {
   const settings = loadSettings("api", env);

@@ -1,8 +1,9 @@
 /**
  * The api service's entry point: registers its HTTP functions and the stuck-job sweeper's timer,
- * and nothing else. Cold start pays only for @azure/functions: the handlers (zod, schemas) load on
- * the first request, the settings and SDK clients then too (clients.ts), the OpenAPI generator only
- * when the document is asked for.
+ * and nothing else. Registration pays only for @azure/functions: the handlers (zod, schemas), the
+ * settings and SDK clients (clients.ts) load after it, in the warm-up the worker's start begins
+ * (shared/warm-up.ts) or on the first request if that comes first; the OpenAPI generator only when
+ * the document is asked for.
  *
  * Each route is registered for the methods it serves, and a second function on the same route
  * takes every other method and answers 405 (problem+json, with Allow) without reading the body: the
@@ -11,6 +12,7 @@
  * from services.ts), so no route, anonymous or not, can make the api hold a large body.
  */
 import { app, type HttpMethod, type HttpRequest, type InvocationContext, type Timer } from "@azure/functions";
+import { warmUpInBackground } from "../shared/warm-up.js";
 import type { ApiHandlers } from "./handlers.js";
 
 /** Kept here rather than imported from http.ts, which would load zod and OpenTelemetry at import. */
@@ -20,17 +22,27 @@ type HandlerName = keyof ApiHandlers | "openapi" | "docs";
 
 let handlers: (ApiHandlers & { openapi: ApiHandlers["health"]; docs: ApiHandlers["health"] }) | undefined;
 
-function apiHandler(name: HandlerName) {
-  return (request: HttpRequest, context: InvocationContext) => {
-    if (!handlers) {
-      // A deferred require (this package is CommonJS): evaluated on the first request only.
-      const { createApiHandlers, documentationHandlers } = require("./handlers.js") as typeof import("./handlers.js");
-      const { apiDependencies } = require("./clients.js") as typeof import("./clients.js");
-      handlers = { ...createApiHandlers(apiDependencies), ...documentationHandlers };
-    }
-    return handlers[name](request, context);
-  };
+function apiHandlers(): NonNullable<typeof handlers> {
+  if (!handlers) {
+    // A deferred require (this package is CommonJS): evaluated on the first request (or the warm-up) only.
+    const { createApiHandlers, documentationHandlers } = require("./handlers.js") as typeof import("./handlers.js");
+    const { apiDependencies } = require("./clients.js") as typeof import("./clients.js");
+    handlers = { ...createApiHandlers(apiDependencies), ...documentationHandlers };
+  }
+  return handlers;
 }
+
+function apiHandler(name: HandlerName) {
+  return (request: HttpRequest, context: InvocationContext) => apiHandlers()[name](request, context);
+}
+
+// Loads the handlers and opens what a job's POST uses while the worker starts (warm-up.ts).
+app.hook.appStart(() =>
+  warmUpInBackground("api", async () => {
+    apiHandlers();
+    await (require("./clients.js") as typeof import("./clients.js")).warmUpApiDependencies();
+  }),
+);
 
 /** Every route and the methods its handler serves (handlers.ts answers 405 for the others). */
 export const apiRoutes: readonly { name: HandlerName; route: string; methods: readonly HttpMethod[] }[] = [
