@@ -6,7 +6,9 @@
  *
  * 1. The first request after a cold start (first-request.ts): on the local platform, from the fork
  *    of the host process to the end of the api's first POST /api/jobs, and to the end of the agent's
- *    first message. Telemetry on by default (a local ingestion endpoint), as in Azure.
+ *    first message. Telemetry on by default (a local ingestion endpoint), as in Azure. Beside it the
+ *    floor (floor-app.ts: the same trigger with a handler that does nothing) and the bundle warmed
+ *    (its first request once its start-up warm-up has ended, as on an always-ready instance).
  * 2. What the load itself costs: a fresh `node` requiring the service and registering its functions
  *    (through a fake @azure/functions-core, as the Functions worker provides it), then loading every
  *    package it defers to first use, and what each package costs on its own, so a slow start can be
@@ -160,6 +162,10 @@ interface FirstRequestMeasurement {
   readonly name: ColdStartService;
   readonly bundled: { readyMs: number; firstRequestMs: number };
   readonly unbundled: { readyMs: number; firstRequestMs: number };
+  /** The floor app's cold first request (floor-app.ts): what no service can go below. */
+  readonly floor: { readyMs: number; firstRequestMs: number };
+  /** The bundle warmed: its first request from sending, and fork to the end of its warm-up. */
+  readonly warmed: { firstRequestMs: number; warmUpMs: number };
   /** One-minute load average before and after this service's runs. */
   readonly load: readonly [number, number];
 }
@@ -167,28 +173,43 @@ interface FirstRequestMeasurement {
 async function measureFirstRequests(
   name: ColdStartService,
   builds: Builds,
+  floor: ServiceBundle,
   iterations: number,
   options: FirstRequestOptions,
 ): Promise<FirstRequestMeasurement> {
   const bundled: FirstRequestSample[] = [];
   const plain: FirstRequestSample[] = [];
+  const floors: FirstRequestSample[] = [];
+  const warmed: FirstRequestSample[] = [];
   const variants = {
     bundled: { entry: path.join(builds.bundle.packageDir, "main.js"), hostJson: path.join(builds.bundle.packageDir, "host.json") },
     unbundled: { entry: builds.unbundledFile, hostJson: hostJsonPath },
+    floor: { entry: path.join(floor.packageDir, "main.js"), hostJson: path.join(floor.packageDir, "host.json"), floor: true },
   };
+  const warmedOptions = { ...options, mode: "warmed" } as const;
   const loadBefore = loadavg()[0]!;
   // One unmeasured run of each warms the file cache.
   await measureFirstRequest(name, variants.bundled, options);
   await measureFirstRequest(name, variants.unbundled, options);
+  await measureFirstRequest(name, variants.floor, options);
   for (let i = 0; i < iterations; i++) {
     bundled.push(await measureFirstRequest(name, variants.bundled, options));
     plain.push(await measureFirstRequest(name, variants.unbundled, options));
+    floors.push(await measureFirstRequest(name, variants.floor, options));
+    warmed.push(await measureFirstRequest(name, variants.bundled, warmedOptions));
   }
   const medians = (samples: readonly FirstRequestSample[]) => ({
     readyMs: median(samples.map((s) => s.readyMs)),
     firstRequestMs: median(samples.map((s) => s.firstRequestMs)),
   });
-  return { name, bundled: medians(bundled), unbundled: medians(plain), load: [loadBefore, loadavg()[0]!] };
+  return {
+    name,
+    bundled: medians(bundled),
+    unbundled: medians(plain),
+    floor: medians(floors),
+    warmed: { firstRequestMs: median(warmed.map((s) => s.firstRequestMs)), warmUpMs: median(warmed.map((s) => s.warmUpMs!)) },
+    load: [loadBefore, loadavg()[0]!],
+  };
 }
 
 function verdict(ok: boolean): string {
@@ -207,8 +228,10 @@ export function formatFirstRequestReport(results: readonly FirstRequestMeasureme
   return [
     `first request after a cold start: median of ${iterations} fresh host processes per variant, telemetry ${telemetry ? "on (a local ingestion endpoint)" : "off"}`,
     "ready = fork of the local Functions host (compiled JS) until its functions are registered and its triggers listen; first request = fork until the api's POST /api/jobs answered 202, or the agent's first message completed",
+    "floor = the same first request to floor-app.ts (the service's trigger, a handler that does nothing): Node, the host and @azure/functions, no code of ours",
+    "warmed = the bundle started ahead of its traffic: its first request from sending (the agent's: from the job's submission through the warm api) once its warm-up logged its end; warm-up = fork until then",
     ...table(
-      ["service", "first request bundled", "first request unbundled", "ratio", "ready bundled", "ready unbundled", "load avg (1 min) before/after", "goals (<=400 ms, <=0.3x)"],
+      ["service", "first request bundled", "first request unbundled", "ratio", "floor", "bundled above floor", "warmed", "warm-up", "ready bundled", "ready unbundled", "load avg (1 min) before/after", "goals (<=400 ms, <=0.3x)"],
       results.map((r) => {
         const ratio = r.bundled.firstRequestMs / r.unbundled.firstRequestMs;
         return [
@@ -216,6 +239,10 @@ export function formatFirstRequestReport(results: readonly FirstRequestMeasureme
           `${ms(r.bundled.firstRequestMs)} ms`,
           `${ms(r.unbundled.firstRequestMs)} ms`,
           `${ratio.toFixed(2)}x`,
+          `${ms(r.floor.firstRequestMs)} ms`,
+          `${ms(r.bundled.firstRequestMs - r.floor.firstRequestMs)} ms`,
+          `${ms(r.warmed.firstRequestMs)} ms`,
+          `${ms(r.warmed.warmUpMs)} ms`,
           `${ms(r.bundled.readyMs)} ms`,
           `${ms(r.unbundled.readyMs)} ms`,
           `${r.load[0].toFixed(2)} / ${r.load[1].toFixed(2)}`,
@@ -333,11 +360,12 @@ async function main(): Promise<void> {
       // The bench's own agent hosts take the jobs; the platform's would race them for the messages.
       await platform.services.agent.stop();
       const compiledChild = await compileHostChild();
+      const floor = await buildServiceBundle({ name: "floor", entry: path.join(repoRoot, "scripts/bench/floor-app.ts"), hostJson: hostJsonPath, outDir: path.join(distDir, ".bench", "entries") });
       const results: FirstRequestMeasurement[] = [];
       // The agent first: the api's jobs stay queued after its runs, and no agent of the bench should meet them.
       for (const name of coldStartServices) {
         console.log(`${name}: first requests…`);
-        results.push(await measureFirstRequests(name, builds.get(name)!, options.iterations, { platform, compiledChild, ...(ingestion ? { telemetry: ingestion.connectionString } : {}) }));
+        results.push(await measureFirstRequests(name, builds.get(name)!, floor, options.iterations, { platform, compiledChild, ...(ingestion ? { telemetry: ingestion.connectionString } : {}) }));
       }
       console.log(formatFirstRequestReport(results, options.iterations, options.telemetry));
       if (ingestion) console.log(`telemetry items received by the local ingestion endpoint: ${ingestion.envelopes.length}`);
