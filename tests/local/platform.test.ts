@@ -16,10 +16,11 @@ import { join } from "node:path";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serviceNames } from "../../functions/src/services.js";
+import { WARMED_UP } from "../../functions/src/shared/warm-up.js";
 import { assertPortsFree, FREE_PORTS, PortInUseError, type LocalPlatform } from "../../local/platform.js";
 import { runSmoke } from "../../scripts/smoke/checks.js";
 import { smokeMain } from "../../scripts/smoke/cli.js";
-import { startFaultRig, type FaultRig } from "../faults/kit.js";
+import { outputLine, startFaultRig, type FaultRig } from "../faults/kit.js";
 import * as faults from "../faults/scenarios.js";
 
 let rig: FaultRig;
@@ -59,6 +60,15 @@ describe("the local platform", () => {
     );
     expect(platform.startupMs).toBeGreaterThan(0);
     expect(output.some((line) => line.startsWith("[platform]") && line.includes("api (local Functions host"))).toBe(true);
+  });
+
+  it("warms each service up at start: handlers loaded and first connections open before any request", async () => {
+    // The api's and agent's appStart hooks (functions/src/shared/warm-up.ts) log one line when done;
+    // a failure logs "warm-up failed" instead, and would time out here.
+    for (const service of ["api", "agent"]) {
+      const line = await outputLine(rig, new RegExp(`^\\[${service}\\] .*${service}: (${WARMED_UP}|warm-up failed)`), { includePast: true });
+      expect(line).toContain(`${service}: ${WARMED_UP}`);
+    }
   });
 
   it("writes each service's local.settings.json for Core Tools with the settings it runs with", () => {
