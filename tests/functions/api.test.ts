@@ -409,7 +409,8 @@ describe("GET /api/negotiate", () => {
     await client.start();
     try {
       const events = new WebPubSubJobEvents(await createWebPubSubClient({ mode: "connectionString", connectionString: platform.settings.WebPubSub! }, "jobs"));
-      const event = { type: "job.running", status: "running", jobId: "j-1", attempts: 1, at: new Date().toISOString() } as const;
+      const at = new Date().toISOString();
+      const event = { type: "job.running", status: "running", jobId: "j-1", attempts: 1, at, updatedAt: at, startedAt: at } as const;
       await events.publish(newUser(), { ...event, jobId: "not-mine" });
       await events.publish(user, event);
       await expect.poll(() => received, { timeout: 3_000 }).toHaveLength(1);

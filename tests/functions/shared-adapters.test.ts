@@ -152,7 +152,8 @@ describe("WebPubSubJobEvents", () => {
     const owner = await listen("owner");
     const bystander = await listen("bystander");
     try {
-      const event: JobEvent = { type: "job.failed", status: "failed", jobId: "j", error: { code: "BlobNotFound", message: "gone" }, at: new Date().toISOString() };
+      const at = new Date().toISOString();
+      const event: JobEvent = { type: "job.failed", status: "failed", jobId: "j", attempts: 1, error: { code: "BlobNotFound", message: "gone" }, at, updatedAt: at, finishedAt: at };
       await events.publish("owner", event);
       await expect.poll(() => owner.received, { timeout: 3_000 }).toEqual([event]);
       // A marker to the bystander's own group, published after: once it arrives, the owner's event

@@ -53,9 +53,18 @@ describe("job lifecycle", () => {
   it("describes each state as the event its owner receives, and validates it", () => {
     expect(eventFor(queued())).toBeUndefined();
     const running = applyTransition(queued(), { to: "running", holder: "7" });
-    expect(JobEvent.parse(eventFor(running, t1))).toEqual({ type: "job.running", status: "running", jobId: running.id, attempts: 1, at: t1.toISOString() });
+    // The stored job's stamps, so the page applies the event like a read of the job (web/src/jobs.ts).
+    expect(JobEvent.parse(eventFor(running, t1))).toEqual({
+      type: "job.running",
+      status: "running",
+      jobId: running.id,
+      attempts: 1,
+      at: t1.toISOString(),
+      updatedAt: running.updatedAt,
+      startedAt: running.startedAt,
+    });
     const done = applyTransition(running, { to: "succeeded", result });
-    expect(JobEvent.parse(eventFor(done))).toMatchObject({ type: "job.succeeded", result });
+    expect(JobEvent.parse(eventFor(done))).toMatchObject({ type: "job.succeeded", result, attempts: 1, updatedAt: done.updatedAt, startedAt: running.startedAt, finishedAt: done.finishedAt });
     const failed = applyTransition(running, { to: "failed", error: { code: "InputTooLarge", message: "too big" } });
     expect(JobEvent.parse(eventFor(failed))).toMatchObject({ type: "job.failed", error: { code: "InputTooLarge" } });
   });

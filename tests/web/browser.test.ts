@@ -118,6 +118,9 @@ describe("the web app in Chromium", () => {
     expect(await page.evaluate(focusedId)).toBe("result-heading");
     expect(await page.locator("#result .stats").innerText()).toMatch(/Words\s+11\s+Lines\s+1/);
     await expect.poll(() => page.locator("#announcer").innerText()).toMatch(/Done/);
+    // The pushed events carried the job's new state: the page never read the job it created again.
+    const id = await page.locator("#result").getAttribute("data-job-id");
+    expect(requested.filter((url) => new URL(url).pathname === `/api/jobs/${id}`)).toEqual([]);
   });
 
   it("uploads a file straight to storage with a progress bar, and shows the result with its chart", async () => {

@@ -1,8 +1,8 @@
 /** The page's view of the caller's jobs, and the chart's geometry: pure parts of the web app. */
 import { describe, expect, it } from "vitest";
-import type { Job } from "../../web/src/api-types";
+import type { Job, JobEvent } from "../../web/src/api-types";
 import { KnownJobs } from "../../web/src/jobs";
-import { jobIdOf } from "../../web/src/live-updates";
+import { jobEventOf } from "../../web/src/live-updates";
 import { chartDescription, defaultGeometry, wordChartLayout } from "../../web/src/views/word-chart-layout";
 
 function job(id: string, status: Job["status"], createdAt: string, updatedAt = createdAt): Job {
@@ -46,11 +46,42 @@ describe("KnownJobs", () => {
 });
 
 describe("job events", () => {
-  it("takes the job id from the api's events and ignores anything else", () => {
-    expect(jobIdOf({ type: "job.succeeded", jobId: "j1", status: "succeeded" })).toBe("j1");
-    expect(jobIdOf({ type: "chat", jobId: "j1" })).toBeUndefined();
-    expect(jobIdOf("job.succeeded")).toBeUndefined();
-    expect(jobIdOf(null)).toBeUndefined();
+  const t = (second: number) => `2026-01-01T00:00:${String(second).padStart(2, "0")}.000Z`;
+  const running: JobEvent = { type: "job.running", status: "running", jobId: "a", attempts: 1, at: t(2), updatedAt: t(2), startedAt: t(2) };
+  const result = { characters: 3, words: 1, lines: 1, topWords: [{ word: "abc", count: 1 }], readingTimeSeconds: 1 };
+  const succeeded: JobEvent = { type: "job.succeeded", status: "succeeded", jobId: "a", attempts: 1, result, at: t(5), updatedAt: t(5), startedAt: t(2), finishedAt: t(5) };
+
+  it("takes the agent's events and ignores anything else in the group", () => {
+    expect(jobEventOf(running)).toEqual(running);
+    expect(jobEventOf(succeeded)).toEqual(succeeded);
+    expect(jobEventOf({ type: "job.failed", status: "failed", jobId: "a", attempts: 2, error: { code: "X", message: "no" }, at: t(5), updatedAt: t(5) })).toBeDefined();
+    expect(jobEventOf({ type: "chat", jobId: "j1" })).toBeUndefined();
+    expect(jobEventOf({ ...succeeded, result: undefined })).toBeUndefined();
+    expect(jobEventOf({ ...running, status: "succeeded" })).toBeUndefined();
+    expect(jobEventOf({ ...running, updatedAt: "yesterday" })).toBeUndefined();
+    expect(jobEventOf({ ...running, attempts: -1 })).toBeUndefined();
+    expect(jobEventOf({ type: "job.succeeded", jobId: "j1", status: "succeeded" })).toBeUndefined();
+    expect(jobEventOf("job.succeeded")).toBeUndefined();
+    expect(jobEventOf(null)).toBeUndefined();
+  });
+
+  it("applies an event to the job the page knows as a read would, without reading it", () => {
+    const jobs = new KnownJobs();
+    jobs.put(job("a", "queued", t(0)));
+    expect(jobs.applyEvent(running)).toBe(true);
+    expect(jobs.get("a")).toMatchObject({ status: "running", attempts: 1, startedAt: t(2), updatedAt: t(2), createdAt: t(0), input: { kind: "text", characters: 3 } });
+    expect(jobs.applyEvent(succeeded)).toBe(true);
+    expect(jobs.get("a")).toMatchObject({ status: "succeeded", result, finishedAt: t(5), updatedAt: t(5) });
+    // A late or repeated push changes nothing: the running event is older than what the page shows.
+    expect(jobs.applyEvent(running)).toBe(true);
+    expect(jobs.applyEvent(succeeded)).toBe(true);
+    expect(jobs.get("a")).toMatchObject({ status: "succeeded", result, updatedAt: t(5) });
+  });
+
+  it("says when the page does not know the job, so the caller reads it", () => {
+    const jobs = new KnownJobs();
+    expect(jobs.applyEvent(running)).toBe(false);
+    expect(jobs.get("a")).toBeUndefined();
   });
 });
 

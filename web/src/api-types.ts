@@ -24,5 +24,5 @@ export type JobStatus = Job["status"];
 export type AnalysisResult = NonNullable<Job["result"]>;
 export type TopWord = AnalysisResult["topWords"][number];
 
-/** What arrives over Web PubSub: a hint that a job changed (the app re-reads it from the api). */
+/** What arrives over Web PubSub: a job's new state (applied by jobs.ts to the job the page knows). */
 export type JobEvent = ApiJobEvent;

@@ -3,7 +3,7 @@
  * selected job's result. State lives here; views/ only draws it.
  */
 import { ApiProblem, type ApiClient } from "./api-client";
-import type { Job } from "./api-types";
+import type { Job, JobEvent } from "./api-types";
 import { NotSignedIn, type Auth } from "./auth/auth";
 import { KnownJobs } from "./jobs";
 import { connectLiveUpdates, type ConnectionState, type LiveUpdates } from "./live-updates";
@@ -134,7 +134,7 @@ export class App {
       onState: (state) => generation === this.generation && this.setConnection(state),
       // Pushes may have been missed while the socket was down (or before it first opened): re-read.
       onConnected: () => generation === this.generation && void this.refresh(),
-      onJobChanged: (id) => generation === this.generation && void this.reread(id),
+      onJobEvent: (event) => generation === this.generation && this.applyEvent(event),
     });
   }
 
@@ -164,6 +164,17 @@ export class App {
     } catch (error) {
       if (generation === this.generation) this.showJobsError(`A job could not be read: ${messageFor(error)}`);
     }
+  }
+
+  /** A pushed job event: applied to the job the page knows, or the job read when it does not. */
+  private applyEvent(event: JobEvent): void {
+    const before = new Map([[event.jobId, this.jobs.get(event.jobId)?.status]]);
+    if (!this.jobs.applyEvent(event)) {
+      void this.reread(event.jobId);
+      return;
+    }
+    this.announceChanges(before);
+    this.render();
   }
 
   private async loadOlder(): Promise<void> {

@@ -1,9 +1,10 @@
 /**
- * The caller's jobs as the page knows them: merged from pages of GET /api/jobs, single re-reads
- * and the jobs the page itself created, newest first. The api stays the source of truth; this only
- * decides what to show and what to re-read.
+ * The caller's jobs as the page knows them: merged from pages of GET /api/jobs, single re-reads,
+ * the jobs the page itself created and the job events pushed to it, newest first, each job by its
+ * updatedAt (an older state never replaces a newer one). The api stays the source of truth; this
+ * only decides what to show and what to re-read.
  */
-import type { Job, JobList } from "./api-types";
+import type { Job, JobEvent, JobList } from "./api-types";
 
 const terminal = new Set<Job["status"]>(["succeeded", "failed"]);
 
@@ -31,6 +32,29 @@ export class KnownJobs {
   put(job: Job): void {
     const known = this.byId.get(job.id);
     if (!known || known.updatedAt <= job.updatedAt) this.byId.set(job.id, job);
+  }
+
+  /**
+   * A pushed event applied to the job it names, as a read of the job would be (put: a late or
+   * repeated event changes nothing). False when the page does not know the job (created in
+   * another tab or before a sign-in): the caller reads it.
+   */
+  applyEvent(event: JobEvent): boolean {
+    const known = this.byId.get(event.jobId);
+    if (!known) return false;
+    const { result, error, ...rest } = known;
+    const next: Job = {
+      ...rest,
+      status: event.status,
+      attempts: event.attempts,
+      updatedAt: event.updatedAt,
+      ...(event.startedAt ? { startedAt: event.startedAt } : {}),
+      ...(event.finishedAt ? { finishedAt: event.finishedAt } : {}),
+      ...(event.type === "job.succeeded" ? { result: event.result } : {}),
+      ...(event.type === "job.failed" ? { error: event.error } : {}),
+    };
+    this.put(next);
+    return true;
   }
 
   /**

@@ -1,11 +1,13 @@
 /**
  * Live job updates over Web PubSub. The api's /api/negotiate hands out a client URL that puts the
- * connection in the caller's own group; both services publish a JobEvent there whenever a job
- * changes. Pushes are hints, never the truth: the app re-reads from the api on every (re)connect,
- * so an update sent while the socket was down is not lost, and re-reads the one job an event names.
+ * connection in the caller's own group; the agent publishes a JobEvent there whenever a job
+ * changes: the job's new state, applied to the job the page knows like a read of it (jobs.ts), so
+ * a job the page follows costs no request per change. Pushes can be missed (the socket was down)
+ * or repeated: the app re-reads from the api on every (re)connect, and reads a job it does not know.
  */
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import type { ApiClient } from "./api-client";
+import type { JobEvent } from "./api-types";
 
 /** What the page shows about the connection. */
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "stopped";
@@ -14,8 +16,8 @@ export interface LiveUpdateHandlers {
   onState(state: ConnectionState): void;
   /** The connection (re)opened: anything may have changed meanwhile. */
   onConnected(): void;
-  /** A job changed (re-read it). */
-  onJobChanged(jobId: string): void;
+  /** A job changed: its new state. */
+  onJobEvent(event: JobEvent): void;
 }
 
 export interface LiveUpdates {
@@ -24,11 +26,23 @@ export interface LiveUpdates {
   stop(): void;
 }
 
-/** The job id of a JobEvent; anything else in the group is ignored. */
-export function jobIdOf(data: unknown): string | undefined {
-  if (typeof data !== "object" || data === null) return undefined;
-  const { jobId, type } = data as Record<string, unknown>;
-  return typeof jobId === "string" && typeof type === "string" && type.startsWith("job.") ? jobId : undefined;
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+const isTime = (value: unknown) => typeof value === "string" && !Number.isNaN(Date.parse(value));
+const isCount = (value: unknown) => typeof value === "number" && Number.isInteger(value) && value >= 0;
+
+/**
+ * A JobEvent (functions/src/shared/job.ts) checked for what the page uses of it; anything else in
+ * the group, or an event of a shape this page does not know, is undefined (and ignored).
+ */
+export function jobEventOf(data: unknown): JobEvent | undefined {
+  if (!isRecord(data)) return undefined;
+  const { type, status, jobId, updatedAt, startedAt, finishedAt, attempts } = data;
+  if (typeof jobId !== "string" || jobId === "" || !isTime(updatedAt) || !isCount(attempts)) return undefined;
+  if ((startedAt !== undefined && !isTime(startedAt)) || (finishedAt !== undefined && !isTime(finishedAt))) return undefined;
+  if (type === "job.running" && status === "running") return data as JobEvent;
+  if (type === "job.succeeded" && status === "succeeded" && isRecord(data.result)) return data as JobEvent;
+  if (type === "job.failed" && status === "failed" && isRecord(data.error) && typeof data.error.message === "string") return data as JobEvent;
+  return undefined;
 }
 
 export function connectLiveUpdates(api: ApiClient, handlers: LiveUpdateHandlers): LiveUpdates {
@@ -44,8 +58,8 @@ export function connectLiveUpdates(api: ApiClient, handlers: LiveUpdateHandlers)
   });
   client.on("stopped", () => handlers.onState("stopped"));
   client.on("group-message", (event) => {
-    const jobId = jobIdOf(event.message.data);
-    if (jobId) handlers.onJobChanged(jobId);
+    const jobEvent = jobEventOf(event.message.data);
+    if (jobEvent) handlers.onJobEvent(jobEvent);
   });
   const start = () => {
     handlers.onState("connecting");

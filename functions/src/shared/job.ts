@@ -153,13 +153,22 @@ export type Job = z.infer<typeof Job>;
 export const JobMessage = z.strictObject({ jobId: z.string().min(1), userId: z.string().min(1) }).meta({ id: "JobMessage" });
 export type JobMessage = z.infer<typeof JobMessage>;
 
-const eventBase = { jobId: z.string().min(1), at: timestamp };
-/** What the owner's Web PubSub group receives. A hint: clients re-read the job from the api. */
+/**
+ * Every event: the job, when it was published (at), and the stored job's updatedAt and start and
+ * finish stamps, so a client applies it like a read of the job (an older updatedAt never replaces a
+ * newer one: a late or repeated push changes nothing).
+ */
+const eventBase = { jobId: z.string().min(1), at: timestamp, updatedAt: timestamp, startedAt: timestamp.optional(), finishedAt: timestamp.optional() };
+/**
+ * What the owner's Web PubSub group receives: a job's new state, every field of its view that a
+ * transition changes. The web app applies it to the job it knows without reading it again, and
+ * reads a job it does not know (created elsewhere) and everything after a (re)connect.
+ */
 export const JobEvent = z
   .discriminatedUnion("type", [
     z.strictObject({ type: z.literal("job.running"), status: z.literal("running"), attempts: z.number().int().positive(), ...eventBase }),
-    z.strictObject({ type: z.literal("job.succeeded"), status: z.literal("succeeded"), result: AnalysisResult, ...eventBase }),
-    z.strictObject({ type: z.literal("job.failed"), status: z.literal("failed"), error: JobError, ...eventBase }),
+    z.strictObject({ type: z.literal("job.succeeded"), status: z.literal("succeeded"), attempts: z.number().int().nonnegative(), result: AnalysisResult, ...eventBase }),
+    z.strictObject({ type: z.literal("job.failed"), status: z.literal("failed"), attempts: z.number().int().nonnegative(), error: JobError, ...eventBase }),
   ])
   .meta({ id: "JobEvent" });
 export type JobEvent = z.infer<typeof JobEvent>;
@@ -254,22 +263,22 @@ export function newJob(args: { id: string; userId: string; input: JobInput; idem
 
 /** The event that announces a job's current state, or undefined for a queued job (nothing to say). */
 export function eventFor(job: Job, now: Date = new Date()): JobEvent | undefined {
-  const at = now.toISOString();
+  const base = {
+    jobId: job.id,
+    at: now.toISOString(),
+    updatedAt: job.updatedAt,
+    ...(job.startedAt ? { startedAt: job.startedAt } : {}),
+    ...(job.finishedAt ? { finishedAt: job.finishedAt } : {}),
+  };
   switch (job.status) {
     case "queued":
       return undefined;
     case "running":
-      return { type: "job.running", status: "running", jobId: job.id, attempts: Math.max(1, job.attempts), at };
+      return { type: "job.running", status: "running", attempts: Math.max(1, job.attempts), ...base };
     case "succeeded":
       if (!job.result) throw new Error(`job ${job.id} succeeded without a result`);
-      return { type: "job.succeeded", status: "succeeded", jobId: job.id, result: job.result, at };
+      return { type: "job.succeeded", status: "succeeded", attempts: job.attempts, result: job.result, ...base };
     case "failed":
-      return {
-        type: "job.failed",
-        status: "failed",
-        jobId: job.id,
-        error: job.error ?? { code: "Unknown", message: "the job failed" },
-        at,
-      };
+      return { type: "job.failed", status: "failed", attempts: job.attempts, error: job.error ?? { code: "Unknown", message: "the job failed" }, ...base };
   }
 }
