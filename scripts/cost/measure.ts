@@ -6,8 +6,9 @@
  *
  * One user submits the jobs the way the web app does: a session (GET /api/negotiate, the Web PubSub
  * connection, GET /api/jobs), then `--jobs` text jobs (POST /api/jobs) and `--jobs` upload jobs
- * (POST /api/uploads, PUT of the file to Blob Storage, POST /api/jobs), and a re-read of the job
- * (GET /api/jobs/{id}) for each job event pushed, as the page does. Counted:
+ * (POST /api/uploads, PUT of the file to Blob Storage, POST /api/jobs); each job event pushed is
+ * applied to the job created, as the page does (web/src/jobs.ts), and a job the client does not
+ * know is read (GET /api/jobs/{id}). Counted:
  * - Cosmos DB and Blob Storage requests through a counting HTTP(S) proxy (`interpose`);
  * - Service Bus operations from the emulator's operation meter;
  * - Web PubSub outbound messages as the client receives them (their size as JSON frames), and the
@@ -26,6 +27,9 @@ import { parseArgs } from "node:util";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { loopbackCertificateIn } from "@platform-tools/local-services";
 import { FREE_PORTS, startLocalPlatform } from "../../local/platform.js";
+import type { Job } from "../../web/src/api-types.js";
+import { KnownJobs } from "../../web/src/jobs.js";
+import { jobEventOf } from "../../web/src/live-updates.js";
 import { repoRoot } from "../bundle/services.js";
 import { startCountingProxy, type CountingProxy } from "./counting-proxy.js";
 import { countBlob, countCosmos, countExecution, countServiceBus, countWebPubSubMessage, emptyTally, parseExecutionLine, perJob, type Tally } from "./operations.js";
@@ -72,6 +76,11 @@ async function main(): Promise<void> {
   const proxies: CountingProxy[] = [];
   const output: string[] = [];
   const timers = { executions: 0, ms: 0 };
+  /**
+   * Since the start, across windows: messages settled and api responses read, and the host's lines
+   * for those executions (logged when they end, possibly after the client saw the outcome).
+   */
+  const messages = { settled: 0, executionLines: 0, responses: 0, httpLines: 0 };
 
   console.log("Starting the local platform on free ports, with counting proxies…");
   const platform = await startLocalPlatform({
@@ -93,10 +102,14 @@ async function main(): Promise<void> {
         return;
       }
       countExecution(tally, execution);
+      if (execution.trigger === "serviceBus") messages.executionLines += 1;
+      if (execution.trigger === "http") messages.httpLines += 1;
       counted();
     },
     onServiceBusOperation: (operation) => {
+      const before = tally.serviceBus.settles;
       countServiceBus(tally, operation);
+      messages.settled += tally.serviceBus.settles - before;
       counted();
     },
     interpose: async (family, port) => {
@@ -130,6 +143,7 @@ async function main(): Promise<void> {
       if ((error as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET") throw error;
       return send();
     });
+    messages.responses += 1;
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
@@ -138,14 +152,20 @@ async function main(): Promise<void> {
   const finished = new Map<string, () => void>();
   const done = new Set<string>();
   const rereads: Promise<unknown>[] = [];
+  /** The jobs the page would know: the ones it created (POST's answer). */
+  const known = new KnownJobs();
   const client = new WebPubSubClient({ getClientAccessUrl: async () => (await call("GET", "/negotiate")).url as string });
   client.on("group-message", (event) => {
     countWebPubSubMessage(tally, Buffer.byteLength(JSON.stringify({ type: "message", from: "group", group: event.message.group, dataType: event.message.dataType, data: event.message.data, sequenceId: event.message.sequenceId })));
-    const { type, jobId } = event.message.data as { type: string; jobId: string };
-    // The page re-reads the job on every job event (web/src/app.ts).
-    const reread = call("GET", `/jobs/${encodeURIComponent(jobId)}`);
-    reread.catch(() => {}); // awaited (and its failure reported) when the window settles
-    rereads.push(reread);
+    const jobEvent = jobEventOf(event.message.data);
+    if (!jobEvent) return;
+    const { type, jobId } = jobEvent;
+    // As the page does (web/src/app.ts): the event applied to the job it knows, a job it does not know read.
+    if (!known.applyEvent(jobEvent)) {
+      const reread = call("GET", `/jobs/${encodeURIComponent(jobId)}`);
+      reread.catch(() => {}); // awaited (and its failure reported) when the window settles
+      rereads.push(reread);
+    }
     if (type === "job.succeeded" || type === "job.failed") {
       done.add(jobId);
       finished.get(jobId)?.();
@@ -162,10 +182,14 @@ async function main(): Promise<void> {
           });
         });
 
-  /** Waits until every message received was settled and no request is in flight: the window's counts are complete. */
+  /**
+   * Waits until every message received was settled and its execution logged (the host may log it
+   * after the settlement), and no request is in flight: the window's counts are complete.
+   */
   const settled = async () => {
     await Promise.all(rereads.splice(0));
-    while (tally.serviceBus.settles < tally.serviceBus.receives) await new Promise<void>((resolve) => (onCount = resolve));
+    const pending = () => tally.serviceBus.settles < tally.serviceBus.receives || messages.executionLines < messages.settled || messages.httpLines < messages.responses;
+    while (pending()) await new Promise<void>((resolve) => (onCount = resolve));
     onCount = undefined;
   };
   const window = async (work: () => Promise<void>): Promise<Tally> => {
@@ -182,15 +206,17 @@ async function main(): Promise<void> {
     }));
   };
   const textJob = async (n: number) => {
-    const { id } = await call("POST", "/jobs", { kind: "text", text: `${n}: ${TEXT}` }, { "idempotency-key": crypto.randomUUID() });
-    await terminal(id as string);
+    const created = await call("POST", "/jobs", { kind: "text", text: `${n}: ${TEXT}` }, { "idempotency-key": crypto.randomUUID() });
+    known.put(created as unknown as Job);
+    await terminal(created.id as string);
   };
   const uploadJob = async () => {
     const upload = await call("POST", "/uploads", { size: UPLOAD.length });
     const put = await fetch(upload.uploadUrl as string, { method: "PUT", headers: { ...(upload.headers as Record<string, string>), "content-type": "text/plain" }, body: UPLOAD });
     if (!put.ok) throw new Error(`the upload PUT answered ${put.status}: ${await put.text()}`);
-    const { id } = await call("POST", "/jobs", { kind: "blob", blobName: upload.blobName }, { "idempotency-key": crypto.randomUUID() });
-    await terminal(id as string);
+    const created = await call("POST", "/jobs", { kind: "blob", blobName: upload.blobName }, { "idempotency-key": crypto.randomUUID() });
+    known.put(created as unknown as Job);
+    await terminal(created.id as string);
   };
 
   try {
