@@ -22,11 +22,9 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { FREE_PORTS, startLocalPlatform } from "../../local/platform.js";
 import type { Job } from "../../web/src/api-types.js";
-import { KnownJobs } from "../../web/src/jobs.js";
-import { jobEventOf } from "../../web/src/live-updates.js";
+import { PageUser } from "./page-user.js";
 import { childPids, commandLine, cpuPerJob, cpuTimesMs, ownCpuMs, processCpuMs, type CpuProbes } from "./process-cpu.js";
 
 interface Options {
@@ -120,44 +118,28 @@ async function main(): Promise<void> {
     "bench process (Cosmos, Service Bus and Web PubSub emulators, client)": ownCpuMs,
   };
 
-  /** When each job's job.succeeded (or job.failed) event arrived; events may beat the POST's answer. */
-  const finished = new Map<string, { at: number; type: string }>();
-  const waiters = new Map<string, () => void>();
-  const clients: WebPubSubClient[] = [];
-  /** Each user's jobs as its page knows them (web/src/jobs.ts). */
-  const knownBy = new Map<string, KnownJobs>();
-  /** The reads the pages made of jobs they did not know yet; awaited before a batch's CPU is read. */
-  const reads: Promise<unknown>[] = [];
-  /** A user with a Web PubSub client subscribed to its jobs' events. */
-  const connectUser = async (userId: string): Promise<Record<string, string>> => {
+  const users: { caller: Record<string, string>; page: PageUser }[] = [];
+  /** A user with a Web PubSub client subscribed to its jobs' events, handling them as the page does. */
+  const connectUser = async (userId: string) => {
     const caller = { "x-dev-user": userId };
-    const known = new KnownJobs();
-    knownBy.set(userId, known);
-    const client = new WebPubSubClient({
-      getClientAccessUrl: async () => ((await (await fetch(`${platform.urls.api}/negotiate`, { headers: caller })).json()) as { url: string }).url,
+    const page = new PageUser({
+      negotiate: async () => ((await (await fetch(`${platform.urls.api}/negotiate`, { headers: caller })).json()) as { url: string }).url,
+      readJob: async (id) => {
+        const answer = await fetch(`${platform.urls.api}/jobs/${encodeURIComponent(id)}`, { headers: caller });
+        if (!answer.ok) throw new Error(`GET /api/jobs/${id} answered ${answer.status}: ${await answer.text()}`);
+        return (await answer.json()) as Job;
+      },
     });
-    client.on("group-message", (event) => {
-      const jobEvent = jobEventOf(event.message.data);
-      if (!jobEvent) return;
-      const { type, jobId } = jobEvent;
-      if (!known.applyEvent(jobEvent)) {
-        const read = fetch(`${platform.urls.api}/jobs/${encodeURIComponent(jobId)}`, { headers: caller }).then(async (answer) => {
-          if (answer.ok) known.put((await answer.json()) as Job);
-        });
-        read.catch(() => {});
-        reads.push(read);
-      }
-      if (type !== "job.succeeded" && type !== "job.failed") return;
-      finished.set(jobId, { at: performance.now(), type });
-      waiters.get(jobId)?.();
-    });
-    clients.push(client);
-    await client.start();
-    return caller;
+    const user = { caller, page };
+    users.push(user);
+    await page.start();
+    return user;
   };
+  /** The reads the pages made of jobs they did not know yet: done before a batch's CPU is read. */
+  const settleReads = () => Promise.all(users.map((user) => user.page.settleReads()));
 
   /** One job: POST, then its terminal event. Returns POST time and end-to-end time. */
-  const runJob = async (caller: Record<string, string>, n: number): Promise<{ post: number; total: number }> => {
+  const runJob = async ({ caller, page }: { caller: Record<string, string>; page: PageUser }, n: number): Promise<{ post: number; total: number }> => {
     const started = performance.now();
     const response = await fetch(`${platform.urls.api}/jobs`, {
       method: "POST",
@@ -167,21 +149,9 @@ async function main(): Promise<void> {
     const posted = performance.now();
     if (response.status !== 202) throw new Error(`POST /api/jobs answered ${response.status}: ${await response.text()}`);
     const created = (await response.json()) as Job;
-    knownBy.get(caller["x-dev-user"]!)?.put(created);
-    const { id } = created;
-    if (!finished.has(id)) {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no terminal event for job ${id} within 30 s`)), 30_000);
-        waiters.set(id, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      waiters.delete(id);
-    }
-    const end = finished.get(id);
-    finished.delete(id);
-    if (end?.type !== "job.succeeded") throw new Error(`job ${id} ended ${end?.type}`);
+    page.created(created);
+    const end = await page.ended(created.id, 30_000);
+    if (end.type !== "job.succeeded") throw new Error(`job ${created.id} ended ${end.type}`);
     return { post: posted - started, total: end.at - started };
   };
 
@@ -193,7 +163,7 @@ async function main(): Promise<void> {
     let cpu = cpuTimesMs(probes);
     const sequential: { post: number; total: number }[] = [];
     for (let n = 0; n < options.jobs; n += 1) sequential.push(await runJob(solo, n));
-    await Promise.all(reads.splice(0));
+    await settleReads();
     const cpuSequential = cpuPerJob(cpu, (cpu = cpuTimesMs(probes)), options.jobs);
     const totals = sequential.map((r) => r.total).sort((a, b) => a - b);
     const posts = sequential.map((r) => r.post).sort((a, b) => a - b);
@@ -206,7 +176,7 @@ async function main(): Promise<void> {
       }),
     );
     const seconds = (performance.now() - began) / 1000;
-    await Promise.all(reads.splice(0));
+    await settleReads();
     const cpuConcurrent = cpuPerJob(cpu, cpuTimesMs(probes), options.jobs);
     return {
       p50: percentile(totals, 50),
@@ -264,7 +234,7 @@ async function main(): Promise<void> {
     console.error(output.slice(-40).join("\n"));
     throw error;
   } finally {
-    for (const client of clients) client.stop();
+    for (const user of users) user.page.stop();
     await platform.stop();
     rmSync(scratch, { recursive: true, force: true });
     if (options.cpuProf) console.log(`CPU profiles in ${options.cpuProf}`);

@@ -24,12 +24,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
-import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { loopbackCertificateIn } from "@platform-tools/local-services";
 import { FREE_PORTS, startLocalPlatform } from "../../local/platform.js";
 import type { Job } from "../../web/src/api-types.js";
-import { KnownJobs } from "../../web/src/jobs.js";
-import { jobEventOf } from "../../web/src/live-updates.js";
+import { PageUser } from "../bench/page-user.js";
 import { repoRoot } from "../bundle/services.js";
 import { startCountingProxy, type CountingProxy } from "./counting-proxy.js";
 import { countBlob, countCosmos, countExecution, countServiceBus, countWebPubSubMessage, emptyTally, parseExecutionLine, perJob, type Tally } from "./operations.js";
@@ -149,45 +147,22 @@ async function main(): Promise<void> {
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
   };
 
-  const finished = new Map<string, () => void>();
-  const done = new Set<string>();
-  const rereads: Promise<unknown>[] = [];
-  /** The jobs the page would know: the ones it created (POST's answer). */
-  const known = new KnownJobs();
-  const client = new WebPubSubClient({ getClientAccessUrl: async () => (await call("GET", "/negotiate")).url as string });
-  client.on("group-message", (event) => {
-    countWebPubSubMessage(tally, Buffer.byteLength(JSON.stringify({ type: "message", from: "group", group: event.message.group, dataType: event.message.dataType, data: event.message.data, sequenceId: event.message.sequenceId })));
-    const jobEvent = jobEventOf(event.message.data);
-    if (!jobEvent) return;
-    const { type, jobId } = jobEvent;
-    // As the page does (web/src/app.ts): the event applied to the job it knows, a job it does not know read.
-    if (!known.applyEvent(jobEvent)) {
-      const reread = call("GET", `/jobs/${encodeURIComponent(jobId)}`);
-      reread.catch(() => {}); // awaited (and its failure reported) when the window settles
-      rereads.push(reread);
-    }
-    if (type === "job.succeeded" || type === "job.failed") {
-      done.add(jobId);
-      finished.get(jobId)?.();
-    }
+  /** The one user, handling each job event as the page does (an unknown job read through `call`, counted). */
+  const page = new PageUser({
+    negotiate: async () => (await call("GET", "/negotiate")).url as string,
+    readJob: async (id) => (await call("GET", `/jobs/${encodeURIComponent(id)}`)) as unknown as Job,
+    onMessage: (message) =>
+      countWebPubSubMessage(tally, Buffer.byteLength(JSON.stringify({ type: "message", from: "group", group: message.group, dataType: message.dataType, data: message.data, sequenceId: message.sequenceId }))),
   });
-  const terminal = (id: string) =>
-    done.has(id)
-      ? Promise.resolve()
-      : new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no terminal event for job ${id} within 60 s`)), 60_000);
-          finished.set(id, () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+  const client = page.client;
+  const terminal = (id: string) => page.ended(id, 60_000);
 
   /**
    * Waits until every message received was settled and its execution logged (the host may log it
    * after the settlement), and no request is in flight: the window's counts are complete.
    */
   const settled = async () => {
-    await Promise.all(rereads.splice(0));
+    await page.settleReads();
     const pending = () => tally.serviceBus.settles < tally.serviceBus.receives || messages.executionLines < messages.settled || messages.httpLines < messages.responses;
     while (pending()) await new Promise<void>((resolve) => (onCount = resolve));
     onCount = undefined;
@@ -207,7 +182,7 @@ async function main(): Promise<void> {
   };
   const textJob = async (n: number) => {
     const created = await call("POST", "/jobs", { kind: "text", text: `${n}: ${TEXT}` }, { "idempotency-key": crypto.randomUUID() });
-    known.put(created as unknown as Job);
+    page.created(created as unknown as Job);
     await terminal(created.id as string);
   };
   const uploadJob = async () => {
@@ -215,7 +190,7 @@ async function main(): Promise<void> {
     const put = await fetch(upload.uploadUrl as string, { method: "PUT", headers: { ...(upload.headers as Record<string, string>), "content-type": "text/plain" }, body: UPLOAD });
     if (!put.ok) throw new Error(`the upload PUT answered ${put.status}: ${await put.text()}`);
     const created = await call("POST", "/jobs", { kind: "blob", blobName: upload.blobName }, { "idempotency-key": crypto.randomUUID() });
-    known.put(created as unknown as Job);
+    page.created(created as unknown as Job);
     await terminal(created.id as string);
   };
 
