@@ -66,10 +66,12 @@ export function serviceFiles(input: ServiceTemplateInput): GeneratedFile[] {
 function clientsFile(name: string, what: "message" | "request"): string {
   const Name = pascalCase(name);
   return `/**
- * The ${name} service's dependencies, created once per process on the first ${what} (not at import:
- * registration must not need settings, and cold start must not pay for them). A failed creation is
+ * The ${name} service's dependencies, created once per process (not at import: registration must
+ * not need settings, and registration must not pay for them), in the warm-up the worker's start
+ * begins (../shared/warm-up.ts) or on the first ${what} if that comes first. A failed creation is
  * not cached, so a later ${what} retries it. The SDK clients of the service's links belong here
- * (../shared/azure-clients.ts makes each from the settings' Connection).
+ * (../shared/azure-clients.ts makes each from the settings' Connection); open their connections in
+ * the warm-up too (index.ts) when every ${what} needs them.
  */
 import { loadSettings, type Settings } from "../settings.js";
 import { createdOnFirstUse } from "../shared/azure-clients.js";
@@ -99,8 +101,9 @@ function queueServiceFiles(name: string): GeneratedFile[] {
   const QUEUE = `${name.toUpperCase()}_QUEUE`;
   const index = `/**
  * The ${name} service's entry point: registers its two Service Bus functions, and nothing else.
- * Cold start pays only for @azure/functions: the handlers (zod) load on the first message, the
- * settings and telemetry then too (clients.ts).
+ * Registration pays only for @azure/functions: the handlers (zod), the settings and telemetry
+ * (clients.ts) load after it, in the warm-up the worker's start begins (../shared/warm-up.ts) or on
+ * the first message if that comes first.
  *
  * - processMessage: the ${name} queue. A throw abandons the message, so Service Bus delivers it again.
  * - handleDeadLetteredMessage: the queue's dead-letter sub-queue, where a message ends up after the
@@ -109,6 +112,7 @@ function queueServiceFiles(name: string): GeneratedFile[] {
 import { app, type InvocationContext } from "@azure/functions";
 import { connectionFamilies } from "../platform/links.js";
 import type { resources } from "../resources.js";
+import { warmUpInBackground } from "../shared/warm-up.js";
 import type { ${Name}Handlers } from "./handlers.js";
 
 /** The queue, as resources.ts declares it: renaming it there fails to compile here. */
@@ -120,13 +124,21 @@ let handlers: ${Name}Handlers | undefined;
 
 function ${name}Handlers(): ${Name}Handlers {
   if (!handlers) {
-    // A deferred require (this package is CommonJS): evaluated on the first invocation only.
+    // A deferred require (this package is CommonJS): evaluated on the first invocation (or the warm-up) only.
     const { create${Name}Handlers } = require("./handlers.js") as typeof import("./handlers.js");
     const { ${name}Dependencies } = require("./clients.js") as typeof import("./clients.js");
     handlers = create${Name}Handlers(${name}Dependencies);
   }
   return handlers;
 }
+
+// Loads the handlers and creates the dependencies while the worker starts (../shared/warm-up.ts).
+app.hook.appStart(() =>
+  warmUpInBackground("${name}", async () => {
+    ${name}Handlers();
+    await (require("./clients.js") as typeof import("./clients.js")).${name}Dependencies();
+  }),
+);
 
 app.serviceBusQueue("processMessage", {
   connection: SERVICE_BUS_CONNECTION,
@@ -382,30 +394,42 @@ describe("${name} under the local Functions host", () => {
 function httpServiceFiles(name: string, localPort: number): GeneratedFile[] {
   const Name = pascalCase(name);
   const index = `/**
- * The ${name} service's entry point: registers its HTTP functions, and nothing else. Cold start pays
- * only for @azure/functions: the handlers load on the first request, the settings and telemetry
- * then too (clients.ts).
+ * The ${name} service's entry point: registers its HTTP functions, and nothing else. Registration
+ * pays only for @azure/functions: the handlers, the settings and telemetry (clients.ts) load after
+ * it, in the warm-up the worker's start begins (../shared/warm-up.ts) or on the first request if
+ * that comes first.
  *
  * Its routes answer anyone who can reach them: the service is not browser-facing (services.ts), so
  * no App Service Authentication stands in front of it. Check the caller in a route that reads or
  * changes data, or declare the service browser-facing to put Entra sign-in in front.
  */
 import { app, type HttpRequest, type InvocationContext } from "@azure/functions";
+import { warmUpInBackground } from "../shared/warm-up.js";
 import type { ${Name}Handlers } from "./handlers.js";
 
 let handlers: ${Name}Handlers | undefined;
 
-function ${name}Handler(name: keyof ${Name}Handlers) {
-  return (request: HttpRequest, context: InvocationContext) => {
-    if (!handlers) {
-      // A deferred require (this package is CommonJS): evaluated on the first request only.
-      const { create${Name}Handlers } = require("./handlers.js") as typeof import("./handlers.js");
-      const { ${name}Dependencies } = require("./clients.js") as typeof import("./clients.js");
-      handlers = create${Name}Handlers(${name}Dependencies);
-    }
-    return handlers[name](request, context);
-  };
+function ${name}Handlers(): ${Name}Handlers {
+  if (!handlers) {
+    // A deferred require (this package is CommonJS): evaluated on the first request (or the warm-up) only.
+    const { create${Name}Handlers } = require("./handlers.js") as typeof import("./handlers.js");
+    const { ${name}Dependencies } = require("./clients.js") as typeof import("./clients.js");
+    handlers = create${Name}Handlers(${name}Dependencies);
+  }
+  return handlers;
 }
+
+function ${name}Handler(name: keyof ${Name}Handlers) {
+  return (request: HttpRequest, context: InvocationContext) => ${name}Handlers()[name](request, context);
+}
+
+// Loads the handlers and creates the dependencies while the worker starts (../shared/warm-up.ts).
+app.hook.appStart(() =>
+  warmUpInBackground("${name}", async () => {
+    ${name}Handlers();
+    await (require("./clients.js") as typeof import("./clients.js")).${name}Dependencies();
+  }),
+);
 
 app.http("${HTTP_ROUTE}", { route: "${HTTP_ROUTE}", methods: ["GET"], authLevel: "anonymous", handler: ${name}Handler("${HTTP_ROUTE}") });
 `;

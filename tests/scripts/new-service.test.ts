@@ -111,9 +111,11 @@ describe("a queue-triggered service", () => {
       expect(content, file.path).not.toMatch(/\/tmp\/|\/work\//);
     }
     const index = await read("functions/src/notifier/index.ts");
-    // Cold start: the entry needs only the functions library and the links' small table; the rest is a deferred require.
-    expect(runtimeImports(index)).toEqual(["@azure/functions", "../platform/links.js"]);
+    // Cold start: the entry needs only the functions library, the links' small table and the warm-up
+    // (node:perf_hooks only); the rest is a deferred require, made by the warm-up or the first message.
+    expect(runtimeImports(index)).toEqual(["@azure/functions", "../platform/links.js", "../shared/warm-up.js"]);
     expect(index).toContain('require("./handlers.js")');
+    expect(index).toContain('app.hook.appStart(() =>\n  warmUpInBackground("notifier", async () => {');
     expect(index).toContain('queueName: `${QUEUE}/$deadletterqueue`');
   });
 
@@ -137,7 +139,8 @@ describe("an HTTP-triggered service", () => {
     expect(await read(RESOURCES_FILE)).toBe(resourcesBefore);
     expect(plan.creates.map((file) => file.path)).toEqual(["functions/src/status/index.ts", "functions/src/status/handlers.ts", "functions/src/status/clients.ts", "tests/functions/status.test.ts"]);
     const index = await read("functions/src/status/index.ts");
-    expect(runtimeImports(index)).toEqual(["@azure/functions"]);
+    expect(runtimeImports(index)).toEqual(["@azure/functions", "../shared/warm-up.js"]);
+    expect(index).toContain('app.hook.appStart(() =>\n  warmUpInBackground("status", async () => {');
     expect(index).toContain('app.http("hello", { route: "hello", methods: ["GET"], authLevel: "anonymous"');
 
     const second = await newService(root, { name: "reports", trigger: "http" });
