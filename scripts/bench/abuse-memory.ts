@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { FREE_PORTS, startLocalPlatform, type LocalPlatform } from "../../local/platform.js";
+import { exitWhenDone } from "./exit-when-done.js";
 
 const MiB = 1024 * 1024;
 
@@ -172,11 +173,5 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error(error instanceof Error ? error.message : error);
-      process.exit(1);
-    },
-  );
+  exitWhenDone(main);
 }

@@ -24,6 +24,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FREE_PORTS, startLocalPlatform } from "../../local/platform.js";
 import type { Job } from "../../web/src/api-types.js";
+import { exitWhenDone } from "./exit-when-done.js";
 import { PageUser } from "./page-user.js";
 import { childPids, commandLine, cpuPerJob, cpuTimesMs, ownCpuMs, processCpuMs, type CpuProbes } from "./process-cpu.js";
 
@@ -241,12 +242,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  // Exit at once: @azure/web-pubsub-client 1.1's keep-alive loops sleep (up to 40 s) in a delay
-  // that stop() cannot abort, and would hold the process open after everything else stopped.
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  },
-);
+exitWhenDone(main);

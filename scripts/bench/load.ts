@@ -22,6 +22,7 @@ import { parseArgs } from "node:util";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { parseConfig } from "../../infrastructure/config.js";
 import { FREE_PORTS, startLocalPlatform } from "../../local/platform.js";
+import { exitWhenDone } from "./exit-when-done.js";
 
 interface Options {
   users: number;
@@ -288,13 +289,5 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().then(
-    // Exit at once: @azure/web-pubsub-client 1.1's keep-alive loops sleep (up to 40 s) in a delay
-    // that stop() cannot abort, and would hold the process open after everything else stopped.
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error(error instanceof Error ? error.message : error);
-      process.exit(1);
-    },
-  );
+  exitWhenDone(main);
 }

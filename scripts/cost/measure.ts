@@ -27,6 +27,7 @@ import { parseArgs } from "node:util";
 import { loopbackCertificateIn } from "@platform-tools/local-services";
 import { FREE_PORTS, startLocalPlatform } from "../../local/platform.js";
 import type { Job } from "../../web/src/api-types.js";
+import { exitWhenDone } from "../bench/exit-when-done.js";
 import { PageUser } from "../bench/page-user.js";
 import { repoRoot } from "../bundle/services.js";
 import { startCountingProxy, type CountingProxy } from "./counting-proxy.js";
@@ -238,11 +239,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  // Exit at once: @azure/web-pubsub-client's keep-alive loop would hold the process (see bench/jobs.ts).
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  },
-);
+exitWhenDone(main);
