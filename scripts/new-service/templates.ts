@@ -96,6 +96,34 @@ export async function create${Name}Dependencies(env: NodeJS.ProcessEnv): Promise
 `;
 }
 
+/**
+ * The part of every service's entry that defers its handlers: created on the first call (or by the
+ * warm-up), and the appStart hook that starts that warm-up when the worker starts the service.
+ */
+function deferredHandlers(name: string, firstCall: "invocation" | "request"): string {
+  const Name = pascalCase(name);
+  return `let handlers: ${Name}Handlers | undefined;
+
+function ${name}Handlers(): ${Name}Handlers {
+  if (!handlers) {
+    // A deferred require (this package is CommonJS): evaluated on the first ${firstCall} (or the warm-up) only.
+    const { create${Name}Handlers } = require("./handlers.js") as typeof import("./handlers.js");
+    const { ${name}Dependencies } = require("./clients.js") as typeof import("./clients.js");
+    handlers = create${Name}Handlers(${name}Dependencies);
+  }
+  return handlers;
+}
+
+// Loads the handlers and creates the dependencies while the worker starts (../shared/warm-up.ts).
+app.hook.appStart(() =>
+  warmUpInBackground("${name}", async () => {
+    ${name}Handlers();
+    await (require("./clients.js") as typeof import("./clients.js")).${name}Dependencies();
+  }),
+);
+`;
+}
+
 function queueServiceFiles(name: string): GeneratedFile[] {
   const Name = pascalCase(name);
   const QUEUE = `${name.toUpperCase()}_QUEUE`;
@@ -120,26 +148,7 @@ const QUEUE = "${name}" satisfies keyof typeof resources.queues;
 /** The connection setting of the service's Service Bus link (\`ServiceBus__fullyQualifiedNamespace\` in Azure). */
 const SERVICE_BUS_CONNECTION = connectionFamilies.serviceBus.setting;
 
-let handlers: ${Name}Handlers | undefined;
-
-function ${name}Handlers(): ${Name}Handlers {
-  if (!handlers) {
-    // A deferred require (this package is CommonJS): evaluated on the first invocation (or the warm-up) only.
-    const { create${Name}Handlers } = require("./handlers.js") as typeof import("./handlers.js");
-    const { ${name}Dependencies } = require("./clients.js") as typeof import("./clients.js");
-    handlers = create${Name}Handlers(${name}Dependencies);
-  }
-  return handlers;
-}
-
-// Loads the handlers and creates the dependencies while the worker starts (../shared/warm-up.ts).
-app.hook.appStart(() =>
-  warmUpInBackground("${name}", async () => {
-    ${name}Handlers();
-    await (require("./clients.js") as typeof import("./clients.js")).${name}Dependencies();
-  }),
-);
-
+${deferredHandlers(name, "invocation")}
 app.serviceBusQueue("processMessage", {
   connection: SERVICE_BUS_CONNECTION,
   queueName: QUEUE,
@@ -407,29 +416,10 @@ import { app, type HttpRequest, type InvocationContext } from "@azure/functions"
 import { warmUpInBackground } from "../shared/warm-up.js";
 import type { ${Name}Handlers } from "./handlers.js";
 
-let handlers: ${Name}Handlers | undefined;
-
-function ${name}Handlers(): ${Name}Handlers {
-  if (!handlers) {
-    // A deferred require (this package is CommonJS): evaluated on the first request (or the warm-up) only.
-    const { create${Name}Handlers } = require("./handlers.js") as typeof import("./handlers.js");
-    const { ${name}Dependencies } = require("./clients.js") as typeof import("./clients.js");
-    handlers = create${Name}Handlers(${name}Dependencies);
-  }
-  return handlers;
-}
-
+${deferredHandlers(name, "request")}
 function ${name}Handler(name: keyof ${Name}Handlers) {
   return (request: HttpRequest, context: InvocationContext) => ${name}Handlers()[name](request, context);
 }
-
-// Loads the handlers and creates the dependencies while the worker starts (../shared/warm-up.ts).
-app.hook.appStart(() =>
-  warmUpInBackground("${name}", async () => {
-    ${name}Handlers();
-    await (require("./clients.js") as typeof import("./clients.js")).${name}Dependencies();
-  }),
-);
 
 app.http("${HTTP_ROUTE}", { route: "${HTTP_ROUTE}", methods: ["GET"], authLevel: "anonymous", handler: ${name}Handler("${HTTP_ROUTE}") });
 `;
