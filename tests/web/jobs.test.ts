@@ -74,6 +74,7 @@ describe("job events", () => {
     expect(jobs.get("a")).toMatchObject({ status: "succeeded", result, finishedAt: t(5), updatedAt: t(5) });
     // A late or repeated push changes nothing: the running event is older than what the page shows.
     expect(jobs.applyEvent(running)).toBe(true);
+    expect(jobs.get("a")).toMatchObject({ status: "succeeded", result, finishedAt: t(5), updatedAt: t(5) });
     expect(jobs.applyEvent(succeeded)).toBe(true);
     expect(jobs.get("a")).toMatchObject({ status: "succeeded", result, updatedAt: t(5) });
   });
